@@ -1,0 +1,23 @@
+//! Errors of the SFU core.
+
+use thiserror::Error;
+
+/// What can go wrong when setting up or changing a session.
+#[derive(Debug, Error)]
+pub enum SfuError {
+    /// The SDP offer could not be parsed.
+    #[error("malformed SDP: {0}")]
+    MalformedSdp(String),
+    /// The SDP offer parsed but cannot be answered (no common codec, wrong direction...).
+    #[error("offer not acceptable: {0}")]
+    Unacceptable(String),
+    /// A trickle-ICE fragment could not be parsed.
+    #[error("malformed ICE fragment: {0}")]
+    MalformedFragment(String),
+    /// The session does not exist (anymore).
+    #[error("unknown session")]
+    UnknownSession,
+    /// The worker that owns the session is gone or overloaded.
+    #[error("media worker unavailable")]
+    WorkerUnavailable,
+}

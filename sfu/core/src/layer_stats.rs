@@ -1,0 +1,123 @@
+//! Measured bitrate of each simulcast layer of a room's video.
+
+use std::time::{Duration, Instant};
+
+use str0m::media::Rid;
+
+const BUCKET: Duration = Duration::from_millis(250);
+const BUCKETS: usize = 8;
+
+#[derive(Debug)]
+struct Layer {
+    rid: Option<Rid>,
+    buckets: [u64; BUCKETS],
+    bucket_start: Instant,
+    head: usize,
+    last_seen: Instant,
+}
+
+impl Layer {
+    fn roll(&mut self, now: Instant) {
+        while now.saturating_duration_since(self.bucket_start) >= BUCKET {
+            self.bucket_start += BUCKET;
+            self.head = (self.head + 1) % BUCKETS;
+            self.buckets[self.head] = 0;
+            if now.saturating_duration_since(self.bucket_start) > BUCKET * BUCKETS as u32 {
+                self.buckets = [0; BUCKETS];
+                self.bucket_start = now;
+            }
+        }
+    }
+}
+
+/// Sliding-window bitrate per layer (2 s window), and which layers are active.
+#[derive(Debug, Default)]
+pub struct LayerStats {
+    layers: Vec<Layer>,
+}
+
+/// How long without packets before a layer counts as inactive.
+const INACTIVE_AFTER: Duration = Duration::from_millis(1500);
+
+impl LayerStats {
+    /// Count a packet's payload bytes for its layer.
+    pub fn record(&mut self, rid: Option<Rid>, bytes: usize, now: Instant) {
+        let layer = match self.layers.iter_mut().position(|l| l.rid == rid) {
+            Some(i) => &mut self.layers[i],
+            None => {
+                self.layers.push(Layer {
+                    rid,
+                    buckets: [0; BUCKETS],
+                    bucket_start: now,
+                    head: 0,
+                    last_seen: now,
+                });
+                self.layers.sort_by_key(|l| rid_rank(l.rid.as_ref()));
+                let i = self
+                    .layers
+                    .iter()
+                    .position(|l| l.rid == rid)
+                    .expect("the layer was just inserted");
+                &mut self.layers[i]
+            }
+        };
+        layer.roll(now);
+        layer.buckets[layer.head] += bytes as u64;
+        layer.last_seen = now;
+    }
+
+    /// Active layers from lowest to highest with their bitrate in bit/s.
+    pub fn active(&mut self, now: Instant) -> Vec<(Rid, u64)> {
+        self.layers
+            .iter_mut()
+            .filter(|l| now.saturating_duration_since(l.last_seen) < INACTIVE_AFTER)
+            .filter_map(|l| {
+                l.roll(now);
+                let bytes: u64 = l.buckets.iter().sum();
+                let window = BUCKET.as_secs_f64() * BUCKETS as f64;
+                l.rid.map(|r| (r, (bytes as f64 * 8.0 / window) as u64))
+            })
+            .collect()
+    }
+
+    /// Whether the track is simulcast (its packets carry rids).
+    pub fn is_simulcast(&self) -> bool {
+        self.layers.iter().any(|l| l.rid.is_some())
+    }
+}
+
+/// Order layers low to high: the conventional q/h/f and l/m/h names, and 0/1/2.
+fn rid_rank(rid: Option<&Rid>) -> (u8, String) {
+    let Some(rid) = rid else { return (0, String::new()) };
+    let s = rid.to_string();
+    let rank = match s.as_str() {
+        "q" | "l" | "low" | "0" => 1,
+        "h" | "m" | "mid" | "1" => 2,
+        "f" | "hi" | "high" | "2" => 3,
+        _ => 4,
+    };
+    (rank, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_and_measures_layers() {
+        let t0 = Instant::now();
+        let mut s = LayerStats::default();
+        for i in 0..80u32 {
+            let t = t0 + Duration::from_millis(25 * u64::from(i));
+            s.record(Some("f".into()), 1000, t);
+            s.record(Some("q".into()), 100, t);
+        }
+        let now = t0 + Duration::from_millis(2000);
+        let a = s.active(now);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].0.to_string(), "q");
+        // 1000 bytes every 25 ms = 320 kbit/s.
+        assert!((250_000..400_000).contains(&a[1].1), "{:?}", a);
+        assert!(s.active(now + Duration::from_secs(5)).is_empty());
+    }
+}

@@ -1,0 +1,66 @@
+//! Sans-IO SFU core.
+//!
+//! This crate holds every decision an SFU makes about media and nothing that touches the
+//! network or the clock: it has no sockets, no threads, no tokio, and never reads the time.
+//! The current time is passed in with each input.
+//!
+//! # Model
+//!
+//! A [`Worker`] owns a set of WebRTC sessions (each a str0m [`str0m::Rtc`] in RTP mode) and
+//! the worker-local view of every room those sessions belong to. A room has one *home*
+//! worker, which hosts its publisher; its subscribers may live on any worker. The publisher's
+//! RTP packets become [`MediaPacket`]s (shared as `Arc`) that the home worker forwards to its
+//! own subscribers and hands once to every other worker that has subscribers in the room
+//! ([`Output::Peer`]). Each subscriber has one [`Forwarder`] per track, which picks the
+//! packets of its current simulcast layer and rewrites sequence numbers and timestamps so
+//! the viewer sees one continuous stream across layer switches and publisher reconnects.
+//! An [`Allocator`] per subscriber chooses the layer from the bandwidth estimate (TWCC),
+//! falling fast and climbing only after sustained headroom.
+//!
+//! # Driving it
+//!
+//! ```text
+//! loop {
+//!     worker.handle_input(input)?;          // datagram, command, peer message, timeout
+//!     while let Some(out) = worker.poll_output() {
+//!         match out { Transmit(..) => send, Peer(..) => queue to worker, Event(..) => notify,
+//!                     Timeout(t) => { wait until t or next input; break } }
+//!     }
+//! }
+//! ```
+//!
+//! The `sfu` crate is that loop, with UDP sockets and one thread per core.
+
+mod allocator;
+mod codec;
+mod error;
+mod forwarder;
+mod ice_fragment;
+mod ids;
+mod keyframes;
+mod layer_stats;
+mod packet;
+mod publisher;
+mod room;
+mod session;
+mod subscriber;
+mod worker;
+
+pub use allocator::{Allocator, AllocatorConfig, LayerChoice};
+pub use codec::{CodecKind, is_keyframe};
+pub use error::SfuError;
+pub use forwarder::{Forwarded, Forwarder};
+pub use ice_fragment::IceFragment;
+pub use ids::{RoomId, SessionId, WorkerId};
+pub use keyframes::KeyframeThrottle;
+pub use layer_stats::LayerStats;
+pub use packet::MediaPacket;
+pub use room::home_worker;
+pub use session::{SessionConfig, SessionKind, SessionSetup, build_session};
+pub use worker::{
+    Command, Datagram, Input, LayerState, Output, PeerMessage, Reply, SfuEvent, Transmit, Worker,
+    WorkerConfig, WorkerStats,
+};
+
+/// Re-export of the WebRTC stack the core is built on.
+pub use str0m;

@@ -1,0 +1,138 @@
+//! Creating a WebRTC session from a WHIP or WHEP offer.
+//!
+//! Building the [`Rtc`] and its SDP answer happens on the caller's thread (the HTTP
+//! handler needs the answer at once); the finished `Rtc` is then moved to its worker.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::bwe::Bitrate;
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::{Candidate, Rtc, RtcConfig};
+
+use crate::error::SfuError;
+
+/// Publisher (WHIP) or subscriber (WHEP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionKind {
+    /// Sends media into a room.
+    Publisher,
+    /// Receives a room's media.
+    Subscriber,
+}
+
+/// What a new session needs to know about where it will live.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Host candidates: the worker's socket on every advertised address.
+    pub candidates: Vec<SocketAddr>,
+    /// The room's video codec when a publisher is live, so a viewer's answer picks it.
+    pub video_codec: Option<Codec>,
+    /// Starting point of the viewer's bandwidth estimate.
+    pub initial_bwe_bps: u64,
+}
+
+/// A session ready to be handed to its worker.
+#[derive(Debug)]
+pub struct SessionSetup {
+    /// The WebRTC state machine, already holding the remote offer.
+    pub rtc: Rtc,
+    /// The SDP answer for the client.
+    pub answer: String,
+}
+
+/// Accept an offer and build the session's `Rtc`.
+pub fn build_session(
+    config: &SessionConfig,
+    kind: SessionKind,
+    offer: &str,
+    now: Instant,
+) -> Result<SessionSetup, SfuError> {
+    if !offer.starts_with("v=0") {
+        return Err(SfuError::MalformedSdp("does not start with v=0".into()));
+    }
+    let offer =
+        SdpOffer::from_sdp_string(offer).map_err(|e| SfuError::MalformedSdp(one_line(&e.to_string())))?;
+    let text = offer.to_sdp_string();
+    if !text.contains("\r\nm=audio") && !text.contains("\r\nm=video") {
+        return Err(SfuError::Unacceptable(
+            "offer has no audio or video section".into(),
+        ));
+    }
+
+    let mut builder = RtcConfig::new()
+        .set_rtp_mode(true)
+        .set_ice_lite(true)
+        .clear_codecs()
+        .enable_opus(true, false);
+    let video_codecs: &[Codec] = match config.video_codec {
+        Some(c) if kind == SessionKind::Subscriber => &[c][..],
+        _ => &[Codec::Vp8, Codec::H264, Codec::Vp9, Codec::Av1][..],
+    };
+    for codec in video_codecs {
+        builder = match codec {
+            Codec::Vp8 => builder.enable_vp8(true),
+            Codec::H264 => builder.enable_h264(true),
+            Codec::Vp9 => builder.enable_vp9(true),
+            Codec::Av1 => builder.enable_av1(true),
+            _ => builder,
+        };
+    }
+    if kind == SessionKind::Subscriber {
+        builder = builder.enable_bwe(Some(Bitrate::from(config.initial_bwe_bps as f64)));
+    }
+    let mut rtc = builder.build(now);
+
+    for addr in &config.candidates {
+        let candidate = Candidate::host(*addr, "udp").map_err(|e| SfuError::Unacceptable(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+    }
+
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| SfuError::Unacceptable(one_line(&e.to_string())))?;
+    let answer = answer.to_sdp_string();
+    let has_media = answer
+        .split("\r\n")
+        .filter(|l| l.starts_with("m=audio") || l.starts_with("m=video"))
+        .any(|l| !l.starts_with("m=audio 0 ") && !l.starts_with("m=video 0 "));
+    if !has_media {
+        return Err(SfuError::Unacceptable("no common codec".into()));
+    }
+    Ok(SessionSetup { rtc, answer })
+}
+
+fn one_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    // The parser reports a memory address, which means nothing to a client.
+    let line = line.split(" at PointerOffset").next().unwrap_or(line);
+    line.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_malformed() {
+        let cfg = SessionConfig {
+            candidates: vec!["127.0.0.1:9".parse().expect("valid address")],
+            video_codec: None,
+            initial_bwe_bps: 1_000_000,
+        };
+        for bad in [
+            "",
+            "hello",
+            "v=0\r\nnonsense",
+            "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n",
+        ] {
+            let err = build_session(&cfg, SessionKind::Publisher, bad, Instant::now()).expect_err(bad);
+            assert!(
+                matches!(err, SfuError::MalformedSdp(_) | SfuError::Unacceptable(_)),
+                "{bad}: {err}"
+            );
+        }
+    }
+}

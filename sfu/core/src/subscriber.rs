@@ -1,0 +1,153 @@
+//! The subscriber side of a session: forwarders, layer allocation, writing RTP out.
+
+use std::time::Instant;
+
+use str0m::Rtc;
+use str0m::format::PayloadParams;
+use str0m::media::{MediaKind, Mid, Pt, Rid};
+use str0m::rtp::{RtpWrite, Vp8Descriptor};
+
+use crate::allocator::{Allocator, AllocatorConfig, LayerChoice};
+use crate::forwarder::{Forwarded, Forwarder};
+use crate::packet::MediaPacket;
+
+/// One outgoing track of a subscriber.
+#[derive(Debug)]
+struct TrackOut {
+    mid: Mid,
+    forwarder: Forwarder,
+    /// Publisher payload type -> ours, cached.
+    pt_map: Vec<(PayloadParams, Pt)>,
+}
+
+/// Subscriber state beside its `Rtc`.
+#[derive(Debug)]
+pub struct Subscriber {
+    audio: Option<TrackOut>,
+    video: Option<TrackOut>,
+    allocator: Allocator,
+    /// Latest bandwidth estimate, bit/s.
+    pub estimate_bps: u64,
+    /// Packets written since creation.
+    pub packets_out: u64,
+}
+
+impl Subscriber {
+    /// A subscriber with the given starting bandwidth estimate.
+    pub fn new(initial_bps: u64) -> Self {
+        Subscriber {
+            audio: None,
+            video: None,
+            allocator: Allocator::new(AllocatorConfig::default()),
+            estimate_bps: initial_bps,
+            packets_out: 0,
+        }
+    }
+
+    /// Note a media section of the viewer's offer: the first of each kind carries the room's track.
+    pub fn media_added(&mut self, mid: Mid, kind: MediaKind) {
+        let slot = match kind {
+            MediaKind::Audio => &mut self.audio,
+            MediaKind::Video => &mut self.video,
+        };
+        if slot.is_none() {
+            *slot = Some(TrackOut {
+                mid,
+                forwarder: Forwarder::new(kind),
+                pt_map: Vec::new(),
+            });
+        }
+    }
+
+    /// Pin a layer or return to automatic choice.
+    pub fn set_choice(&mut self, choice: LayerChoice) {
+        self.allocator.set_choice(choice);
+    }
+
+    /// The allocator's mode.
+    pub fn choice(&self) -> &LayerChoice {
+        self.allocator.choice()
+    }
+
+    /// The video layer being sent and the one being switched to.
+    pub fn layers(&self) -> (Option<Rid>, Option<Rid>) {
+        match &self.video {
+            Some(v) => (v.forwarder.current().copied(), v.forwarder.target().copied()),
+            None => (None, None),
+        }
+    }
+
+    /// Re-decide the video layer. Returns the bitrate the estimator should probe for.
+    pub fn allocate(&mut self, now: Instant, layers: &[(Rid, u64)]) -> u64 {
+        let target = self.allocator.update(now, self.estimate_bps, layers);
+        if let Some(v) = &mut self.video {
+            v.forwarder.set_target(target, now);
+        }
+        self.allocator.desired_bps(layers)
+    }
+
+    /// The video layer a keyframe is awaited on, with when the wait (re)started.
+    pub fn awaiting_keyframe(&self) -> Option<(Option<Rid>, Instant)> {
+        self.video.as_ref()?.forwarder.awaiting_keyframe()
+    }
+
+    /// A keyframe request for the awaited layer went out.
+    pub fn keyframe_requested(&mut self, now: Instant) {
+        if let Some(v) = &mut self.video {
+            v.forwarder.keyframe_requested(now);
+        }
+    }
+
+    /// The layer a keyframe request from the viewer should go to.
+    pub fn keyframe_target(&self) -> Option<Rid> {
+        let v = self.video.as_ref()?;
+        v.forwarder.current().or(v.forwarder.target()).copied()
+    }
+
+    /// Forward one packet. Returns whether anything was written.
+    pub fn forward(&mut self, rtc: &mut Rtc, p: &MediaPacket, now: Instant) -> bool {
+        let track = match p.kind {
+            MediaKind::Audio => self.audio.as_mut(),
+            MediaKind::Video => self.video.as_mut(),
+        };
+        let Some(track) = track else { return false };
+        let Forwarded::Send { seq, rtp_time, vp8 } = track.forwarder.forward(p, now) else {
+            return false;
+        };
+
+        let pt = match track.pt_map.iter().find(|(params, _)| *params == p.params) {
+            Some((_, pt)) => *pt,
+            None => match rtc.codec_config().match_params(p.params) {
+                Some(ours) => {
+                    let pt = ours.pt();
+                    track.pt_map.push((p.params, pt));
+                    pt
+                }
+                None => return false,
+            },
+        };
+
+        let mut write = RtpWrite::new(pt, seq.into(), rtp_time, p.received, p.payload.clone())
+            .marker(p.marker)
+            .ext_vals(p.ext.clone())
+            .nackable(p.kind == MediaKind::Video);
+        if let Some((pic, tl0)) = vp8 {
+            if let Ok(d) = Vp8Descriptor::parse(&p.payload) {
+                let mut b = d.patch().picture_id(pic);
+                if let Some(t) = tl0 {
+                    b = b.tl0_pic_idx(t);
+                }
+                if let Ok(patch) = b.build() {
+                    write = write.vp8_patch(patch);
+                }
+            }
+        }
+        let mut api = rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(track.mid, None) else {
+            return false;
+        };
+        tx.write_rtp(write);
+        self.packets_out += 1;
+        true
+    }
+}

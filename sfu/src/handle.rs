@@ -1,0 +1,380 @@
+//! Starting the SFU and the handle the control plane uses.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::{Poll, Waker};
+use sfu_core::str0m::format::Codec;
+use sfu_core::{
+    Command, IceFragment, LayerChoice, LayerState, RoomId, SessionConfig, SessionId, SessionKind, SfuError,
+    SfuEvent, Worker, WorkerConfig, WorkerId, build_session, home_worker,
+};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::{broadcast, oneshot};
+use tracing::info;
+
+use crate::worker_thread::{Inbox, Mailbox, WAKER, WorkerThread};
+
+/// How the SFU listens.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// First UDP port; worker `i` listens on `udp_port + i` (0: any free ports).
+    pub udp_port: u16,
+    /// Addresses to bind and advertise as host candidates.
+    pub ips: Vec<IpAddr>,
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// Starting bandwidth estimate for viewers, bit/s.
+    pub initial_bwe_bps: u64,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        SfuConfig {
+            udp_port: 8189,
+            ips: vec![IpAddr::from([127, 0, 0, 1])],
+            workers: 0,
+            initial_bwe_bps: 1_000_000,
+        }
+    }
+}
+
+struct WorkerSlot {
+    mailbox: Mailbox,
+    addrs: Vec<SocketAddr>,
+    load: AtomicUsize,
+}
+
+struct Inner {
+    workers: Vec<WorkerSlot>,
+    next_id: AtomicU64,
+    initial_bwe_bps: u64,
+    /// Which worker owns which session (control plane only; the media path never looks).
+    sessions: Mutex<HashMap<SessionId, (WorkerId, RoomId)>>,
+    /// The video codec of each live room's publisher, so viewers are answered with it.
+    room_codecs: Mutex<HashMap<RoomId, Codec>>,
+    events: broadcast::Sender<SfuEvent>,
+}
+
+/// A running SFU. Dropping it does not stop the workers (they live for the process).
+pub struct Sfu {
+    handle: SfuHandle,
+}
+
+/// Cheap to clone; what signaling holds.
+#[derive(Clone)]
+pub struct SfuHandle {
+    inner: Arc<Inner>,
+}
+
+impl Sfu {
+    /// Bind the sockets and start the workers.
+    pub fn start(config: SfuConfig) -> std::io::Result<Sfu> {
+        let n = if config.workers == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            config.workers
+        };
+        let (events_tx, _) = broadcast::channel(4096);
+
+        let mut polls = Vec::new();
+        let mut sockets = Vec::new();
+        let mut mailboxes = Vec::new();
+        let mut inboxes = Vec::new();
+        for i in 0..n {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let mut socks = Vec::new();
+            for ip in &config.ips {
+                let port = if config.udp_port == 0 {
+                    0
+                } else {
+                    config.udp_port + i as u16
+                };
+                let s = bind_udp(SocketAddr::new(*ip, port))?;
+                let local = s.local_addr()?;
+                socks.push((s, local));
+            }
+            WorkerThread::register(&poll, &mut socks)?;
+            let (tx, rx) = sync_channel(65_536);
+            mailboxes.push(Mailbox { tx, waker });
+            inboxes.push(rx);
+            polls.push(poll);
+            sockets.push(socks);
+        }
+
+        let inner = Arc::new(Inner {
+            workers: mailboxes
+                .iter()
+                .zip(&sockets)
+                .map(|(m, s)| WorkerSlot {
+                    mailbox: m.clone(),
+                    addrs: s.iter().map(|(_, a)| *a).collect(),
+                    load: AtomicUsize::new(0),
+                })
+                .collect(),
+            next_id: AtomicU64::new(seed()),
+            initial_bwe_bps: config.initial_bwe_bps,
+            sessions: Mutex::new(HashMap::new()),
+            room_codecs: Mutex::new(HashMap::new()),
+            events: events_tx,
+        });
+
+        for (i, ((poll, socks), inbox)) in polls.into_iter().zip(sockets).zip(inboxes).enumerate() {
+            let id = WorkerId(i);
+            let now = Instant::now();
+            let worker = Worker::new(
+                WorkerConfig {
+                    id,
+                    workers: n,
+                    tick: Duration::from_millis(100),
+                    initial_bwe_bps: config.initial_bwe_bps,
+                },
+                now,
+            );
+            let weak = Arc::downgrade(&inner);
+            let thread = WorkerThread {
+                id,
+                worker,
+                poll,
+                sockets: socks,
+                inbox,
+                peers: mailboxes.clone(),
+                events: Box::new(move |e| {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.on_event(e);
+                    }
+                }),
+            };
+            std::thread::Builder::new()
+                .name(format!("sfu-worker-{i}"))
+                .spawn(move || thread.run())?;
+        }
+        let addrs: Vec<String> = inner
+            .workers
+            .iter()
+            .flat_map(|w| &w.addrs)
+            .map(|a| a.to_string())
+            .collect();
+        info!(workers = n, "SFU media on UDP {}", addrs.join(", "));
+        Ok(Sfu {
+            handle: SfuHandle { inner },
+        })
+    }
+
+    /// The handle for the control plane.
+    pub fn handle(&self) -> SfuHandle {
+        self.handle.clone()
+    }
+}
+
+impl Inner {
+    fn on_event(&self, e: SfuEvent) {
+        match &e {
+            SfuEvent::Connected {
+                room,
+                kind: SessionKind::Publisher,
+                video_codec: Some(codec),
+                ..
+            } => {
+                lock(&self.room_codecs).insert(room.clone(), *codec);
+            }
+            SfuEvent::Closed { session, .. } => {
+                if let Some((w, _)) = lock(&self.sessions).remove(session) {
+                    self.workers[w.0].load.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+        // Nobody listening is fine.
+        let _ = self.events.send(e);
+    }
+
+    fn send(&self, worker: WorkerId, c: Command) -> Result<(), SfuError> {
+        let slot = self.workers.get(worker.0).ok_or(SfuError::WorkerUnavailable)?;
+        slot.mailbox
+            .push(Inbox::Command(c))
+            .map_err(|_| SfuError::WorkerUnavailable)?;
+        slot.mailbox.wake();
+        Ok(())
+    }
+
+    fn worker_of(&self, id: SessionId) -> Result<WorkerId, SfuError> {
+        lock(&self.sessions)
+            .get(&id)
+            .map(|(w, _)| *w)
+            .ok_or(SfuError::UnknownSession)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SfuHandle {
+    /// Accept a WHIP (publisher) or WHEP (subscriber) offer: returns the session id and the
+    /// SDP answer. A new publisher in a room replaces the previous one.
+    pub fn create_session(
+        &self,
+        room: &str,
+        kind: SessionKind,
+        offer: &str,
+    ) -> Result<(SessionId, String), SfuError> {
+        let inner = &self.inner;
+        let room = RoomId::new(room);
+        let worker = match kind {
+            SessionKind::Publisher => home_worker(&room, inner.workers.len()),
+            SessionKind::Subscriber => {
+                let (i, _) = inner
+                    .workers
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, w)| w.load.load(Ordering::Relaxed))
+                    .ok_or(SfuError::WorkerUnavailable)?;
+                WorkerId(i)
+            }
+        };
+        let config = SessionConfig {
+            candidates: inner.workers[worker.0].addrs.clone(),
+            video_codec: lock(&inner.room_codecs).get(&room).copied(),
+            initial_bwe_bps: inner.initial_bwe_bps,
+        };
+        let setup = build_session(&config, kind, offer, Instant::now())?;
+        let id = SessionId(inner.next_id.fetch_add(1, Ordering::Relaxed));
+        lock(&inner.sessions).insert(id, (worker, room.clone()));
+        inner.workers[worker.0].load.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = inner.send(
+            worker,
+            Command::AddSession {
+                id,
+                room,
+                kind,
+                rtc: Box::new(setup.rtc),
+            },
+        ) {
+            lock(&inner.sessions).remove(&id);
+            inner.workers[worker.0].load.fetch_sub(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        Ok((id, setup.answer))
+    }
+
+    /// End a session.
+    pub fn close(&self, id: SessionId) -> Result<(), SfuError> {
+        let w = self.inner.worker_of(id)?;
+        self.inner.send(w, Command::Close { id })
+    }
+
+    /// Whether the session exists.
+    pub fn exists(&self, id: SessionId) -> bool {
+        self.inner.worker_of(id).is_ok()
+    }
+
+    /// Pin a viewer's layer (`Some`) or return it to automatic (`None`).
+    pub async fn set_layer(&self, id: SessionId, rid: Option<&str>) -> Result<(), SfuError> {
+        let w = self.inner.worker_of(id)?;
+        let (tx, rx) = oneshot::channel();
+        let choice = match rid {
+            Some(r) => LayerChoice::Pinned(r.into()),
+            None => LayerChoice::Auto,
+        };
+        self.inner.send(
+            w,
+            Command::SetLayer {
+                id,
+                choice,
+                reply: Box::new(move |found| {
+                    let _ = tx.send(found);
+                }),
+            },
+        )?;
+        match rx.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SfuError::UnknownSession),
+            Err(_) => Err(SfuError::WorkerUnavailable),
+        }
+    }
+
+    /// A viewer's layer state.
+    pub async fn layer_state(&self, id: SessionId) -> Result<LayerState, SfuError> {
+        let w = self.inner.worker_of(id)?;
+        let (tx, rx) = oneshot::channel();
+        self.inner.send(
+            w,
+            Command::QueryLayer {
+                id,
+                reply: Box::new(move |s| {
+                    let _ = tx.send(s);
+                }),
+            },
+        )?;
+        rx.await
+            .map_err(|_| SfuError::WorkerUnavailable)?
+            .ok_or(SfuError::UnknownSession)
+    }
+
+    /// Apply a trickle-ICE fragment; returns new local credentials on an ICE restart.
+    pub async fn trickle(
+        &self,
+        id: SessionId,
+        fragment: IceFragment,
+    ) -> Result<Option<(String, String)>, SfuError> {
+        let w = self.inner.worker_of(id)?;
+        let (tx, rx) = oneshot::channel();
+        self.inner.send(
+            w,
+            Command::Trickle {
+                id,
+                fragment,
+                reply: Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            },
+        )?;
+        let creds = rx.await.map_err(|_| SfuError::WorkerUnavailable)??;
+        Ok(creds.map(|c| (c.ufrag, c.pass)))
+    }
+
+    /// Session events (connected, closed) for the control plane.
+    pub fn events(&self) -> broadcast::Receiver<SfuEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The UDP addresses the workers listen on.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.inner
+            .workers
+            .iter()
+            .flat_map(|w| w.addrs.iter().copied())
+            .collect()
+    }
+
+    /// Forget a room's codec once its stream has ended.
+    pub fn room_ended(&self, room: &str) {
+        lock(&self.inner.room_codecs).remove(&RoomId::new(room));
+    }
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<mio::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Bursts of keyframes to many viewers must not overflow the kernel's buffers.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(mio::net::UdpSocket::from_std(socket.into()))
+}
+
+/// Session ids double as unguessable parts of resource URLs only together with the
+/// random resource token signaling adds; here they just need to differ between runs.
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    (t ^ (std::process::id() as u64).rotate_left(32)) & 0x00ff_ffff_ffff_ffff
+}

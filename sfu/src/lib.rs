@@ -1,0 +1,21 @@
+//! The SFU media driver: sockets, threads and the handle the control plane talks to.
+//!
+//! [`Sfu::start`] binds one UDP socket per worker and advertised address (ports
+//! `udp_port`, `udp_port + 1`, ...) and runs one thread per worker. Each thread owns a
+//! [`sfu_core::Worker`] and is the only thing that touches it: it reads datagrams, feeds
+//! them in, sends what comes out, and passes packets and keyframe requests to the other
+//! workers through bounded queues (one wake-up per batch, never a lock on the media path).
+//!
+//! The control plane (signaling) holds an [`SfuHandle`]: it builds a session from an SDP
+//! offer on its own thread, hands it to a worker, and hears about sessions through
+//! [`SfuHandle::events`].
+
+mod addresses;
+mod handle;
+mod worker_thread;
+
+pub use addresses::candidate_ips;
+pub use handle::{Sfu, SfuConfig, SfuHandle};
+pub use sfu_core::{
+    IceFragment, LayerChoice, LayerState, RoomId, SessionId, SessionKind, SfuError, SfuEvent, WorkerStats,
+};

@@ -1,0 +1,166 @@
+//! One worker thread: the I/O loop around a [`sfu_core::Worker`].
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use sfu_core::{Command, Datagram, Input, Output, PeerMessage, SfuEvent, Worker, WorkerId};
+use tracing::{debug, warn};
+
+/// What arrives in a worker's inbox.
+#[derive(Debug)]
+pub(crate) enum Inbox {
+    Command(Command),
+    Peer(PeerMessage),
+}
+
+/// The sending side of a worker's inbox, shared with the control plane and other workers.
+#[derive(Debug, Clone)]
+pub(crate) struct Mailbox {
+    pub(crate) tx: SyncSender<Inbox>,
+    pub(crate) waker: Arc<Waker>,
+}
+
+impl Mailbox {
+    /// Queue without waking (the caller wakes once per batch).
+    pub(crate) fn push(&self, m: Inbox) -> Result<(), Inbox> {
+        match self.tx.try_send(m) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Err(m),
+        }
+    }
+
+    pub(crate) fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            warn!("cannot wake worker: {e}");
+        }
+    }
+}
+
+pub(crate) const WAKER: Token = Token(usize::MAX);
+/// Datagrams read from one socket before looking at the inbox again.
+const READ_BATCH: usize = 256;
+
+pub(crate) struct WorkerThread {
+    pub(crate) id: WorkerId,
+    pub(crate) worker: Worker,
+    pub(crate) poll: Poll,
+    pub(crate) sockets: Vec<(UdpSocket, SocketAddr)>,
+    pub(crate) inbox: Receiver<Inbox>,
+    pub(crate) peers: Vec<Mailbox>,
+    pub(crate) events: Box<dyn Fn(SfuEvent) + Send>,
+}
+
+impl WorkerThread {
+    pub(crate) fn register(poll: &Poll, sockets: &mut [(UdpSocket, SocketAddr)]) -> std::io::Result<()> {
+        for (i, (s, _)) in sockets.iter_mut().enumerate() {
+            poll.registry().register(s, Token(i), Interest::READABLE)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        let mut buf = vec![0u8; 2048];
+        let mut next_timeout = Instant::now();
+        let mut to_wake = vec![false; self.peers.len()];
+        loop {
+            let wait = next_timeout.saturating_duration_since(Instant::now());
+            if let Err(e) = self
+                .poll
+                .poll(&mut events, Some(wait.max(Duration::from_micros(100))))
+            {
+                if e.kind() != ErrorKind::Interrupted {
+                    warn!(worker = self.id.0, "poll failed: {e}");
+                }
+            }
+
+            // Commands and packets from other workers.
+            while let Ok(m) = self.inbox.try_recv() {
+                let now = Instant::now();
+                match m {
+                    Inbox::Command(c) => self.worker.handle_input(Input::Command(now, c)),
+                    Inbox::Peer(p) => self.worker.handle_input(Input::Peer(now, p)),
+                }
+            }
+
+            // Everything the sockets hold (edge-triggered: read until WouldBlock).
+            for i in 0..self.sockets.len() {
+                let mut n = 0;
+                loop {
+                    let (socket, local) = &self.sockets[i];
+                    match socket.recv_from(&mut buf) {
+                        Ok((len, source)) => {
+                            let now = Instant::now();
+                            self.worker.handle_input(Input::Datagram(
+                                now,
+                                Datagram {
+                                    source,
+                                    destination: *local,
+                                    data: &buf[..len],
+                                },
+                            ));
+                            n += 1;
+                            if n % READ_BATCH == 0 {
+                                self.flush(&mut to_wake, &mut next_timeout);
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            // ICMP errors surface here on Linux; they concern one peer only.
+                            debug!(worker = self.id.0, "recv: {e}");
+                            if e.kind() != ErrorKind::ConnectionRefused {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+
+            let now = Instant::now();
+            if now >= next_timeout {
+                self.worker.handle_input(Input::Timeout(now));
+            }
+            self.flush(&mut to_wake, &mut next_timeout);
+        }
+    }
+
+    /// Send everything the worker produced; wake each peer worker at most once.
+    fn flush(&mut self, to_wake: &mut [bool], next_timeout: &mut Instant) {
+        loop {
+            match self.worker.poll_output() {
+                Output::Transmit(t) => {
+                    let Some((socket, _)) = self.sockets.iter().find(|(_, a)| *a == t.source) else {
+                        continue;
+                    };
+                    if let Err(e) = socket.send_to(&t.contents, t.destination) {
+                        debug!(worker = self.id.0, "send: {e}");
+                    }
+                }
+                Output::Peer(w, m) => {
+                    if let Some(peer) = self.peers.get(w.0) {
+                        if peer.push(Inbox::Peer(m)).is_err() {
+                            debug!(worker = self.id.0, to = w.0, "peer queue full, packet dropped");
+                        }
+                        to_wake[w.0] = true;
+                    }
+                }
+                Output::Event(e) => (self.events)(e),
+                Output::Timeout(t) => {
+                    *next_timeout = t;
+                    break;
+                }
+            }
+        }
+        for (i, w) in to_wake.iter_mut().enumerate() {
+            if *w {
+                self.peers[i].wake();
+                *w = false;
+            }
+        }
+    }
+}

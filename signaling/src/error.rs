@@ -1,0 +1,80 @@
+//! One error type for every HTTP handler, mapped to a status in one place.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sfu::SfuError;
+use thiserror::Error;
+use tracing::{error, warn};
+
+/// Why a request failed. The client gets the short reason; the log gets the detail.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// Missing or wrong credentials.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// No such stream or resource.
+    #[error("not found")]
+    NotFound,
+    /// Wrong `Content-Type`.
+    #[error("unsupported media type: expected {0}")]
+    UnsupportedMediaType(&'static str),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// `If-Match` did not match the resource's ETag.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// The SFU cannot take the session right now.
+    #[error("media server busy")]
+    Unavailable,
+    /// Something on our side broke.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<SfuError> for ApiError {
+    fn from(e: SfuError) -> Self {
+        match e {
+            SfuError::MalformedSdp(_) | SfuError::Unacceptable(_) | SfuError::MalformedFragment(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            SfuError::UnknownSession => ApiError::NotFound,
+            SfuError::WorkerUnavailable => ApiError::Unavailable,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::Internal(format!("database: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(detail) => {
+                error!("{detail}");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        if let ApiError::BadRequest(reason) = &self {
+            warn!("bad request: {reason}");
+        }
+        let body = serde_json::json!({ "error": self.to_string() }).to_string();
+        let mut res = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        res
+    }
+}

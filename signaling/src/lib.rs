@@ -1,0 +1,33 @@
+//! HTTP signaling: the streams API, WHIP and WHEP resources, and the web pages.
+//!
+//! # Model
+//!
+//! A *stream* is a row in SQLite (id, title, hashed key, status). Publishing to it over WHIP
+//! creates a publisher session in the SFU room named by the stream id; watching it over
+//! WHEP creates a subscriber session there. Each WHIP/WHEP session is an HTTP *resource*
+//! (`Location`) that the client PATCHes (trickle ICE, ICE restart) and DELETEs.
+//!
+//! The stream's lifecycle (created -> live -> reconnecting -> ended) is a pure state
+//! machine ([`Lifecycle`]) driven by SFU session events and a grace timer: a publisher
+//! that comes back with the same key within the grace period resumes the same stream, and
+//! viewers keep their sessions through it.
+
+mod app;
+mod auth;
+mod db;
+mod error;
+mod lifecycle;
+mod resources;
+mod streams;
+mod whep;
+mod whip;
+
+pub use app::{AppState, SignalConfig, router};
+pub use db::Db;
+pub use error::ApiError;
+pub use lifecycle::{Lifecycle, Status};
+
+/// A new random admin token.
+pub fn new_admin_token() -> String {
+    auth::new_secret("adm_")
+}

@@ -1,0 +1,147 @@
+//! What WHIP and WHEP share: creating a session resource, PATCH (trickle ICE, ICE
+//! restart) and DELETE.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sfu::{IceFragment, SessionKind};
+
+use crate::app::{AppState, Resource, lock};
+use crate::auth::new_secret;
+use crate::db::StreamRow;
+use crate::error::ApiError;
+
+/// Require a `Content-Type` (parameters such as charset are ignored).
+pub(crate) fn require_content_type(headers: &HeaderMap, expected: &'static str) -> Result<(), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match ct.as_deref() {
+        Some(v) if v == expected => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(expected)),
+    }
+}
+
+/// The stream, or 404.
+pub(crate) fn stream(state: &AppState, id: &str) -> Result<StreamRow, ApiError> {
+    state.inner.db.get(id)?.ok_or(ApiError::NotFound)
+}
+
+/// Accept an offer into the SFU and answer `201 Created` with the resource's location.
+pub(crate) fn create(
+    state: &AppState,
+    row: &StreamRow,
+    kind: SessionKind,
+    prefix: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let offer =
+        std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("malformed SDP: not UTF-8".into()))?;
+    let (session, answer) = state.inner.sfu.create_session(&row.id, kind, offer)?;
+    let token = new_secret("");
+    let etag = format!("\"{}\"", &new_secret("")[..12]);
+    state.with_live(&row.id, row.status, |l| {
+        if kind == SessionKind::Publisher {
+            l.lifecycle.publish_started(session);
+        }
+    });
+    {
+        let mut resources = lock(&state.inner.resources);
+        if kind == SessionKind::Publisher {
+            // The replaced publisher's resource is gone with it.
+            resources.retain(|_, r| !(r.stream == row.id && r.kind == SessionKind::Publisher));
+        }
+        resources.insert(
+            token.clone(),
+            Resource {
+                stream: row.id.clone(),
+                session,
+                kind,
+                etag: etag.clone(),
+            },
+        );
+    }
+    let location = format!("/{prefix}/{}/{token}", row.id);
+    let mut res = (StatusCode::CREATED, answer).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+    insert(h, header::LOCATION, &location);
+    insert(h, header::ETAG, &etag);
+    h.insert(
+        "accept-patch",
+        HeaderValue::from_static("application/trickle-ice-sdpfrag"),
+    );
+    Ok(res)
+}
+
+fn insert(h: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+/// The resource named in the URL, checked against its stream.
+pub(crate) fn resource(state: &AppState, stream: &str, token: &str) -> Result<Resource, ApiError> {
+    match lock(&state.inner.resources).get(token) {
+        Some(r) if r.stream == stream => Ok(r.clone()),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// PATCH: trickle candidates or an ICE restart.
+pub(crate) async fn patch(
+    state: &AppState,
+    stream: &str,
+    token: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let r = resource(state, stream, token)?;
+    require_content_type(headers, "application/trickle-ice-sdpfrag")?;
+    if let Some(m) = headers.get(header::IF_MATCH) {
+        let m = m.to_str().unwrap_or("");
+        if m != "*" && m != r.etag {
+            return Err(ApiError::PreconditionFailed);
+        }
+    }
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("fragment is not UTF-8".into()))?;
+    let fragment = IceFragment::parse(text)?;
+    let restart = fragment.restart.is_some();
+    let creds = state.inner.sfu.trickle(r.session, fragment).await?;
+    match (restart, creds) {
+        (true, Some((ufrag, pwd))) => {
+            let etag = format!("\"{}\"", &new_secret("")[..12]);
+            if let Some(x) = lock(&state.inner.resources).get_mut(token) {
+                x.etag = etag.clone();
+            }
+            let body = format!("a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n");
+            let mut res = (StatusCode::OK, body).into_response();
+            let h = res.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/trickle-ice-sdpfrag"),
+            );
+            insert(h, header::ETAG, &etag);
+            Ok(res)
+        }
+        _ => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// DELETE: end the session.
+pub(crate) fn delete(state: &AppState, stream: &str, token: &str) -> Result<Response, ApiError> {
+    let r = resource(state, stream, token)?;
+    lock(&state.inner.resources).remove(token);
+    // The session may already be gone (ICE timeout); the resource is deleted either way.
+    let _ = state.inner.sfu.close(r.session);
+    Ok(StatusCode::OK.into_response())
+}
+
+/// OPTIONS on an endpoint: what it accepts.
+pub(crate) fn options() -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut()
+        .insert("accept-post", HeaderValue::from_static("application/sdp"));
+    res
+}
