@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what Fanout and its tests need, only when something is missing: Debian packages
+# (as root), and the npm packages of web/ (hls.js, the browser-test driver).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  chromium            # browser peer for tests and benchmarks
+  ffmpeg              # media fixtures, RTMP/SRT pushes, HLS reads
+  iproute2 iptables   # network namespaces, veth, shaping and loss for tests
+  util-linux          # unshare
+  redis-server        # chat fan-out tests
+  curl ca-certificates
+  pkg-config cmake clang nasm  # C parts of the crypto and SQLite crates
+  nodejs npm
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install the Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+
+if [[ ! -d web/node_modules ]] || [[ web/package-lock.json -nt web/node_modules ]]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi

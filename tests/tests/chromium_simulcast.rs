@@ -1,0 +1,64 @@
+//! Headless Chromium publishes 3-layer simulcast over WHIP; a second Chromium page plays
+//! it over WHEP, decodes video and receives audio; pinning the low layer shrinks the
+//! decoded picture.
+
+mod common;
+
+use common::{Server, in_netns, node_script};
+use serde_json::Value;
+
+#[test]
+fn chromium_simulcast_publish_and_watch() {
+    if !in_netns("chromium_simulcast_publish_and_watch") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let (id, key) = create_stream(&server, "chromium");
+    let (ok, v) = node_script(
+        "publish_watch.mjs",
+        &[
+            "--base",
+            &server.base,
+            "--stream",
+            &id,
+            "--key",
+            &key,
+            "--seconds",
+            "3",
+        ],
+    );
+    assert!(ok, "publish/watch failed: {v}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+    assert!(v["frameWidth"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(v["audioPacketsReceived"].as_u64().unwrap_or(0) > 0, "{v}");
+    let layers = v["publisherLayers"].as_array().map(|a| a.len()).unwrap_or(0);
+    assert_eq!(layers, 3, "publisher sends three layers: {v}");
+}
+
+#[test]
+fn chromium_viewer_pins_low_layer() {
+    if !in_netns("chromium_viewer_pins_low_layer") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let (id, key) = create_stream(&server, "chromium");
+    let (ok, v) = node_script(
+        "publish_watch.mjs",
+        &[
+            "--base",
+            &server.base,
+            "--stream",
+            &id,
+            "--key",
+            &key,
+            "--pin",
+            "q",
+        ],
+    );
+    assert!(ok, "pinning failed: {v}");
+    assert_eq!(
+        v["frameWidth"].as_u64(),
+        Some(320),
+        "the q layer is 1/4 of 1280: {v}"
+    );
+}

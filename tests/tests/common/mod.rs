@@ -1,0 +1,262 @@
+//! Shared by the end-to-end tests: a private network namespace per test, a real `fanout`
+//! server process, and the browser harness in `web/test/`.
+//!
+//! WebRTC between processes on one machine only works inside a fresh network namespace
+//! whose only interface is `lo`. Each test calls [`in_netns`] first: outside a namespace it
+//! re-runs exactly itself under `unshare -n` and reports that run's result, so plain
+//! `cargo test` works (as root) and tests never touch the machine's real interfaces.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const NETNS_ENV: &str = "FANOUT_TEST_IN_NETNS";
+
+/// Run the calling test inside its own network namespace. Returns `true` when the caller is
+/// already inside and should do the work; `false` after the re-run passed (the caller
+/// returns). Panics when the re-run failed.
+pub fn in_netns(test_name: &str) -> bool {
+    if std::env::var_os(NETNS_ENV).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let status = Command::new("unshare")
+        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(&exe)
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(NETNS_ENV, "1")
+        .status()
+        .expect("unshare runs (util-linux, as root)");
+    assert!(
+        status.success(),
+        "{test_name} failed inside its network namespace"
+    );
+    false
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// The `fanout` binary built beside this test binary (or `FANOUT_BIN`).
+pub fn fanout_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("FANOUT_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>/deps/<test>");
+    let bin = dir.join("fanout");
+    assert!(bin.exists(), "{} missing: run `cargo build` first", bin.display());
+    bin
+}
+
+/// A running server; killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub admin: String,
+    pub data_dir: PathBuf,
+    log: PathBuf,
+}
+
+pub const ADMIN: &str = "test-admin-token";
+
+impl Server {
+    /// Start `fanout serve` on loopback with fixed ports (the namespace is private).
+    pub fn start(extra: &[&str]) -> Server {
+        let data_dir =
+            std::env::temp_dir().join(format!("fanout-test-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&data_dir).expect("temp dir");
+        Self::start_in(data_dir, extra)
+    }
+
+    /// Start on an existing data dir (restart tests).
+    pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
+        let log = data_dir.join("server.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(fanout_bin())
+            .args([
+                "serve",
+                "--http-addr",
+                "127.0.0.1:18080",
+                "--udp-port",
+                "18189",
+                "--ice-loopback",
+            ])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--admin-token", ADMIN, "--web-dir"])
+            .arg(workspace().join("web"))
+            .args(extra)
+            .env("RUST_LOG", "info,str0m=warn")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("fanout starts");
+        let server = Server {
+            child,
+            base: "http://127.0.0.1:18080".into(),
+            admin: ADMIN.into(),
+            data_dir,
+            log,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(out) = Command::new("curl")
+                .args(["-sf", &format!("{}/healthz", self.base)])
+                .output()
+            {
+                if out.status.success() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not become ready; log:\n{}", self.log());
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stop the server (SIGKILL) and wait for it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("---- server log ----\n{}", self.log());
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Run a browser harness script from `web/test/` and parse its JSON result line.
+/// Returns the exit success and the JSON.
+pub fn node_script(script: &str, args: &[&str]) -> (bool, Value) {
+    let mut child = Command::new("node")
+        .arg(workspace().join("web/test").join(script))
+        .args(args)
+        .current_dir(workspace().join("web"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut last_json = Value::Null;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        println!("{script}: {line}");
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            if v.is_object() {
+                last_json = v;
+            }
+        }
+    }
+    let status = child.wait().expect("node exits");
+    (status.success(), last_json)
+}
+
+/// An HTTP response as the tests see it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP request through curl (a real client, nothing of ours in between).
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-i", "-X", method, url, "--max-time", "20"]);
+    for (k, v) in headers {
+        cmd.args(["-H", &format!("{k}: {v}")]);
+    }
+    if body.is_some() {
+        cmd.args(["--data-binary", "@-"]);
+        cmd.stdin(Stdio::piped());
+    }
+    cmd.stdout(Stdio::piped());
+    let mut child = cmd.spawn().expect("curl runs");
+    if let Some(b) = body {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(b).expect("request body written");
+    }
+    let out = child.wait_with_output().expect("curl finishes");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// Create a stream through the API; returns (id, key).
+pub fn create_stream(server: &Server, title: &str) -> (String, String) {
+    let r = http(
+        "POST",
+        &format!("{}/api/v1/streams", server.base),
+        &[("Authorization", &format!("Bearer {}", server.admin))],
+        Some(format!(r#"{{"title":"{title}"}}"#).as_bytes()),
+    );
+    assert_eq!(r.status, 201, "create stream: {}", r.body);
+    let v: Value = serde_json::from_str(&r.body).expect("stream JSON");
+    (
+        v["id"].as_str().expect("id").to_string(),
+        v["streamKey"].as_str().expect("key").to_string(),
+    )
+}
+
+/// A canned WHEP offer (recvonly Opus + VP8) for HTTP-level checks.
+pub fn whep_offer() -> String {
+    std::fs::read_to_string(workspace().join("tests/fixtures/whep-offer.sdp")).expect("fixture offer")
+}
