@@ -73,10 +73,9 @@ impl WorkerThread {
             if let Err(e) = self
                 .poll
                 .poll(&mut events, Some(wait.max(Duration::from_micros(100))))
+                && e.kind() != ErrorKind::Interrupted
             {
-                if e.kind() != ErrorKind::Interrupted {
-                    warn!(worker = self.id.0, "poll failed: {e}");
-                }
+                warn!(worker = self.id.0, "poll failed: {e}");
             }
 
             // Commands and packets from other workers.

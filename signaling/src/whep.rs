@@ -89,12 +89,12 @@ async fn set_layer(
     let r = resources::resource(&state, &id, &resource)?;
     let req: LayerRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
-    if let Some(rid) = &req.rid {
-        if rid.is_empty() || rid.len() > 16 || !rid.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(ApiError::BadRequest(
-                "rid must be 1-16 alphanumeric characters".into(),
-            ));
-        }
+    if let Some(rid) = &req.rid
+        && (rid.is_empty() || rid.len() > 16 || !rid.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        return Err(ApiError::BadRequest(
+            "rid must be 1-16 alphanumeric characters".into(),
+        ));
     }
     state.inner.sfu.set_layer(r.session, req.rid.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

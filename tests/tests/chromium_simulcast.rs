@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{Server, in_netns, node_script};
-use serde_json::Value;
+use common::{Server, create_stream, in_netns, node_script};
 
 #[test]
 fn chromium_simulcast_publish_and_watch() {

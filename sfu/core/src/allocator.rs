@@ -82,11 +82,11 @@ impl Allocator {
         if layers.is_empty() {
             return self.current;
         }
-        if let LayerChoice::Pinned(rid) = &self.choice {
-            if layers.iter().any(|(r, _)| r == rid) {
-                self.current = Some(*rid);
-                return self.current;
-            }
+        if let LayerChoice::Pinned(rid) = &self.choice
+            && layers.iter().any(|(r, _)| r == rid)
+        {
+            self.current = Some(*rid);
+            return self.current;
         }
 
         let cost = |bps: u64| {
@@ -101,7 +101,11 @@ impl Allocator {
             .current
             .and_then(|c| layers.iter().position(|(r, _)| *r == c));
 
+        let unmeasured = layers.iter().any(|(_, bps)| *bps == 0);
         let next_idx = match current_idx {
+            // Nothing measured yet: start in the middle, where most links are, and let the
+            // estimate move it once the layers' rates are known.
+            None if unmeasured => (layers.len() - 1) / 2,
             None => best_idx,
             Some(cur) if best_idx <= cur => {
                 self.rising = None;
@@ -202,6 +206,16 @@ mod tests {
             }
         }
         assert!(switches <= 2, "switched {switches} times");
+    }
+
+    #[test]
+    fn starts_in_the_middle_while_rates_are_unknown() {
+        let t0 = Instant::now();
+        let mut a = Allocator::new(AllocatorConfig::default());
+        let young = vec![("q".into(), 0), ("h".into(), 0), ("f".into(), 0)];
+        assert_eq!(name(a.update(t0, 1_000_000, &young)), "h");
+        // Once measured, a poor link falls at once.
+        assert_eq!(name(a.update(t0, 200_000, &layers())), "q");
     }
 
     #[test]

@@ -13,11 +13,16 @@ struct Layer {
     buckets: [u64; BUCKETS],
     bucket_start: Instant,
     head: usize,
+    first_seen: Instant,
     last_seen: Instant,
 }
 
 impl Layer {
     fn roll(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_seen) >= INACTIVE_AFTER {
+            // Back after a pause: measure afresh.
+            self.first_seen = now;
+        }
         while now.saturating_duration_since(self.bucket_start) >= BUCKET {
             self.bucket_start += BUCKET;
             self.head = (self.head + 1) % BUCKETS;
@@ -36,6 +41,9 @@ pub struct LayerStats {
     layers: Vec<Layer>,
 }
 
+/// How long a layer must have been seen before its bitrate is reported (0 until then).
+const MATURE_AFTER: Duration = Duration::from_millis(1000);
+
 /// How long without packets before a layer counts as inactive.
 const INACTIVE_AFTER: Duration = Duration::from_millis(1500);
 
@@ -50,6 +58,7 @@ impl LayerStats {
                     buckets: [0; BUCKETS],
                     bucket_start: now,
                     head: 0,
+                    first_seen: now,
                     last_seen: now,
                 });
                 self.layers.sort_by_key(|l| rid_rank(l.rid.as_ref()));
@@ -66,7 +75,8 @@ impl LayerStats {
         layer.last_seen = now;
     }
 
-    /// Active layers from lowest to highest with their bitrate in bit/s.
+    /// Active layers from lowest to highest with their bitrate in bit/s (0 while a layer
+    /// has been seen for less than a second).
     pub fn active(&mut self, now: Instant) -> Vec<(Rid, u64)> {
         self.layers
             .iter_mut()
@@ -74,7 +84,13 @@ impl LayerStats {
             .filter_map(|l| {
                 l.roll(now);
                 let bytes: u64 = l.buckets.iter().sum();
-                let window = BUCKET.as_secs_f64() * BUCKETS as f64;
+                let age = now.saturating_duration_since(l.first_seen);
+                if age < MATURE_AFTER {
+                    // Too young to tell: a keyframe burst or a slow start would mislead.
+                    return l.rid.map(|r| (r, 0));
+                }
+                // A layer seen for less than the window must not look cheaper than it is.
+                let window = (BUCKET * BUCKETS as u32).min(age).as_secs_f64();
                 l.rid.map(|r| (r, (bytes as f64 * 8.0 / window) as u64))
             })
             .collect()
@@ -119,5 +135,21 @@ mod tests {
         // 1000 bytes every 25 ms = 320 kbit/s.
         assert!((250_000..400_000).contains(&a[1].1), "{:?}", a);
         assert!(s.active(now + Duration::from_secs(5)).is_empty());
+    }
+
+    #[test]
+    fn a_new_layer_is_not_underestimated() {
+        let t0 = Instant::now();
+        let mut s = LayerStats::default();
+        // A 1 Mbit/s layer: 125 bytes per ms. Unmeasured at first, then not diluted by the
+        // part of the window before it appeared.
+        for ms in 0..1300u64 {
+            s.record(Some("f".into()), 125, t0 + Duration::from_millis(ms));
+            if ms == 300 {
+                assert_eq!(s.active(t0 + Duration::from_millis(ms))[0].1, 0);
+            }
+        }
+        let a = s.active(t0 + Duration::from_millis(1300));
+        assert!((800_000..1_200_000).contains(&a[0].1), "{a:?}");
     }
 }

@@ -131,15 +131,15 @@ impl Subscriber {
             .marker(p.marker)
             .ext_vals(p.ext.clone())
             .nackable(p.kind == MediaKind::Video);
-        if let Some((pic, tl0)) = vp8 {
-            if let Ok(d) = Vp8Descriptor::parse(&p.payload) {
-                let mut b = d.patch().picture_id(pic);
-                if let Some(t) = tl0 {
-                    b = b.tl0_pic_idx(t);
-                }
-                if let Ok(patch) = b.build() {
-                    write = write.vp8_patch(patch);
-                }
+        if let Some((pic, tl0)) = vp8
+            && let Ok(d) = Vp8Descriptor::parse(&p.payload)
+        {
+            let mut b = d.patch().picture_id(pic);
+            if let Some(t) = tl0 {
+                b = b.tl0_pic_idx(t);
+            }
+            if let Ok(patch) = b.build() {
+                write = write.vp8_patch(patch);
             }
         }
         let mut api = rtc.direct_api();

@@ -207,7 +207,7 @@ enum SessionState {
 #[derive(Debug)]
 enum Role {
     Publisher(Publisher),
-    Subscriber(Subscriber),
+    Subscriber(Box<Subscriber>),
 }
 
 #[derive(Debug)]
@@ -372,10 +372,8 @@ impl Worker {
                     }
                     _ => false,
                 };
-                if found {
-                    if let Some(room) = self.sessions.get(&id).map(|s| s.room.clone()) {
-                        self.allocate_room(&room, now);
-                    }
+                if found && let Some(room) = self.sessions.get(&id).map(|s| s.room.clone()) {
+                    self.allocate_room(&room, now);
                 }
                 reply(found);
             }
@@ -440,7 +438,7 @@ impl Worker {
                     ));
                 }
                 room.subscribers.push(id);
-                Role::Subscriber(Subscriber::new(self.config.initial_bwe_bps))
+                Role::Subscriber(Box::new(Subscriber::new(self.config.initial_bwe_bps)))
             }
         };
         self.sessions.insert(
@@ -506,11 +504,12 @@ impl Worker {
         let Some(mut s) = self.sessions.remove(&id) else {
             return;
         };
-        if needs_time && s.rtc.is_alive() {
-            if let Err(e) = s.rtc.handle_input(str0m::Input::Timeout(now)) {
-                debug!(session = %id, "timeout handling failed: {e}");
-                s.rtc.disconnect();
-            }
+        if needs_time
+            && s.rtc.is_alive()
+            && let Err(e) = s.rtc.handle_input(str0m::Input::Timeout(now))
+        {
+            debug!(session = %id, "timeout handling failed: {e}");
+            s.rtc.disconnect();
         }
         while s.rtc.is_alive() {
             let output = match s.rtc.poll_output() {
@@ -578,10 +577,10 @@ impl Worker {
                 Role::Subscriber(sub) => sub.media_added(m.mid, m.kind),
             },
             Event::RtpPacket(p) => {
-                if let Role::Publisher(publisher) = &mut s.role {
-                    if let Some(packet) = publisher.packet(&mut s.rtc, &s.room, p, now) {
-                        self.packets.push(packet);
-                    }
+                if let Role::Publisher(publisher) = &mut s.role
+                    && let Some(packet) = publisher.packet(&mut s.rtc, &s.room, p, now)
+                {
+                    self.packets.push(packet);
                 }
             }
             Event::KeyframeRequest(_) => {
@@ -594,6 +593,7 @@ impl Worker {
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                 if let Role::Subscriber(sub) = &mut s.role {
                     sub.estimate_bps = estimate.as_u64();
+                    debug!(session = %s.id, estimate = sub.estimate_bps, layer = ?sub.layers().0, "bandwidth estimate");
                 }
             }
             _ => {}

@@ -74,7 +74,7 @@ pub struct Server {
 pub const ADMIN: &str = "test-admin-token";
 
 impl Server {
-    /// Start `fanout serve` on loopback with fixed ports (the namespace is private).
+    /// Start `fanout serve` with fixed ports on every address of the private namespace.
     pub fn start(extra: &[&str]) -> Server {
         let data_dir =
             std::env::temp_dir().join(format!("fanout-test-{}-{}", std::process::id(), rand_suffix()));
@@ -90,7 +90,7 @@ impl Server {
             .args([
                 "serve",
                 "--http-addr",
-                "127.0.0.1:18080",
+                "0.0.0.0:18080",
                 "--udp-port",
                 "18189",
                 "--ice-loopback",
@@ -119,13 +119,12 @@ impl Server {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(out) = Command::new("curl")
+            let ok = Command::new("curl")
                 .args(["-sf", &format!("{}/healthz", self.base)])
                 .output()
-            {
-                if out.status.success() {
-                    return;
-                }
+                .is_ok_and(|out| out.status.success());
+            if ok {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -175,10 +174,10 @@ pub fn node_script(script: &str, args: &[&str]) -> (bool, Value) {
     let mut last_json = Value::Null;
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         println!("{script}: {line}");
-        if let Ok(v) = serde_json::from_str::<Value>(&line) {
-            if v.is_object() {
-                last_json = v;
-            }
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && v.is_object()
+        {
+            last_json = v;
         }
     }
     let status = child.wait().expect("node exits");
@@ -259,4 +258,119 @@ pub fn create_stream(server: &Server, title: &str) -> (String, String) {
 /// A canned WHEP offer (recvonly Opus + VP8) for HTTP-level checks.
 pub fn whep_offer() -> String {
     std::fs::read_to_string(workspace().join("tests/fixtures/whep-offer.sdp")).expect("fixture offer")
+}
+
+/// A browser harness script running in the background, its JSON lines arriving on a channel.
+pub struct NodeProc {
+    child: Child,
+    pub lines: std::sync::mpsc::Receiver<Value>,
+}
+
+impl NodeProc {
+    /// Start `web/test/<script>`, optionally inside the named network namespace.
+    pub fn spawn(netns: Option<&str>, script: &str, args: &[&str]) -> NodeProc {
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "node"]);
+                c
+            }
+            None => Command::new("node"),
+        };
+        let mut child = cmd
+            .arg(workspace().join("web/test").join(script))
+            .args(args)
+            .current_dir(workspace().join("web"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let name = script.to_string();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("{name}: {line}");
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        NodeProc { child, lines: rx }
+    }
+
+    /// Wait for a line matching `pred`, up to `timeout`.
+    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&Value) -> bool) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) if pred(&v) => return Some(v),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run a command, panicking with its output if it fails.
+pub fn sh(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("command runs");
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A second network namespace joined to the test's own by a veth pair:
+/// `10.99.0.1` on our side, `10.99.0.2` on the peer's.
+pub struct PeerNetns {
+    pub name: String,
+}
+
+impl PeerNetns {
+    pub fn create() -> PeerNetns {
+        let name = format!("fanout-peer-{}", std::process::id());
+        sh(&["ip", "netns", "add", &name]);
+        sh(&[
+            "ip", "link", "add", "name", "fo-srv", "type", "veth", "peer", "name", "fo-peer",
+        ]);
+        sh(&["ip", "link", "set", "fo-peer", "netns", &name]);
+        sh(&["ip", "addr", "add", "10.99.0.1/24", "dev", "fo-srv"]);
+        sh(&["ip", "link", "set", "fo-srv", "up"]);
+        sh(&["ip", "netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &name,
+            "ip",
+            "addr",
+            "add",
+            "10.99.0.2/24",
+            "dev",
+            "fo-peer",
+        ]);
+        sh(&["ip", "netns", "exec", &name, "ip", "link", "set", "fo-peer", "up"]);
+        PeerNetns { name }
+    }
+}
+
+impl Drop for PeerNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
 }

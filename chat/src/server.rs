@@ -1,0 +1,425 @@
+//! The service: configuration, the node state shared by all rooms, the axum router and
+//! [`serve`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::auth::{AuthError, Identity, JwtConfig, Verifier};
+use crate::bus::Bus;
+use crate::driver::{Command, RoomHandle};
+use crate::history::{Archive, HistoryError};
+use crate::ledger::LedgerRules;
+use crate::protocol::MAX_FRAME_BYTES;
+use crate::redis_ledger::{LedgerError, RedisLedger};
+use crate::room::{ConnId, RoomConfig};
+
+/// Chat service configuration.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// Listen address (default `0.0.0.0:8081`; port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// Cluster mode: shared ledger and fan-out through this Redis (e.g. `redis://127.0.0.1/`).
+    pub redis_url: Option<String>,
+    /// Token verification.
+    pub jwt: JwtConfig,
+    /// Where the archive (`chat.sqlite3`) lives.
+    pub data_dir: PathBuf,
+    /// Filters and join history.
+    pub room: RoomConfig,
+    /// Rate limit and recent-history length.
+    pub ledger: LedgerRules,
+    /// Frames to one room are coalesced for this long before fan-out (0: no batching).
+    pub batch_window: Duration,
+    /// Fan-out frames a socket may fall behind before it is told and closed.
+    pub outbox_frames: usize,
+    /// Client frames per second one socket may send (burst: twice that).
+    pub inbound_per_sec: u32,
+    /// How long an empty room stays loaded.
+    pub room_idle: Duration,
+    /// This node's name in Redis presence (default: random).
+    pub node_id: Option<String>,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8081)),
+            redis_url: None,
+            jwt: JwtConfig::default(),
+            data_dir: PathBuf::from("./data"),
+            room: RoomConfig::default(),
+            ledger: LedgerRules::default(),
+            batch_window: Duration::from_millis(10),
+            outbox_frames: 256,
+            inbound_per_sec: 10,
+            room_idle: Duration::from_secs(30),
+            node_id: None,
+        }
+    }
+}
+
+/// Why the service could not start or an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// Could not bind or serve.
+    #[error("chat listener: {0}")]
+    Io(#[from] std::io::Error),
+    /// Bad JWT configuration.
+    #[error("chat auth config: {0}")]
+    Auth(#[from] AuthError),
+    /// Bad Redis URL.
+    #[error("chat redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis failed during an operation.
+    #[error("chat ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    /// The archive failed.
+    #[error("chat archive: {0}")]
+    Archive(#[from] HistoryError),
+    /// The server task ended abnormally.
+    #[error("chat server task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Where the shared state lives.
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    /// Embedded: each room's ledger in memory, durable bits in the archive.
+    Memory,
+    /// Cluster: the ledger in Redis.
+    Redis(RedisLedger),
+}
+
+/// Everything the rooms and sockets of one node share.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub config: ChatConfig,
+    pub verifier: Verifier,
+    pub bus: Bus,
+    pub backend: Backend,
+    pub archive: Archive,
+    pub node_id: String,
+    rooms: Mutex<HashMap<String, RoomHandle>>,
+    live: Mutex<HashMap<String, u64>>,
+    next_conn: AtomicU64,
+    next_generation: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Wall clock in ms since the epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Node {
+    pub fn next_conn(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// When the stream went live (embedded mode).
+    pub fn live_since(&self, room: &str) -> Option<u64> {
+        lock(&self.live).get(room).copied()
+    }
+
+    /// Join a room (loading it if needed) and send the `Join` command, under the registry lock
+    /// so that a room never unloads between the two. None when the room is overloaded.
+    pub fn join(
+        self: &Arc<Self>,
+        room: &str,
+        conn: ConnId,
+        identity: Option<Identity>,
+        reply: mpsc::Sender<Utf8Bytes>,
+    ) -> Option<(RoomHandle, broadcast::Receiver<Utf8Bytes>)> {
+        let mut rooms = lock(&self.rooms);
+        let handle = rooms
+            .entry(room.to_string())
+            .or_insert_with(|| {
+                let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+                crate::driver::spawn(self.clone(), room.to_string(), generation)
+            })
+            .clone();
+        let frames = handle.frames.subscribe();
+        handle
+            .commands
+            .try_send(Command::Join {
+                conn,
+                identity,
+                reply,
+            })
+            .ok()?;
+        Some((handle, frames))
+    }
+
+    /// Called by an idle room driver: unload it unless a socket joined meanwhile.
+    pub fn try_unload(&self, room: &str, generation: u64, inbox_empty: impl Fn() -> bool) -> bool {
+        let mut rooms = lock(&self.rooms);
+        let ours = rooms.get(room).is_some_and(|h| h.generation == generation);
+        if ours && inbox_empty() {
+            rooms.remove(room);
+            self.bus.unsubscribe(room);
+            true
+        } else {
+            !ours
+        }
+    }
+
+    /// Rooms loaded on this node.
+    pub fn room_count(&self) -> usize {
+        lock(&self.rooms).len()
+    }
+}
+
+/// The chat service state, shared by its router. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ChatState {
+    node: Arc<Node>,
+}
+
+impl ChatState {
+    /// Build the state: verify the JWT config, open the archive, connect Redis lazily.
+    /// Needs a tokio runtime (the Redis subscriber is spawned here).
+    pub fn new(config: ChatConfig) -> Result<Self, ChatError> {
+        let verifier = Verifier::new(&config.jwt)?;
+        let archive = Archive::open(&config.data_dir)?;
+        let (bus, backend) = match &config.redis_url {
+            Some(url) => {
+                let client = redis::Client::open(url.as_str())?;
+                let ledger = RedisLedger::new(client.clone(), config.ledger)?;
+                (Bus::redis(client), Backend::Redis(ledger))
+            }
+            None => (Bus::local(), Backend::Memory),
+        };
+        let node_id = config.node_id.clone().unwrap_or_else(|| {
+            let n: u64 = rand::random();
+            format!("{n:016x}")
+        });
+        let (shutdown, _) = watch::channel(false);
+        Ok(ChatState {
+            node: Arc::new(Node {
+                config,
+                verifier,
+                bus,
+                backend,
+                archive,
+                node_id,
+                rooms: Mutex::default(),
+                live: Mutex::default(),
+                next_conn: AtomicU64::new(1),
+                next_generation: AtomicU64::new(1),
+                shutdown,
+            }),
+        })
+    }
+
+    /// Tell the chat when a stream went live (`None`: it is not live), so messages carry
+    /// `streamTime`. In cluster mode this is stored in Redis and every node agrees.
+    pub async fn set_stream_live(
+        &self,
+        stream_id: &str,
+        live_since: Option<SystemTime>,
+    ) -> Result<(), ChatError> {
+        let ms = live_since.map(|t| {
+            t.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0)
+        });
+        match &self.node.backend {
+            Backend::Memory => {
+                let mut live = lock(&self.node.live);
+                match ms {
+                    Some(ms) => live.insert(stream_id.to_string(), ms),
+                    None => live.remove(stream_id),
+                };
+            }
+            Backend::Redis(ledger) => ledger.set_live(stream_id, ms).await?,
+        }
+        Ok(())
+    }
+
+    /// Archived messages of a stream with stream time in `[from, to)`, oldest first, as JSON
+    /// `message` frames.
+    pub async fn replay(
+        &self,
+        stream_id: &str,
+        from: Duration,
+        to: Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, ChatError> {
+        let archive = self.node.archive.clone();
+        let room = stream_id.to_string();
+        let (from, to) = (from.as_millis() as u64, to.as_millis() as u64);
+        Ok(tokio::task::spawn_blocking(move || archive.replay(&room, from, to, limit)).await??)
+    }
+
+    /// Close every socket with 1001 (going away).
+    pub fn close_all(&self) {
+        let _ = self.node.shutdown.send(true);
+    }
+
+    /// Rooms currently loaded on this node.
+    pub fn loaded_rooms(&self) -> usize {
+        self.node.room_count()
+    }
+}
+
+/// A running chat service.
+#[derive(Debug)]
+pub struct ChatHandle {
+    local_addr: SocketAddr,
+    state: ChatState,
+    task: JoinHandle<Result<(), std::io::Error>>,
+}
+
+impl ChatHandle {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The service state (stream-live notifications, replay).
+    pub fn state(&self) -> &ChatState {
+        &self.state
+    }
+
+    /// See [`ChatState::set_stream_live`].
+    pub async fn set_stream_live(
+        &self,
+        stream_id: &str,
+        live_since: Option<SystemTime>,
+    ) -> Result<(), ChatError> {
+        self.state.set_stream_live(stream_id, live_since).await
+    }
+
+    /// Wait until the service stops (after the shutdown future resolves).
+    pub async fn wait(self) -> Result<(), ChatError> {
+        Ok(self.task.await??)
+    }
+}
+
+/// Bind `config.addr` and serve chat until `shutdown` resolves; then every socket is closed
+/// with 1001 and [`ChatHandle::wait`] returns.
+pub async fn serve(
+    config: ChatConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<ChatHandle, ChatError> {
+    let addr = config.addr;
+    let state = ChatState::new(config)?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local_addr = listener.local_addr()?;
+    tracing::info!(%local_addr, cluster = state.node.bus.is_redis(), "chat listening");
+    let app = router(state.clone());
+    let closer = state.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                closer.close_all();
+            })
+            .await
+    });
+    Ok(ChatHandle {
+        local_addr,
+        state,
+        task,
+    })
+}
+
+/// Routes: `GET /v1/chat/{streamId}` (WebSocket) and `GET /v1/chat/{streamId}/replay`.
+pub fn router(state: ChatState) -> Router {
+    Router::new()
+        .route("/v1/chat/{stream_id}", get(websocket))
+        .route("/v1/chat/{stream_id}/replay", get(replay))
+        .with_state(state)
+}
+
+fn valid_stream_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn websocket(
+    State(state): State<ChatState>,
+    Path(stream_id): Path<String>,
+    Query(query): Query<TokenQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !valid_stream_id(&stream_id) {
+        return (StatusCode::BAD_REQUEST, "bad stream id").into_response();
+    }
+    let node = state.node.clone();
+    // A bad token still upgrades: browsers cannot read an HTTP status of a failed WebSocket,
+    // so the socket is told with an error frame and close code 4001 instead.
+    let identity = query.token.map(|t| node.verifier.verify(&t));
+    upgrade
+        // Small buffers keep a socket's memory low; frames are capped at 4 KiB by the protocol.
+        .read_buffer_size(4096)
+        .write_buffer_size(8 * 1024)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(16 * MAX_FRAME_BYTES)
+        .max_frame_size(16 * MAX_FRAME_BYTES)
+        .on_upgrade(move |ws| crate::socket::run(ws, node, stream_id, identity))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplayQuery {
+    from: Option<u64>,
+    to: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn replay(
+    State(state): State<ChatState>,
+    Path(stream_id): Path<String>,
+    Query(q): Query<ReplayQuery>,
+) -> Response {
+    if !valid_stream_id(&stream_id) {
+        return (StatusCode::BAD_REQUEST, "bad stream id").into_response();
+    }
+    let from = Duration::from_millis(q.from.unwrap_or(0));
+    let to = Duration::from_millis(q.to.unwrap_or(u64::MAX / 2));
+    let limit = q.limit.unwrap_or(500).clamp(1, 5000);
+    match state.replay(&stream_id, from, to, limit).await {
+        Ok(messages) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            crate::protocol::render_history(&messages),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "chat replay failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "replay failed").into_response()
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `fanout-loadgen`: WHEP fan-out load on one thread (str0m), with loss and CPU per packet.
+//!
+//! ```text
+//! fanout-loadgen --whep-url http://127.0.0.1:8080/whep/ID --subscribers 500 --seconds 30 \
+//!     [--ramp-per-sec 100] [--server-pid PID] [--json]
+//! ```
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use fanout_tests::loadgen::{LoadConfig, run};
+
+/// Fan-out load generator: N str0m WHEP subscribers on one thread, on loopback only.
+#[derive(Debug, Parser)]
+#[command(name = "fanout-loadgen", version)]
+struct Args {
+    /// WHEP endpoint of the stream to watch (must be a loopback URL).
+    #[arg(long)]
+    whep_url: String,
+    /// Number of subscribers.
+    #[arg(long, default_value_t = 10)]
+    subscribers: usize,
+    /// Total run time in seconds, ramp included.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Subscribers created per second.
+    #[arg(long, default_value_t = 100.0)]
+    ramp_per_sec: f64,
+    /// WHEP exchanges in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds after the last subscriber signalled before the steady window starts.
+    #[arg(long, default_value_t = 2.0)]
+    settle_seconds: f64,
+    /// Milliseconds a missing packet may wait for a retransmission before it counts as lost.
+    #[arg(long, default_value_t = 1000)]
+    loss_window_ms: u64,
+    /// Server process id, to report its CPU time and CPU per forwarded packet.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Bearer token for private streams.
+    #[arg(long, env = "FANOUT_WHEP_TOKEN")]
+    bearer: Option<String>,
+    /// Print one JSON line instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.seconds.is_finite() && args.seconds > 0.0,
+        "--seconds must be positive"
+    );
+    anyhow::ensure!(
+        args.ramp_per_sec.is_finite() && args.ramp_per_sec > 0.0,
+        "--ramp-per-sec must be positive"
+    );
+    let config = LoadConfig {
+        whep_url: args.whep_url,
+        bearer: args.bearer,
+        subscribers: args.subscribers,
+        duration: Duration::from_secs_f64(args.seconds),
+        ramp_per_sec: args.ramp_per_sec,
+        concurrency: args.concurrency,
+        settle: Duration::from_secs_f64(args.settle_seconds.max(0.0)),
+        loss_window: Duration::from_millis(args.loss_window_ms),
+        server_pid: args.server_pid,
+    };
+    let report = run(&config).context("load run")?;
+    if args.json {
+        println!("{}", report.to_json_line());
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}

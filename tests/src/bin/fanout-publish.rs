@@ -1,0 +1,103 @@
+//! `fanout-publish`: publish the ffmpeg test pattern over WHIP (webrtc-rs) for scripts.
+//!
+//! ```text
+//! fanout-publish --whip-url http://127.0.0.1:8080/whip/ID --key KEY --codec h264 --seconds 30
+//! ```
+//! Prints the session's Location once connected and a JSON summary line at the end; DELETEs the
+//! session on exit (also on Ctrl-C / SIGTERM).
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use fanout_tests::codec::VideoCodec;
+use fanout_tests::whip::{PublishOptions, Publisher};
+
+/// Publish real VP8/H.264 + Opus test media to a WHIP endpoint.
+#[derive(Debug, Parser)]
+#[command(name = "fanout-publish", version)]
+struct Args {
+    /// WHIP endpoint.
+    #[arg(long)]
+    whip_url: String,
+    /// Stream key (sent as `Authorization: Bearer`).
+    #[arg(long, env = "FANOUT_STREAM_KEY")]
+    key: String,
+    /// Video codec: vp8 or h264.
+    #[arg(long, default_value = "vp8")]
+    codec: VideoCodec,
+    /// How long to publish; 0 = until Ctrl-C / SIGTERM.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Do not send audio.
+    #[arg(long)]
+    no_audio: bool,
+    /// Keep every ICE candidate of the answer, not only loopback ones.
+    #[arg(long)]
+    any_candidate: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.seconds.is_finite() && args.seconds >= 0.0,
+        "--seconds must be >= 0"
+    );
+    let opts = PublishOptions {
+        video: args.codec,
+        audio: !args.no_audio,
+        ice_policy: if args.any_candidate {
+            fanout_tests::signal::IcePolicy::Any
+        } else {
+            fanout_tests::signal::IcePolicy::LoopbackOnly
+        },
+        ..PublishOptions::default()
+    };
+    let publisher = Publisher::publish(&args.whip_url, &args.key, opts)
+        .await
+        .context("publish")?;
+    println!("location {}", publisher.location());
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("SIGTERM handler")?;
+    let run_for = async {
+        if args.seconds > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = run_for => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sigterm.recv() => {}
+    }
+
+    let stats = publisher.stats();
+    let rtp = publisher.rtp_stats().await;
+    let state = publisher.connection_state().to_string();
+    let deleted = publisher.stop().await.context("stop")?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "state": state,
+            "videoFrames": stats.video_frames,
+            "videoBytes": stats.video_bytes,
+            "audioFrames": stats.audio_frames,
+            "videoPackets": rtp.video_packets,
+            "audioPackets": rtp.audio_packets,
+            "nacks": rtp.nacks,
+            "plis": rtp.plis,
+            "deleteStatus": deleted.as_u16(),
+        })
+    );
+    Ok(())
+}

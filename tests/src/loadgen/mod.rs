@@ -1,0 +1,345 @@
+//! A WHEP fan-out load generator on str0m: thousands of subscribers on one thread.
+//!
+//! Model: a signalling thread (tokio, reqwest) creates subscribers at the ramp rate — one UDP
+//! socket on 127.0.0.1 and one RTP-mode str0m `Rtc` each, a recvonly audio+video offer POSTed
+//! to the WHEP URL, the answer applied — and hands each `Rtc` to the media driver, which runs
+//! on the calling thread: one mio poll over all sockets, a timer heap of str0m timeouts, every
+//! input followed by a drain of `poll_output`. str0m sends receiver reports, NACKs and TWCC
+//! feedback by itself. Each subscriber counts RTP packets and sequence holes per SSRC; a hole
+//! still open after the NACK recovery window is a lost packet.
+//!
+//! Measurement: the *run* window covers everything; the *steady* window starts once every
+//! subscriber has signalled plus a settling time (DTLS handshakes done) and ends with the run.
+//! CPU: the load generator's own (getrusage) and, given a PID, the server's (`/proc/PID/stat`),
+//! sampled at the window edges; server CPU per forwarded packet = server CPU / packets received
+//! by all subscribers in the same window.
+//!
+//! Only loopback: the URL must name a loopback host and only loopback candidates of the
+//! answer are used. Everything is bounded by the run duration (plus at most ~45 s to DELETE
+//! the sessions at the end).
+//!
+//! [`run`] blocks; call it from `tokio::task::spawn_blocking` in async code.
+
+mod cpu;
+mod report;
+mod signaling;
+mod subscriber;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token, Waker};
+
+pub use cpu::{own_cpu, parse_stat_ticks, process_cpu};
+pub use report::{LoadReport, SubscriberOutcome, Window, percentile};
+
+use crate::signal::{is_loopback_url, parse_url};
+use signaling::{Plan, SignalEvent};
+use subscriber::Subscriber;
+
+const WAKER: Token = Token(usize::MAX);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// The WHEP endpoint (loopback only).
+    pub whep_url: String,
+    /// `Authorization: Bearer` for private streams.
+    pub bearer: Option<String>,
+    /// How many subscribers.
+    pub subscribers: usize,
+    /// Total run time, ramp included.
+    pub duration: Duration,
+    /// Subscribers created per second.
+    pub ramp_per_sec: f64,
+    /// WHEP exchanges in flight at once.
+    pub concurrency: usize,
+    /// Time after the last subscriber signalled before the steady window starts.
+    pub settle: Duration,
+    /// How long a hole may wait for a retransmission before it counts as lost.
+    pub loss_window: Duration,
+    /// The server process, for its CPU time.
+    pub server_pid: Option<u32>,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        Self {
+            whep_url: String::new(),
+            bearer: None,
+            subscribers: 10,
+            duration: Duration::from_secs(10),
+            ramp_per_sec: 100.0,
+            concurrency: 32,
+            settle: Duration::from_secs(2),
+            loss_window: Duration::from_secs(1),
+            server_pid: None,
+        }
+    }
+}
+
+/// Why a load run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The URL is unusable.
+    #[error(transparent)]
+    Url(#[from] crate::signal::SignalError),
+    /// The URL is not on a loopback host.
+    #[error("{0} is not a loopback URL; the load generator only talks to 127.0.0.1/::1/localhost")]
+    NotLoopback(String),
+    /// Poll, waker, socket or thread set-up failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being set up.
+        context: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The DTLS certificate could not be generated.
+    #[error("cannot generate a DTLS certificate")]
+    Certificate,
+}
+
+fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> LoadError {
+    move |source| LoadError::Io { context, source }
+}
+
+/// A CPU/packet sample at a window edge.
+#[derive(Clone, Copy)]
+struct Sample {
+    at: Instant,
+    packets: u64,
+    bytes: u64,
+    own_cpu: Duration,
+    server_cpu: Option<Duration>,
+}
+
+impl Sample {
+    fn window_to(&self, end: &Sample) -> Window {
+        Window {
+            seconds: end.at.saturating_duration_since(self.at).as_secs_f64(),
+            packets: end.packets.saturating_sub(self.packets),
+            bytes: end.bytes.saturating_sub(self.bytes),
+            loadgen_cpu_s: end.own_cpu.saturating_sub(self.own_cpu).as_secs_f64(),
+            server_cpu_s: match (self.server_cpu, end.server_cpu) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The media driver: owns every subscriber, their sockets and the timer heap.
+struct Driver {
+    poll: Poll,
+    subscribers: Vec<Subscriber>,
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    buf: Vec<u8>,
+}
+
+impl Driver {
+    fn schedule(&mut self, index: usize) {
+        if let Some(at) = self.subscribers[index].next_timeout() {
+            self.timers.push(Reverse((at, index)));
+        }
+    }
+
+    fn add(&mut self, mut subscriber: Subscriber) {
+        let index = self.subscribers.len();
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(subscriber.socket_mut(), Token(index), Interest::READABLE)
+        {
+            tracing::warn!(error = %e, "cannot register subscriber socket");
+        }
+        subscriber.on_timeout(Instant::now());
+        self.subscribers.push(subscriber);
+        // Datagrams may have queued before registration; edge-triggered poll would not report them.
+        self.subscribers[index].on_readable(&mut self.buf);
+        self.schedule(index);
+    }
+
+    fn readable(&mut self, index: usize) {
+        let Some(subscriber) = self.subscribers.get_mut(index) else {
+            return;
+        };
+        subscriber.on_readable(&mut self.buf);
+        self.schedule(index);
+    }
+
+    fn fire_due_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, index))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            // Stale entries (the subscriber rescheduled since) are skipped.
+            if self.subscribers[index].next_timeout() == Some(at) {
+                self.subscribers[index].on_timeout(now);
+                self.schedule(index);
+            }
+        }
+    }
+
+    fn sample(&self, server_pid: Option<u32>) -> Sample {
+        Sample {
+            at: Instant::now(),
+            packets: self.subscribers.iter().map(Subscriber::packets).sum(),
+            bytes: self.subscribers.iter().map(Subscriber::bytes).sum(),
+            own_cpu: own_cpu(),
+            server_cpu: server_pid.and_then(process_cpu),
+        }
+    }
+}
+
+/// Runs the load and returns the report. Blocks for `config.duration` (plus cleanup).
+pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
+    let endpoint = parse_url(&config.whep_url)?;
+    if !is_loopback_url(&endpoint) {
+        return Err(LoadError::NotLoopback(config.whep_url.clone()));
+    }
+    let provider = str0m::crypto::from_feature_flags();
+    let cert = provider
+        .dtls_provider
+        .generate_certificate()
+        .ok_or(LoadError::Certificate)?;
+    provider.install_process_default();
+
+    let poll = Poll::new().map_err(io_err("create poll"))?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io_err("create waker"))?);
+    let (events_tx, events_rx) = mpsc::channel();
+    let (cleanup_tx, cleanup_rx) = mpsc::channel();
+
+    let start_sample_at = Instant::now();
+    let end = start_sample_at + config.duration;
+    let signal_thread = signaling::spawn(
+        Plan {
+            endpoint,
+            bearer: config.bearer.clone(),
+            subscribers: config.subscribers,
+            ramp_per_sec: config.ramp_per_sec,
+            concurrency: config.concurrency,
+            deadline: end,
+            cert,
+        },
+        events_tx,
+        // The driver keeps a clone: a waker dropped by the signalling thread closes its eventfd
+        // and takes a pending wake-up with it.
+        waker.clone(),
+        cleanup_rx,
+    )
+    .map_err(io_err("spawn signalling thread"))?;
+
+    let mut driver = Driver {
+        poll,
+        subscribers: Vec::with_capacity(config.subscribers),
+        timers: BinaryHeap::new(),
+        buf: vec![0; 2048],
+    };
+    let run_start = driver.sample(config.server_pid);
+    let mut accounted = 0usize;
+    let mut errors: Vec<String> = Vec::new();
+    let mut failed_signal = 0usize;
+    let mut steady_at: Option<Instant> = None;
+    let mut steady_start: Option<Sample> = None;
+    let mut events = Events::with_capacity(1024);
+
+    // A WHEP exchange that hangs must not keep the steady window from starting.
+    let ramp_end = start_sample_at
+        + Duration::from_secs_f64(config.subscribers as f64 / config.ramp_per_sec.max(1e-3))
+        + crate::signal::REQUEST_TIMEOUT;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if steady_at.is_none() && now >= ramp_end {
+            steady_at = Some(now + config.settle);
+        }
+        if steady_start.is_none()
+            && let Some(at) = steady_at
+            && now >= at
+        {
+            steady_start = Some(driver.sample(config.server_pid));
+        }
+        let mut wake_at = end;
+        if let Some(Reverse((at, _))) = driver.timers.peek() {
+            wake_at = wake_at.min(*at);
+        }
+        match (steady_at, &steady_start) {
+            (Some(at), None) => wake_at = wake_at.min(at),
+            (None, _) => wake_at = wake_at.min(ramp_end),
+            _ => {}
+        }
+        let timeout = wake_at.saturating_duration_since(now);
+        if let Err(e) = driver.poll.poll(&mut events, Some(timeout))
+            && e.kind() != std::io::ErrorKind::Interrupted
+        {
+            errors.push(format!("poll: {e}"));
+            break;
+        }
+        for event in events.iter() {
+            if event.token() == WAKER {
+                while let Ok(message) = events_rx.try_recv() {
+                    accounted += 1;
+                    match message {
+                        SignalEvent::Joined(joined) => {
+                            tracing::trace!(id = joined.id, "subscriber joined");
+                            driver.add(Subscriber::new(*joined));
+                        }
+                        SignalEvent::Failed { error } => {
+                            failed_signal += 1;
+                            if errors.len() < 5 {
+                                errors.push(error);
+                            }
+                        }
+                    }
+                }
+                if accounted >= config.subscribers && steady_at.is_none() {
+                    steady_at = Some(Instant::now() + config.settle);
+                }
+            } else {
+                driver.readable(event.token().0);
+            }
+        }
+        driver.fire_due_timers(Instant::now());
+    }
+
+    let run_end = driver.sample(config.server_pid);
+    let at = run_end.at;
+    let mut outcomes: Vec<SubscriberOutcome> = driver
+        .subscribers
+        .iter()
+        .map(|s| s.outcome(at, config.loss_window))
+        .collect();
+    outcomes.extend((0..failed_signal).map(|_| SubscriberOutcome::default()));
+    for s in &driver.subscribers {
+        if let Some(reason) = s.failure()
+            && errors.len() < 10
+        {
+            errors.push(format!("{}: {reason}", s.location()));
+        }
+    }
+    let send_errors = driver.subscribers.iter().map(Subscriber::send_errors).sum();
+    let report = LoadReport::build(
+        &config.whep_url,
+        config.subscribers,
+        &outcomes,
+        run_start.window_to(&run_end),
+        steady_start.map(|s| s.window_to(&run_end)),
+        send_errors,
+        errors,
+    );
+
+    for s in &mut driver.subscribers {
+        s.close();
+    }
+    let locations = driver.subscribers.iter().map(|s| s.location().clone()).collect();
+    let _ = cleanup_tx.send(locations);
+    let _ = signal_thread.join();
+    Ok(report)
+}
