@@ -26,6 +26,30 @@ struct Cli {
 enum Command {
     /// Run every role in one process.
     Serve(ServeArgs),
+    /// Run only the chat service.
+    Chat(ChatOnlyArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct ChatArgs {
+    /// Chat WebSocket listener.
+    #[arg(long, env = "FANOUT_CHAT_ADDR", default_value = "0.0.0.0:8081")]
+    chat_addr: SocketAddr,
+    /// Redis for chat fan-out, shared rate limits, bans and history across nodes.
+    #[arg(long, env = "FANOUT_REDIS_URL")]
+    redis_url: Option<String>,
+    /// HS256 secret for chat tokens. Generated and kept in the data dir when absent.
+    #[arg(long, env = "FANOUT_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ChatOnlyArgs {
+    #[command(flatten)]
+    chat: ChatArgs,
+    /// Where chat history is kept.
+    #[arg(long, env = "FANOUT_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -61,6 +85,8 @@ struct ServeArgs {
     /// Seconds a stream waits for its publisher to reconnect before it ends.
     #[arg(long, env = "FANOUT_RECONNECT_GRACE", default_value_t = 5)]
     reconnect_grace: u64,
+    #[command(flatten)]
+    chat: ChatArgs,
 }
 
 fn main() -> Result<()> {
@@ -73,6 +99,7 @@ fn main() -> Result<()> {
         .context("starting the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Chat(args) => runtime.block_on(chat_only(args)),
     }
 }
 
@@ -80,7 +107,9 @@ fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,str0m=warn,is=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -105,6 +134,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })
     .context("starting the SFU (is the UDP port free?)")?;
     let db = signaling::Db::open(&args.data_dir).context("opening the database")?;
+    let (chat, chat_link) = start_chat(&args.chat, &args.data_dir).await?;
     let state = signaling::AppState::new(
         db,
         sfu.handle(),
@@ -113,6 +143,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             public_url: args.public_url.clone(),
             web_dir: args.web_dir.clone(),
             grace: Duration::from_secs(args.reconnect_grace),
+            chat: Some(chat_link),
         },
     );
     let app = signaling::router(state);
@@ -137,6 +168,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!("    Admin token     {admin_token}");
     println!("    WebRTC media    UDP {}", media.join(", "));
     println!(
+        "    Chat            ws://{host}:{}/v1/chat/<stream id>",
+        chat.local_addr().port()
+    );
+    println!(
         "    ICE candidates  {}",
         ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
     );
@@ -151,18 +186,57 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server")?;
+    chat.wait().await.context("chat service")?;
+    Ok(())
+}
+
+async fn start_chat(args: &ChatArgs, data_dir: &Path) -> Result<(chat::ChatHandle, signaling::ChatLink)> {
+    let secret = match &args.jwt_secret {
+        Some(s) => s.clone(),
+        None => load_or_create_secret(data_dir, "jwt-secret")?,
+    };
+    let config = chat::ChatConfig {
+        addr: args.chat_addr,
+        redis_url: args.redis_url.clone(),
+        jwt: chat::JwtConfig::hs256(secret.as_bytes().to_vec()),
+        data_dir: data_dir.to_path_buf(),
+        ..Default::default()
+    };
+    let handle = chat::serve(config, shutdown_signal())
+        .await
+        .with_context(|| format!("starting chat on {}", args.chat_addr))?;
+    let link = signaling::ChatLink {
+        state: handle.state().clone(),
+        jwt_secret: secret.into_bytes(),
+        port: handle.local_addr().port(),
+    };
+    Ok((handle, link))
+}
+
+async fn chat_only(args: ChatOnlyArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    let (chat, _) = start_chat(&args.chat, &args.data_dir).await?;
+    println!("  Fanout chat on ws://{}/v1/chat/<stream id>", chat.local_addr());
+    chat.wait().await.context("chat service")?;
     Ok(())
 }
 
 fn load_or_create_admin_token(dir: &Path) -> Result<String> {
-    let path = dir.join("admin-token");
+    load_or_create_secret(dir, "admin-token")
+}
+
+/// A secret kept in the data dir (mode 0600), generated on first use.
+fn load_or_create_secret(dir: &Path, name: &str) -> Result<String> {
+    let path = dir.join(name);
     if let Ok(t) = std::fs::read_to_string(&path) {
         let t = t.trim().to_string();
         if !t.is_empty() {
             return Ok(t);
         }
     }
-    let token = signaling::new_admin_token();
+    let prefix = if name == "admin-token" { "adm_" } else { "" };
+    let token = signaling::new_secret(prefix);
     std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     {

@@ -30,6 +30,8 @@ pub struct SignalConfig {
     pub web_dir: PathBuf,
     /// How long a stream waits for its publisher to come back.
     pub grace: Duration,
+    /// The chat service, when it runs in this process.
+    pub chat: Option<crate::chat_link::ChatLink>,
 }
 
 /// A WHIP or WHEP session as an HTTP resource.
@@ -194,6 +196,9 @@ impl AppState {
         if let Err(e) = self.inner.db.set_status(id, s) {
             warn!(stream = %id, "cannot store status: {e}");
         }
+        if let Some(link) = &self.inner.config.chat {
+            crate::chat_link::notify_live(link, id, s == Status::Live);
+        }
     }
 }
 
@@ -221,6 +226,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::streams::router())
         .merge(crate::whip::router())
         .merge(crate::whep::router())
+        .merge(crate::chat_link::router())
         .with_state(state)
         .fallback_service(web)
         // SDP offers with simulcast are a few KiB; nothing we accept is larger than this.

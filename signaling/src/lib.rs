@@ -14,6 +14,7 @@
 
 mod app;
 mod auth;
+mod chat_link;
 mod db;
 mod error;
 mod lifecycle;
@@ -23,11 +24,8 @@ mod whep;
 mod whip;
 
 pub use app::{AppState, SignalConfig, router};
+pub use auth::new_secret;
+pub use chat_link::ChatLink;
 pub use db::Db;
 pub use error::ApiError;
 pub use lifecycle::{Lifecycle, Status};
-
-/// A new random admin token.
-pub fn new_admin_token() -> String {
-    auth::new_secret("adm_")
-}

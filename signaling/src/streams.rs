@@ -46,9 +46,13 @@ fn body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Value {
         "viewers": viewers,
         "createdAt": row.created_at,
     });
-    let links = urls(&state.base_url(headers), &row.id);
+    let base = state.base_url(headers);
+    let links = urls(&base, &row.id);
     if let (Some(obj), Some(l)) = (v.as_object_mut(), links.as_object()) {
         obj.extend(l.clone());
+    }
+    if let Some(link) = &state.inner.config.chat {
+        v["chatUrl"] = json!(crate::chat_link::chat_url(link.port, &base, &row.id));
     }
     v
 }

@@ -19,6 +19,7 @@
 pub mod api;
 pub mod codec;
 pub mod fixtures;
+pub mod frame;
 pub mod keyframe;
 pub mod loadgen;
 pub mod peer;

@@ -40,9 +40,10 @@ impl SeqTracker {
     }
 
     /// Records a packet carrying the 16-bit RTP sequence number `seq`, received at `now`.
-    pub fn push(&mut self, seq: u16, now: Instant) {
+    /// Returns false for a duplicate.
+    pub fn push(&mut self, seq: u16, now: Instant) -> bool {
         let extended = self.extend(seq);
-        self.push_extended(extended, now);
+        self.push_extended(extended, now)
     }
 
     /// Extends a 16-bit sequence number against the highest one seen (RFC 3550 A.1).
@@ -58,12 +59,13 @@ impl SeqTracker {
     }
 
     /// Records a packet whose sequence number is already extended (str0m hands those out).
-    pub fn push_extended(&mut self, seq: u64, now: Instant) {
+    /// Returns false for a duplicate.
+    pub fn push_extended(&mut self, seq: u64, now: Instant) -> bool {
         let Some(highest) = self.highest else {
             self.first = Some(seq);
             self.highest = Some(seq);
             self.received = 1;
-            return;
+            return true;
         };
         if seq > highest {
             let gap = seq - highest - 1;
@@ -87,7 +89,9 @@ impl SeqTracker {
             self.received += 1;
         } else {
             self.duplicates += 1;
+            return false;
         }
+        true
     }
 
     fn forget_excess_holes(&mut self) {
@@ -158,7 +162,7 @@ mod tests {
 
     fn feed(tracker: &mut SeqTracker, seqs: &[u16], at: Instant) {
         for &seq in seqs {
-            tracker.push(seq, at);
+            let _ = tracker.push(seq, at);
         }
     }
 
@@ -206,7 +210,9 @@ mod tests {
         let mut t = SeqTracker::new();
         feed(&mut t, &[7, 8, 8, 9, 7], t0);
         assert_eq!(t.received(), 3);
-        assert_eq!(t.duplicates(), 2);
+        assert!(!t.push(9, t0));
+        assert!(t.push(10, t0));
+        assert_eq!(t.duplicates(), 3);
     }
 
     #[test]

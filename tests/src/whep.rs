@@ -16,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -32,6 +32,7 @@ use webrtc::peer_connection::{
 };
 
 use crate::codec::VideoCodec;
+use crate::frame::FrameTracker;
 use crate::keyframe::is_keyframe;
 use crate::peer::{
     PeerEvents, SessionError, apply_answer, build_peer, complete_offer, rtc_err, wait_connected,
@@ -75,16 +76,22 @@ impl Default for ViewOptions {
 /// What one media kind has received so far.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MediaStats {
-    /// The negotiated mime type of the track, once it exists.
+    /// The mime type the answer gives the payload type of the latest packet (`video/H264`).
     pub codec: Option<String>,
     /// Primary SSRCs seen (an SFU that keeps its promise shows exactly one).
     pub ssrcs: Vec<u32>,
-    /// Media RTP packets received (padding-only packets excluded, retransmissions included).
+    /// RTP payload types seen, RTX included.
+    pub payload_types: Vec<u8>,
+    /// Media RTP packets received: retransmissions that filled a hole included, duplicates and
+    /// padding-only packets excluded.
     pub packets: u64,
     /// RTP payload bytes of those packets.
     pub bytes: u64,
-    /// Frames: changes of RTP timestamp.
+    /// Frames: distinct RTP timestamps (late packets of older frames do not count).
     pub frames: u64,
+    /// Frames that never got their marker (last) packet, the two newest excepted. Non-zero
+    /// without sequence gaps means packets went missing behind a rewritten sequence.
+    pub incomplete_frames: u64,
     /// Packets with the marker bit set (end of a video frame).
     pub marker_packets: u64,
     /// Keyframes (video): frames with a packet that starts an IDR/SPS (H.264) or a VP8 key frame.
@@ -157,7 +164,7 @@ struct KindState {
     codec: Option<VideoCodec>,
     trackers: HashMap<u32, SeqTracker>,
     primary_ssrc: Option<u32>,
-    last_timestamp: Option<u32>,
+    frames: FrameTracker,
     last_keyframe_timestamp: Option<u32>,
 }
 
@@ -174,7 +181,9 @@ impl KindState {
             self.stats.ssrcs.push(ssrc);
         }
         self.primary_ssrc = Some(ssrc);
-        self.trackers.entry(ssrc).or_default().push(seq, now);
+        if !self.trackers.entry(ssrc).or_default().push(seq, now) {
+            return;
+        }
         if payload.is_empty() {
             self.stats.padding_packets += 1;
             return;
@@ -186,10 +195,7 @@ impl KindState {
         if marker {
             self.stats.marker_packets += 1;
         }
-        if self.last_timestamp != Some(timestamp) {
-            self.stats.frames += 1;
-            self.last_timestamp = Some(timestamp);
-        }
+        self.frames.push(timestamp, marker);
         if let Some(codec) = self.codec
             && self.last_keyframe_timestamp != Some(timestamp)
             && is_keyframe(codec, payload)
@@ -220,6 +226,8 @@ impl KindState {
 
     fn snapshot(&self, now: Instant) -> MediaStats {
         let mut stats = self.stats.clone();
+        stats.frames = self.frames.frames();
+        stats.incomplete_frames = self.frames.incomplete();
         for tracker in self.trackers.values() {
             stats.gaps_opened += tracker.gaps_opened();
             stats.missing += tracker.missing();
@@ -297,12 +305,11 @@ impl Viewer {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let posted_at = Instant::now();
         let answer = post_offer(&http, &endpoint, opts.bearer.as_deref(), &offer_sdp).await?;
-        let rtx_payload_types = rtx_payload_types(&answer.sdp);
         let readers = tokio::spawn(read_tracks(
             tracks_rx,
             shared.clone(),
             posted_at,
-            rtx_payload_types,
+            payload_map(&answer.sdp),
         ));
         apply_answer(&pc, filter_candidates(&answer.sdp, opts.ice_policy)).await?;
 
@@ -452,75 +459,111 @@ impl Drop for Viewer {
     }
 }
 
-/// Payload types declared as `rtx/<clock>` in an SDP.
-fn rtx_payload_types(sdp: &str) -> HashSet<u8> {
-    sdp.lines()
-        .filter_map(|line| line.strip_prefix("a=rtpmap:"))
-        .filter_map(|rest| {
-            let (pt, encoding) = rest.split_once(' ')?;
-            encoding
-                .to_ascii_lowercase()
-                .starts_with("rtx/")
-                .then(|| pt.parse().ok())
-                .flatten()
-        })
-        .collect()
+/// `(kind, payload type) -> mime` from the `a=rtpmap` lines of an SDP, e.g.
+/// `(Video, 96) -> "video/VP8"`, `(Video, 97) -> "video/rtx"`.
+type PayloadMap = HashMap<(RtpCodecKind, u8), String>;
+
+fn payload_map(sdp: &str) -> PayloadMap {
+    let mut map = PayloadMap::new();
+    let mut kind = None;
+    for line in sdp.lines() {
+        if let Some(media) = line.strip_prefix("m=") {
+            kind = match media.split_whitespace().next() {
+                Some("audio") => Some(RtpCodecKind::Audio),
+                Some("video") => Some(RtpCodecKind::Video),
+                _ => None,
+            };
+        } else if let (Some(kind), Some(rest)) = (kind, line.strip_prefix("a=rtpmap:"))
+            && let Some((pt, encoding)) = rest.split_once(' ')
+            && let Ok(pt) = pt.parse::<u8>()
+        {
+            let name = encoding.split('/').next().unwrap_or(encoding);
+            let prefix = if kind == RtpCodecKind::Audio {
+                "audio"
+            } else {
+                "video"
+            };
+            map.insert((kind, pt), format!("{prefix}/{name}"));
+        }
+    }
+    map
+}
+
+fn is_rtx(mime: &str) -> bool {
+    mime.rsplit('/')
+        .next()
+        .is_some_and(|n| n.eq_ignore_ascii_case("rtx"))
 }
 
 async fn read_tracks(
     mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
     shared: Arc<Mutex<Shared>>,
     posted_at: Instant,
-    rtx_payload_types: HashSet<u8>,
+    payloads: PayloadMap,
 ) {
+    let payloads = Arc::new(payloads);
     let mut readers = tokio::task::JoinSet::new();
     while let Some(track) = tracks.recv().await {
-        readers.spawn(read_track(
-            track,
-            shared.clone(),
-            posted_at,
-            rtx_payload_types.clone(),
-        ));
+        readers.spawn(read_track(track, shared.clone(), posted_at, payloads.clone()));
     }
     while readers.join_next().await.is_some() {}
 }
 
+/// Counts one track's packets. The codec of each packet is looked up by its payload type in
+/// the answer, so a server that sends one codec under another's payload type shows up as the
+/// codec it claimed (and keyframes are then looked for in that codec's format).
 async fn read_track(
     track: Arc<dyn TrackRemote>,
     shared: Arc<Mutex<Shared>>,
     posted_at: Instant,
-    rtx_payload_types: HashSet<u8>,
+    payloads: Arc<PayloadMap>,
 ) {
     let kind = track.kind().await;
-    let mut codec_known = false;
+    let mut last_pt = None;
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
-        if !codec_known && let Some(codec) = track.codec(packet.header.ssrc).await {
-            let mut shared = shared.lock().unwrap_or_else(PoisonError::into_inner);
-            let state = shared.kind(kind);
-            state.stats.codec = Some(codec.mime_type.clone());
-            state.codec = VideoCodec::from_mime(&codec.mime_type);
-            codec_known = true;
-        }
+        let header = &packet.header;
+        let pt = header.payload_type;
+        let mime = match payloads.get(&(kind, pt)) {
+            Some(mime) => Some(mime.clone()),
+            None => track.codec(header.ssrc).await.map(|c| c.mime_type),
+        };
         let now = Instant::now();
         let since_post = now.saturating_duration_since(posted_at);
-        let header = &packet.header;
         let mut shared = shared.lock().unwrap_or_else(PoisonError::into_inner);
         let state = shared.kind(kind);
-        if rtx_payload_types.contains(&header.payload_type) {
-            state.on_rtx(&packet.payload, header.timestamp, since_post, now);
-        } else {
-            let rtp = Rtp {
-                ssrc: header.ssrc,
-                seq: header.sequence_number,
-                timestamp: header.timestamp,
-                marker: header.marker,
-                payload: &packet.payload,
-            };
-            state.on_packet(rtp, since_post, now);
+        if !state.stats.payload_types.contains(&pt) {
+            state.stats.payload_types.push(pt);
         }
+        if mime.as_deref().is_some_and(is_rtx) {
+            state.on_rtx(&packet.payload, header.timestamp, since_post, now);
+            continue;
+        }
+        if last_pt != Some(pt) {
+            last_pt = Some(pt);
+            state.codec = mime.as_deref().and_then(VideoCodec::from_mime);
+            state.stats.codec = mime;
+        }
+        tracing::trace!(
+            ?kind,
+            pt,
+            seq = header.sequence_number,
+            ts = header.timestamp,
+            marker = header.marker,
+            len = packet.payload.len(),
+            key = state.codec.is_some_and(|c| is_keyframe(c, &packet.payload)),
+            "rtp"
+        );
+        let rtp = Rtp {
+            ssrc: header.ssrc,
+            seq: header.sequence_number,
+            timestamp: header.timestamp,
+            marker: header.marker,
+            payload: &packet.payload,
+        };
+        state.on_packet(rtp, since_post, now);
     }
 }
 
@@ -529,11 +572,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_rtx_payload_types() {
-        let sdp = "v=0\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n\
-                   a=fmtp:97 apt=96\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:99 RTX/90000\r\n";
-        let pts = rtx_payload_types(sdp);
-        assert_eq!(pts, HashSet::from([97, 99]));
+    fn maps_payload_types_per_kind() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 99\r\na=rtpmap:96 VP8/90000\r\n\
+                   a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=rtpmap:102 H264/90000\r\n\
+                   a=rtpmap:99 RTX/90000\r\n";
+        let map = payload_map(sdp);
+        let get = |kind, pt| map.get(&(kind, pt)).map(String::as_str);
+        assert_eq!(get(RtpCodecKind::Audio, 111), Some("audio/opus"));
+        assert_eq!(get(RtpCodecKind::Video, 96), Some("video/VP8"));
+        assert_eq!(get(RtpCodecKind::Video, 102), Some("video/H264"));
+        assert_eq!(get(RtpCodecKind::Video, 111), None);
+        assert!(get(RtpCodecKind::Video, 97).is_some_and(is_rtx));
+        assert!(get(RtpCodecKind::Video, 99).is_some_and(is_rtx));
+        assert!(!is_rtx("video/VP8"));
     }
 
     fn rtp(ssrc: u32, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Rtp<'_> {

@@ -3,7 +3,8 @@
 //
 //   node test/watch_timeline.mjs --base URL --stream ID [--seconds 60] [--interval 500] [--timeout 15]
 //
-// Each sample: {"t":ms,"frameWidth":..,"fps":..,"framesDecoded":..,"kbps":..,"packetsLost":..}.
+// Each sample: {"t":ms,"frameWidth":..,"fps":..,"framesDecoded":..,"kbps":..,"packetsLost":..,
+// "nackCount":..,"pliCount":..,"retransmitted":..}.
 // The last line: {"ok":true,"samples":N,...} (ok=false if video never decoded).
 
 import { parseArgs, run, openPage, pageUrl, waitFor, sleep, viewerStats } from './harness.mjs';
@@ -34,6 +35,9 @@ run(args.timeout * 1000 + args.seconds * 1000 + 30_000, async (browser, partial)
       fps: dt > 0 ? Math.round(((s.video.framesDecoded - prev.video.framesDecoded) / dt) * 10) / 10 : 0,
       kbps: dt > 0 ? Math.round(((s.video.bytesReceived - prev.video.bytesReceived) * 8) / dt / 1000) : 0,
       packetsLost: s.video.packetsLost,
+      nackCount: s.video.nackCount,
+      pliCount: s.video.pliCount,
+      retransmitted: s.video.retransmittedPacketsReceived,
       state: s.state,
     };
     process.stdout.write(`${JSON.stringify(sample)}\n`);

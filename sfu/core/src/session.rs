@@ -80,7 +80,9 @@ pub fn build_session(
         };
     }
     if kind == SessionKind::Subscriber {
-        builder = builder.enable_bwe(Some(Bitrate::from(config.initial_bwe_bps as f64)));
+        builder = builder
+            .enable_bwe(Some(Bitrate::from(config.initial_bwe_bps as f64)))
+            .set_stats_interval(Some(std::time::Duration::from_secs(1)));
     }
     let mut rtc = builder.build(now);
 

@@ -590,6 +590,9 @@ impl Worker {
                     self.request_keyframe(&room, rid, now);
                 }
             }
+            Event::MediaEgressStats(st) => {
+                debug!(session = %s.id, mid = %st.mid, packets = st.packets, nacks = st.nacks, plis = st.plis, loss = ?st.loss, rtt = ?st.rtt, "egress");
+            }
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                 if let Role::Subscriber(sub) = &mut s.role {
                     sub.estimate_bps = estimate.as_u64();

@@ -21,6 +21,18 @@ pub struct SubscriberOutcome {
     pub bytes: u64,
     /// Packets missing for longer than the NACK recovery window.
     pub lost: u64,
+    /// Distinct video packets received.
+    pub video_packets: u64,
+    /// Video packets lost (after the recovery window).
+    pub video_lost: u64,
+    /// Distinct audio packets received.
+    pub audio_packets: u64,
+    /// Audio packets lost (audio is usually not retransmitted).
+    pub audio_lost: u64,
+    /// Video frames (distinct RTP timestamps).
+    pub video_frames: u64,
+    /// Video frames that never got their marker packet.
+    pub incomplete_frames: u64,
     /// Sequence jumps too large to be loss.
     pub discontinuities: u64,
     /// POST to `Connected`.
@@ -32,12 +44,26 @@ pub struct SubscriberOutcome {
 impl SubscriberOutcome {
     /// Fraction of packets lost, 0.0 when nothing was expected.
     pub fn loss_ratio(&self) -> f64 {
-        let expected = self.packets + self.lost;
-        if expected == 0 {
-            0.0
-        } else {
-            self.lost as f64 / expected as f64
-        }
+        ratio(self.lost, self.packets)
+    }
+
+    /// Fraction of video packets lost.
+    pub fn video_loss_ratio(&self) -> f64 {
+        ratio(self.video_lost, self.video_packets)
+    }
+
+    /// Fraction of audio packets lost.
+    pub fn audio_loss_ratio(&self) -> f64 {
+        ratio(self.audio_lost, self.audio_packets)
+    }
+}
+
+fn ratio(lost: u64, received: u64) -> f64 {
+    let expected = received + lost;
+    if expected == 0 {
+        0.0
+    } else {
+        lost as f64 / expected as f64
     }
 }
 
@@ -105,10 +131,22 @@ pub struct LoadReport {
     pub loss_pct_p95: f64,
     /// Loss percentage: worst subscriber.
     pub loss_pct_max: f64,
+    /// Video loss percentage: median.
+    pub video_loss_pct_p50: f64,
+    /// Video loss percentage: worst subscriber.
+    pub video_loss_pct_max: f64,
+    /// Audio loss percentage: median.
+    pub audio_loss_pct_p50: f64,
+    /// Audio loss percentage: worst subscriber.
+    pub audio_loss_pct_max: f64,
     /// Subscribers with any loss.
     pub subscribers_with_loss: usize,
     /// Sequence discontinuities seen, all subscribers.
     pub discontinuities: u64,
+    /// Video frames received, all subscribers.
+    pub video_frames: u64,
+    /// Video frames without their marker packet, all subscribers.
+    pub incomplete_frames: u64,
     /// POST to connected, median, milliseconds.
     pub connect_ms_p50: Option<f64>,
     /// POST to connected, worst, milliseconds.
@@ -159,7 +197,12 @@ impl LoadReport {
         errors: Vec<String>,
     ) -> Self {
         let connected: Vec<&SubscriberOutcome> = outcomes.iter().filter(|o| o.connected).collect();
-        let losses: Vec<f64> = connected.iter().map(|o| o.loss_ratio() * 100.0).collect();
+        let pct = |f: fn(&SubscriberOutcome) -> f64| -> Vec<f64> {
+            connected.iter().map(|o| f(o) * 100.0).collect()
+        };
+        let losses = pct(SubscriberOutcome::loss_ratio);
+        let video_losses = pct(SubscriberOutcome::video_loss_ratio);
+        let audio_losses = pct(SubscriberOutcome::audio_loss_ratio);
         let connect: Vec<f64> = outcomes
             .iter()
             .filter_map(|o| o.connect_time.map(millis))
@@ -183,8 +226,14 @@ impl LoadReport {
             loss_pct_p50: percentile(&losses, 50.0).unwrap_or(0.0),
             loss_pct_p95: percentile(&losses, 95.0).unwrap_or(0.0),
             loss_pct_max: percentile(&losses, 100.0).unwrap_or(0.0),
+            video_loss_pct_p50: percentile(&video_losses, 50.0).unwrap_or(0.0),
+            video_loss_pct_max: percentile(&video_losses, 100.0).unwrap_or(0.0),
+            audio_loss_pct_p50: percentile(&audio_losses, 50.0).unwrap_or(0.0),
+            audio_loss_pct_max: percentile(&audio_losses, 100.0).unwrap_or(0.0),
             subscribers_with_loss: connected.iter().filter(|o| o.lost > 0).count(),
             discontinuities: outcomes.iter().map(|o| o.discontinuities).sum(),
+            video_frames: outcomes.iter().map(|o| o.video_frames).sum(),
+            incomplete_frames: outcomes.iter().map(|o| o.incomplete_frames).sum(),
             connect_ms_p50: percentile(&connect, 50.0),
             connect_ms_max: percentile(&connect, 100.0),
             first_packet_ms_p50: percentile(&first, 50.0),
@@ -230,8 +279,20 @@ impl LoadReport {
                 ),
             ),
             (
+                "video loss % p50 / max".into(),
+                format!("{:.3} / {:.3}", self.video_loss_pct_p50, self.video_loss_pct_max),
+            ),
+            (
+                "audio loss % p50 / max".into(),
+                format!("{:.3} / {:.3}", self.audio_loss_pct_p50, self.audio_loss_pct_max),
+            ),
+            (
                 "subscribers with loss".into(),
                 self.subscribers_with_loss.to_string(),
+            ),
+            (
+                "video frames / incomplete".into(),
+                format!("{} / {}", self.video_frames, self.incomplete_frames),
             ),
             ("seq discontinuities".into(), self.discontinuities.to_string()),
             (
@@ -307,6 +368,8 @@ mod tests {
             packets,
             bytes: packets * 1000,
             lost,
+            video_packets: packets,
+            video_lost: lost,
             connect_time: Some(Duration::from_millis(20)),
             first_packet: Some(Duration::from_millis(30)),
             ..Default::default()
@@ -349,6 +412,8 @@ mod tests {
         assert_eq!(r.loss_pct_p50, 0.0);
         assert!((r.loss_pct_max - 1.0).abs() < 1e-9);
         assert_eq!(r.subscribers_with_loss, 1);
+        assert!((r.video_loss_pct_max - 1.0).abs() < 1e-9);
+        assert_eq!(r.audio_loss_pct_max, 0.0);
         assert!((r.packets_per_sec - 200.0).abs() < 1e-9);
         let us = r.server_us_per_packet.expect("server cpu given");
         assert!((us - 100.0).abs() < 1e-9, "{us}");

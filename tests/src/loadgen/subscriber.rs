@@ -13,6 +13,7 @@ use mio::net::UdpSocket;
 use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
+use crate::frame::FrameTracker;
 use crate::loadgen::report::SubscriberOutcome;
 use crate::sequence::SeqTracker;
 use crate::signal::Url;
@@ -46,9 +47,11 @@ pub(crate) struct Subscriber {
     posted_at: Instant,
     state: SessionState,
     next_timeout: Option<Instant>,
-    trackers: HashMap<u32, SeqTracker>,
+    /// Per SSRC: whether it is video (90 kHz clock), and its holes.
+    trackers: HashMap<u32, (bool, SeqTracker)>,
     packets: u64,
     bytes: u64,
+    video_frames: FrameTracker,
     connected_at: Option<Instant>,
     first_packet_at: Option<Instant>,
     send_errors: u64,
@@ -67,6 +70,7 @@ impl Subscriber {
             trackers: HashMap::new(),
             packets: 0,
             bytes: 0,
+            video_frames: FrameTracker::new(),
             connected_at: None,
             first_packet_at: None,
             send_errors: 0,
@@ -191,10 +195,18 @@ impl Subscriber {
                 self.packets += 1;
                 self.bytes += packet.payload.len() as u64;
                 self.first_packet_at.get_or_insert(now);
-                self.trackers
+                let is_video = packet.time.denom() == 90_000;
+                // str0m drops duplicates itself, so every packet here is new.
+                let _ = self
+                    .trackers
                     .entry(*packet.header.ssrc)
-                    .or_default()
+                    .or_insert_with(|| (is_video, SeqTracker::new()))
+                    .1
                     .push_extended(*packet.seq_no, now);
+                if is_video {
+                    self.video_frames
+                        .push(packet.header.timestamp, packet.header.marker);
+                }
             }
             _ => {}
         }
@@ -207,14 +219,34 @@ impl Subscriber {
     }
 
     pub(crate) fn outcome(&self, at: Instant, loss_window: Duration) -> SubscriberOutcome {
+        let lost = |video: Option<bool>| -> u64 {
+            self.trackers
+                .values()
+                .filter(|(is_video, _)| video.is_none_or(|v| v == *is_video))
+                .map(|(_, t)| t.lost(at, loss_window))
+                .sum()
+        };
+        let received = |video: bool| -> u64 {
+            self.trackers
+                .values()
+                .filter(|(is_video, _)| *is_video == video)
+                .map(|(_, t)| t.received())
+                .sum()
+        };
         SubscriberOutcome {
             signaled: true,
             connected: self.connected_at.is_some(),
             failed: matches!(self.state, SessionState::Failed(_)),
             packets: self.packets,
             bytes: self.bytes,
-            lost: self.trackers.values().map(|t| t.lost(at, loss_window)).sum(),
-            discontinuities: self.trackers.values().map(SeqTracker::discontinuities).sum(),
+            lost: lost(None),
+            video_packets: received(true),
+            video_lost: lost(Some(true)),
+            audio_packets: received(false),
+            audio_lost: lost(Some(false)),
+            video_frames: self.video_frames.frames(),
+            incomplete_frames: self.video_frames.incomplete(),
+            discontinuities: self.trackers.values().map(|(_, t)| t.discontinuities()).sum(),
             connect_time: self
                 .connected_at
                 .map(|t| t.saturating_duration_since(self.posted_at)),

@@ -100,7 +100,10 @@ impl Server {
             .args(["--admin-token", ADMIN, "--web-dir"])
             .arg(workspace().join("web"))
             .args(extra)
-            .env("RUST_LOG", "info,str0m=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("FANOUT_TEST_LOG").unwrap_or_else(|_| "info,str0m=warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
