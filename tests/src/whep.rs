@@ -34,6 +34,7 @@ use webrtc::peer_connection::{
 use crate::codec::VideoCodec;
 use crate::frame::FrameTracker;
 use crate::keyframe::is_keyframe;
+use crate::lag::MediaLag;
 use crate::peer::{
     PeerEvents, SessionError, apply_answer, build_peer, complete_offer, rtc_err, wait_connected,
 };
@@ -118,6 +119,12 @@ pub struct MediaStats {
     /// From the POST to the first keyframe.
     #[serde(serialize_with = "millis", rename = "first_keyframe_ms")]
     pub first_keyframe: Option<Duration>,
+    /// Delivery lag of the newest frame: how much later than the best-delivered frame it
+    /// arrived, relative to media time, ms (see [`crate::lag`]). Grows when the stream arrives
+    /// slower than real time.
+    pub lag_ms: Option<f64>,
+    /// The largest delivery lag seen, ms.
+    pub max_lag_ms: f64,
     /// From the POST to the latest packet.
     #[serde(serialize_with = "millis", rename = "last_packet_ms")]
     pub last_packet: Option<Duration>,
@@ -162,9 +169,12 @@ struct Rtp<'a> {
 struct KindState {
     stats: MediaStats,
     codec: Option<VideoCodec>,
+    /// RTP clock of the current payload type (from the answer's rtpmap).
+    clock_rate: u32,
     trackers: HashMap<u32, SeqTracker>,
     primary_ssrc: Option<u32>,
     frames: FrameTracker,
+    lag: Option<MediaLag>,
     last_keyframe_timestamp: Option<u32>,
 }
 
@@ -196,6 +206,14 @@ impl KindState {
             self.stats.marker_packets += 1;
         }
         self.frames.push(timestamp, marker);
+        let clock_rate = if self.clock_rate == 0 {
+            90_000
+        } else {
+            self.clock_rate
+        };
+        self.lag
+            .get_or_insert_with(|| MediaLag::new(clock_rate))
+            .push(timestamp, now);
         if let Some(codec) = self.codec
             && self.last_keyframe_timestamp != Some(timestamp)
             && is_keyframe(codec, payload)
@@ -228,6 +246,8 @@ impl KindState {
         let mut stats = self.stats.clone();
         stats.frames = self.frames.frames();
         stats.incomplete_frames = self.frames.incomplete();
+        stats.lag_ms = self.lag.as_ref().and_then(MediaLag::lag_ms);
+        stats.max_lag_ms = self.lag.as_ref().map_or(0.0, MediaLag::max_lag_ms);
         for tracker in self.trackers.values() {
             stats.gaps_opened += tracker.gaps_opened();
             stats.missing += tracker.missing();
@@ -459,9 +479,9 @@ impl Drop for Viewer {
     }
 }
 
-/// `(kind, payload type) -> mime` from the `a=rtpmap` lines of an SDP, e.g.
-/// `(Video, 96) -> "video/VP8"`, `(Video, 97) -> "video/rtx"`.
-type PayloadMap = HashMap<(RtpCodecKind, u8), String>;
+/// `(kind, payload type) -> (mime, clock rate)` from the `a=rtpmap` lines of an SDP, e.g.
+/// `(Video, 96) -> ("video/VP8", 90000)`, `(Video, 97) -> ("video/rtx", 90000)`.
+type PayloadMap = HashMap<(RtpCodecKind, u8), (String, u32)>;
 
 fn payload_map(sdp: &str) -> PayloadMap {
     let mut map = PayloadMap::new();
@@ -477,13 +497,15 @@ fn payload_map(sdp: &str) -> PayloadMap {
             && let Some((pt, encoding)) = rest.split_once(' ')
             && let Ok(pt) = pt.parse::<u8>()
         {
-            let name = encoding.split('/').next().unwrap_or(encoding);
+            let mut parts = encoding.split('/');
+            let name = parts.next().unwrap_or(encoding);
+            let clock = parts.next().and_then(|c| c.trim().parse().ok()).unwrap_or(90_000);
             let prefix = if kind == RtpCodecKind::Audio {
                 "audio"
             } else {
                 "video"
             };
-            map.insert((kind, pt), format!("{prefix}/{name}"));
+            map.insert((kind, pt), (format!("{prefix}/{name}"), clock));
         }
     }
     map
@@ -526,9 +548,12 @@ async fn read_track(
         };
         let header = &packet.header;
         let pt = header.payload_type;
-        let mime = match payloads.get(&(kind, pt)) {
-            Some(mime) => Some(mime.clone()),
-            None => track.codec(header.ssrc).await.map(|c| c.mime_type),
+        let (mime, clock_rate) = match payloads.get(&(kind, pt)) {
+            Some((mime, clock)) => (Some(mime.clone()), *clock),
+            None => match track.codec(header.ssrc).await {
+                Some(c) => (Some(c.mime_type), c.clock_rate),
+                None => (None, 90_000),
+            },
         };
         let now = Instant::now();
         let since_post = now.saturating_duration_since(posted_at);
@@ -544,6 +569,7 @@ async fn read_track(
         if last_pt != Some(pt) {
             last_pt = Some(pt);
             state.codec = mime.as_deref().and_then(VideoCodec::from_mime);
+            state.clock_rate = clock_rate;
             state.stats.codec = mime;
         }
         tracing::trace!(
@@ -578,7 +604,7 @@ mod tests {
                    a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=rtpmap:102 H264/90000\r\n\
                    a=rtpmap:99 RTX/90000\r\n";
         let map = payload_map(sdp);
-        let get = |kind, pt| map.get(&(kind, pt)).map(String::as_str);
+        let get = |kind, pt| map.get(&(kind, pt)).map(|(mime, _)| mime.as_str());
         assert_eq!(get(RtpCodecKind::Audio, 111), Some("audio/opus"));
         assert_eq!(get(RtpCodecKind::Video, 96), Some("video/VP8"));
         assert_eq!(get(RtpCodecKind::Video, 102), Some("video/H264"));
@@ -586,6 +612,8 @@ mod tests {
         assert!(get(RtpCodecKind::Video, 97).is_some_and(is_rtx));
         assert!(get(RtpCodecKind::Video, 99).is_some_and(is_rtx));
         assert!(!is_rtx("video/VP8"));
+        assert_eq!(map.get(&(RtpCodecKind::Audio, 111)).map(|m| m.1), Some(48_000));
+        assert_eq!(map.get(&(RtpCodecKind::Video, 96)).map(|m| m.1), Some(90_000));
     }
 
     fn rtp(ssrc: u32, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Rtp<'_> {

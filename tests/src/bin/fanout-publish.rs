@@ -35,6 +35,9 @@ struct Args {
     /// Keep every ICE candidate of the answer, not only loopback ones.
     #[arg(long)]
     any_candidate: bool,
+    /// Print the offer and the answer SDP to stderr.
+    #[arg(long)]
+    print_sdp: bool,
 }
 
 #[tokio::main]
@@ -42,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rtc_dtls=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -65,6 +68,13 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("publish")?;
     println!("location {}", publisher.location());
+    if args.print_sdp {
+        eprintln!(
+            "--- offer\n{}--- answer\n{}",
+            publisher.offer_sdp(),
+            publisher.answer().sdp
+        );
+    }
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("SIGTERM handler")?;

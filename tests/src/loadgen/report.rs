@@ -33,6 +33,10 @@ pub struct SubscriberOutcome {
     pub video_frames: u64,
     /// Video frames that never got their marker packet.
     pub incomplete_frames: u64,
+    /// Video delivery lag of the newest frame at the end of the run, ms (see [`crate::lag`]).
+    pub video_lag_ms: Option<f64>,
+    /// The largest video delivery lag seen during the run, ms.
+    pub video_max_lag_ms: f64,
     /// Sequence jumps too large to be loss.
     pub discontinuities: u64,
     /// POST to `Connected`.
@@ -147,6 +151,12 @@ pub struct LoadReport {
     pub video_frames: u64,
     /// Video frames without their marker packet, all subscribers.
     pub incomplete_frames: u64,
+    /// Video delivery lag at the end, median over subscribers, ms.
+    pub video_lag_ms_p50: Option<f64>,
+    /// Video delivery lag at the end, worst subscriber, ms.
+    pub video_lag_ms_max: Option<f64>,
+    /// The largest video delivery lag any subscriber saw during the run, ms.
+    pub video_max_lag_ms: f64,
     /// POST to connected, median, milliseconds.
     pub connect_ms_p50: Option<f64>,
     /// POST to connected, worst, milliseconds.
@@ -211,6 +221,7 @@ impl LoadReport {
             .iter()
             .filter_map(|o| o.first_packet.map(millis))
             .collect();
+        let lags: Vec<f64> = connected.iter().filter_map(|o| o.video_lag_ms).collect();
         let headline = steady.unwrap_or(run);
         let dropped_after_connect = connected.iter().filter(|o| o.failed).count();
         Self {
@@ -234,6 +245,12 @@ impl LoadReport {
             discontinuities: outcomes.iter().map(|o| o.discontinuities).sum(),
             video_frames: outcomes.iter().map(|o| o.video_frames).sum(),
             incomplete_frames: outcomes.iter().map(|o| o.incomplete_frames).sum(),
+            video_lag_ms_p50: percentile(&lags, 50.0),
+            video_lag_ms_max: percentile(&lags, 100.0),
+            video_max_lag_ms: connected
+                .iter()
+                .map(|o| o.video_max_lag_ms)
+                .fold(0.0, f64::max),
             connect_ms_p50: percentile(&connect, 50.0),
             connect_ms_max: percentile(&connect, 100.0),
             first_packet_ms_p50: percentile(&first, 50.0),
@@ -295,6 +312,16 @@ impl LoadReport {
                 format!("{} / {}", self.video_frames, self.incomplete_frames),
             ),
             ("seq discontinuities".into(), self.discontinuities.to_string()),
+            (
+                "video lag ms p50 / max / peak".into(),
+                format!(
+                    "{} / {} / {:.1}",
+                    opt(self.video_lag_ms_p50, 1),
+                    opt(self.video_lag_ms_max, 1),
+                    self.video_max_lag_ms
+                ),
+            ),
+            ),
             (
                 "connect ms p50 / max".into(),
                 format!(

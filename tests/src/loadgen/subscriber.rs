@@ -14,6 +14,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::frame::FrameTracker;
+use crate::lag::MediaLag;
 use crate::loadgen::report::SubscriberOutcome;
 use crate::sequence::SeqTracker;
 use crate::signal::Url;
@@ -52,6 +53,7 @@ pub(crate) struct Subscriber {
     packets: u64,
     bytes: u64,
     video_frames: FrameTracker,
+    video_lag: MediaLag,
     connected_at: Option<Instant>,
     first_packet_at: Option<Instant>,
     send_errors: u64,
@@ -71,6 +73,7 @@ impl Subscriber {
             packets: 0,
             bytes: 0,
             video_frames: FrameTracker::new(),
+            video_lag: MediaLag::new(90_000),
             connected_at: None,
             first_packet_at: None,
             send_errors: 0,
@@ -206,6 +209,7 @@ impl Subscriber {
                 if is_video {
                     self.video_frames
                         .push(packet.header.timestamp, packet.header.marker);
+                    self.video_lag.push_extended(packet.time.numer(), now);
                 }
             }
             _ => {}
@@ -246,6 +250,8 @@ impl Subscriber {
             audio_lost: lost(Some(false)),
             video_frames: self.video_frames.frames(),
             incomplete_frames: self.video_frames.incomplete(),
+            video_lag_ms: self.video_lag.lag_ms(),
+            video_max_lag_ms: self.video_lag.max_lag_ms(),
             discontinuities: self.trackers.values().map(|(_, t)| t.discontinuities()).sum(),
             connect_time: self
                 .connected_at
