@@ -66,7 +66,7 @@ bench_fanout() {
     start_server
     local s; s=$(new_stream)
     local id key; id=$(echo "$s" | field id); key=$(echo "$s" | field streamKey)
-    (cd web && node test/publish.mjs --base http://127.0.0.1:8080 --stream "$id" --key "$key" --seconds 600 >/dev/null 2>&1) &
+    (cd web && exec node test/publish.mjs --base http://127.0.0.1:8080 --stream "$id" --key "$key" --seconds 600 >/dev/null 2>&1) &
     local pub=$!
     sleep 6
     echo "## Fan-out: 1 publisher (3 layers) -> $n subscribers"

@@ -247,10 +247,7 @@ impl LoadReport {
             incomplete_frames: outcomes.iter().map(|o| o.incomplete_frames).sum(),
             video_lag_ms_p50: percentile(&lags, 50.0),
             video_lag_ms_max: percentile(&lags, 100.0),
-            video_max_lag_ms: connected
-                .iter()
-                .map(|o| o.video_max_lag_ms)
-                .fold(0.0, f64::max),
+            video_max_lag_ms: connected.iter().map(|o| o.video_max_lag_ms).fold(0.0, f64::max),
             connect_ms_p50: percentile(&connect, 50.0),
             connect_ms_max: percentile(&connect, 100.0),
             first_packet_ms_p50: percentile(&first, 50.0),
@@ -320,7 +317,6 @@ impl LoadReport {
                     opt(self.video_lag_ms_max, 1),
                     self.video_max_lag_ms
                 ),
-            ),
             ),
             (
                 "connect ms p50 / max".into(),
