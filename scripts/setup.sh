@@ -12,12 +12,14 @@ packages=(
   redis-server        # chat fan-out tests
   curl ca-certificates
   pkg-config cmake clang nasm  # C parts of the crypto and SQLite crates
-  nodejs npm
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node may come from Debian or from another package that bundles npm: only the commands matter.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
