@@ -55,9 +55,16 @@ fn chromium_viewer_pins_low_layer() {
         ],
     );
     assert!(ok, "pinning failed: {v}");
+    let pin = &v["pin"];
     assert_eq!(
-        v["frameWidth"].as_u64(),
+        pin["widthAfter"].as_u64(),
         Some(320),
         "the q layer is 1/4 of 1280: {v}"
     );
+    assert_ne!(
+        pin["widthBefore"], pin["widthAfter"],
+        "the picture changed size: {v}"
+    );
+    assert_eq!(pin["layer"]["mode"], "pinned", "{v}");
+    assert_eq!(pin["layer"]["rid"], "q", "{v}");
 }
