@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{NodeProc, PeerNetns, Server, create_stream, in_netns, sh};
+use common::{NodeProc, PeerNetns, Server, create_stream, in_netns, sh, start_publisher};
 
 #[test]
 fn viewer_follows_its_link_between_layers() {
@@ -19,23 +19,7 @@ fn viewer_follows_its_link_between_layers() {
     let server = Server::start(&["--public-ip", "10.99.0.1"]);
     let (id, key) = create_stream(&server, "layers");
 
-    let publisher = NodeProc::spawn(
-        None,
-        "publish.mjs",
-        &[
-            "--base",
-            &server.base,
-            "--stream",
-            &id,
-            "--key",
-            &key,
-            "--seconds",
-            "150",
-        ],
-    );
-    publisher
-        .wait_for(Duration::from_secs(30), |v| v["event"] == "live")
-        .expect("publisher goes live");
+    let publisher = start_publisher(&server, &id, &key, 150);
 
     sh(&[
         "tc", "qdisc", "add", "dev", "fo-srv", "root", "tbf", "rate", "500kbit", "burst", "32kbit",

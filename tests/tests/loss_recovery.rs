@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{NodeProc, PeerNetns, Server, create_stream, in_netns, sh};
+use common::{NodeProc, PeerNetns, Server, create_stream, in_netns, sh, start_publisher};
 use serde_json::Value;
 
 /// What the viewer saw over one window.
@@ -52,23 +52,7 @@ fn nack_rtx_keeps_frame_rate_under_five_percent_loss() {
     let peer = PeerNetns::create();
     let server = Server::start(&["--public-ip", "10.99.0.1"]);
     let (id, key) = create_stream(&server, "loss");
-    let publisher = NodeProc::spawn(
-        None,
-        "publish.mjs",
-        &[
-            "--base",
-            &server.base,
-            "--stream",
-            &id,
-            "--key",
-            &key,
-            "--seconds",
-            "120",
-        ],
-    );
-    publisher
-        .wait_for(Duration::from_secs(30), |v| v["event"] == "live")
-        .expect("publisher goes live");
+    let _publisher = start_publisher(&server, &id, &key, 120);
     let viewer = NodeProc::spawn(
         Some(&peer.name),
         "watch_timeline.mjs",

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{NodeProc, Server, create_stream, http, in_netns};
+use common::{NodeProc, Server, create_stream, http, in_netns, start_publisher};
 use serde_json::Value;
 
 #[test]
@@ -16,27 +16,9 @@ fn viewer_session_survives_publisher_reconnect() {
     }
     let server = Server::start(&[]);
     let (id, key) = create_stream(&server, "reconnect");
-    let publish = |seconds: &str| {
-        let p = NodeProc::spawn(
-            None,
-            "publish.mjs",
-            &[
-                "--base",
-                &server.base,
-                "--stream",
-                &id,
-                "--key",
-                &key,
-                "--seconds",
-                seconds,
-            ],
-        );
-        p.wait_for(Duration::from_secs(30), |v| v["event"] == "live")
-            .expect("publisher goes live");
-        p
-    };
+    let publish = |seconds: u32| start_publisher(&server, &id, &key, seconds);
 
-    let first = publish("120");
+    let first = publish(120);
     let viewer = NodeProc::spawn(
         None,
         "watch_timeline.mjs",
@@ -55,7 +37,7 @@ fn viewer_session_survives_publisher_reconnect() {
     let v: Value = serde_json::from_str(&status.body).expect("stream JSON");
     assert_eq!(v["status"], "live", "still live while the publisher is away: {v}");
 
-    let _second = publish("120");
+    let _second = publish(120);
     let base_frames = before["framesDecoded"].as_u64().unwrap_or(0);
     let mut last_frames = base_frames;
     let resumed = viewer.wait_for(Duration::from_secs(30), |v| {

@@ -377,3 +377,26 @@ impl Drop for PeerNetns {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
+
+/// Publish from the publish page (fake camera, 3-layer simulcast) in the background for
+/// `seconds`, and wait until it is live.
+pub fn start_publisher(server: &Server, id: &str, key: &str, seconds: u32) -> NodeProc {
+    let seconds = seconds.to_string();
+    let p = NodeProc::spawn(
+        None,
+        "publish.mjs",
+        &[
+            "--base",
+            &server.base,
+            "--stream",
+            id,
+            "--key",
+            key,
+            "--seconds",
+            &seconds,
+        ],
+    );
+    p.wait_for(Duration::from_secs(30), |v| v["event"] == "live")
+        .expect("publisher goes live");
+    p
+}
