@@ -574,7 +574,17 @@ impl Worker {
             }
             Event::MediaAdded(m) => match &mut s.role {
                 Role::Publisher(p) => p.media_added(m.mid, m.kind),
-                Role::Subscriber(sub) => sub.media_added(m.mid, m.kind),
+                Role::Subscriber(sub) => {
+                    sub.media_added(m.mid, m.kind);
+                    if m.kind == MediaKind::Video
+                        && let Some(tx) = s.rtc.direct_api().stream_tx_by_mid(m.mid, None)
+                    {
+                        // The publisher's encoder already paces its frames. Pacing them again
+                        // at 1.1 x the estimate spreads every keyframe over hundreds of
+                        // milliseconds: late first frames, a long glass-to-glass tail.
+                        tx.set_unpaced(true);
+                    }
+                }
             },
             Event::RtpPacket(p) => {
                 if let Role::Publisher(publisher) = &mut s.role
