@@ -111,3 +111,11 @@ export async function mountChat(root, streamId) {
     close: () => { closed = true; ws?.close(); },
   };
 }
+
+/** Mounts the panel into `#chat` for the page's `?stream=` id, if any; explains failures inline. */
+export function autoMount() {
+  const root = document.getElementById('chat');
+  const id = new URLSearchParams(location.search).get('stream');
+  if (!root || !id) return;
+  mountChat(root, id).catch((e) => { root.textContent = `chat unavailable: ${e.message}`; });
+}
