@@ -141,6 +141,7 @@ impl Sfu {
                 id,
                 worker,
                 poll,
+                outgoing: socks.iter().map(|_| Default::default()).collect(),
                 sockets: socks,
                 inbox,
                 peers: mailboxes.clone(),

@@ -11,6 +11,7 @@
 //! [`SfuHandle::events`].
 
 mod addresses;
+mod batch_send;
 mod handle;
 mod worker_thread;
 

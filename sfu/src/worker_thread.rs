@@ -11,6 +11,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use sfu_core::{Command, Datagram, Input, Output, PeerMessage, SfuEvent, Worker, WorkerId};
 use tracing::{debug, warn};
 
+use crate::batch_send::SendBatch;
+
 /// What arrives in a worker's inbox.
 #[derive(Debug)]
 pub(crate) enum Inbox {
@@ -53,6 +55,8 @@ pub(crate) struct WorkerThread {
     pub(crate) inbox: Receiver<Inbox>,
     pub(crate) peers: Vec<Mailbox>,
     pub(crate) events: Box<dyn Fn(SfuEvent) + Send>,
+    /// Datagrams waiting to be sent, one batch per socket.
+    pub(crate) outgoing: Vec<SendBatch>,
 }
 
 impl WorkerThread {
@@ -133,12 +137,10 @@ impl WorkerThread {
         loop {
             match self.worker.poll_output() {
                 Output::Transmit(t) => {
-                    let Some((socket, _)) = self.sockets.iter().find(|(_, a)| *a == t.source) else {
+                    let Some(i) = self.sockets.iter().position(|(_, a)| *a == t.source) else {
                         continue;
                     };
-                    if let Err(e) = socket.send_to(&t.contents, t.destination) {
-                        debug!(worker = self.id.0, "send: {e}");
-                    }
+                    self.outgoing[i].push(t.destination, t.contents.into());
                 }
                 Output::Peer(w, m) => {
                     if let Some(peer) = self.peers.get(w.0) {
@@ -153,6 +155,13 @@ impl WorkerThread {
                     *next_timeout = t;
                     break;
                 }
+            }
+        }
+        for (i, batch) in self.outgoing.iter_mut().enumerate() {
+            if !batch.is_empty()
+                && let Err(e) = batch.flush(&self.sockets[i].0)
+            {
+                debug!(worker = self.id.0, "send: {e}");
             }
         }
         for (i, w) in to_wake.iter_mut().enumerate() {
