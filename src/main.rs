@@ -122,7 +122,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
     let admin_token = match args.admin_token.clone() {
         Some(t) => t,
-        None => load_or_create_admin_token(&args.data_dir)?,
+        None => load_or_create_secret(&args.data_dir, "admin-token", "adm_")?,
     };
 
     let ips = sfu::candidate_ips(&args.public_ip, args.ice_loopback);
@@ -193,7 +193,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
 async fn start_chat(args: &ChatArgs, data_dir: &Path) -> Result<(chat::ChatHandle, signaling::ChatLink)> {
     let secret = match &args.jwt_secret {
         Some(s) => s.clone(),
-        None => load_or_create_secret(data_dir, "jwt-secret")?,
+        None => load_or_create_secret(data_dir, "jwt-secret", "")?,
     };
     let config = chat::ChatConfig {
         addr: args.chat_addr,
@@ -222,12 +222,8 @@ async fn chat_only(args: ChatOnlyArgs) -> Result<()> {
     Ok(())
 }
 
-fn load_or_create_admin_token(dir: &Path) -> Result<String> {
-    load_or_create_secret(dir, "admin-token")
-}
-
 /// A secret kept in the data dir (mode 0600), generated on first use.
-fn load_or_create_secret(dir: &Path, name: &str) -> Result<String> {
+fn load_or_create_secret(dir: &Path, name: &str, prefix: &str) -> Result<String> {
     let path = dir.join(name);
     if let Ok(t) = std::fs::read_to_string(&path) {
         let t = t.trim().to_string();
@@ -235,7 +231,6 @@ fn load_or_create_secret(dir: &Path, name: &str) -> Result<String> {
             return Ok(t);
         }
     }
-    let prefix = if name == "admin-token" { "adm_" } else { "" };
     let token = signaling::new_secret(prefix);
     std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]

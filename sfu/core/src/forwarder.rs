@@ -253,6 +253,11 @@ mod tests {
         )
     }
 
+    /// A VP8 payload with a 15-bit picture id: X=1 S=1, I=1, then a payload header byte.
+    fn vp8_payload(pic: u16) -> Vec<u8> {
+        vec![0x90, 0x80, 0x80 | (pic >> 8) as u8, pic as u8, 0x10]
+    }
+
     fn pkt(rid: &str, epoch: u32, seq: u64, ts: u32, key: bool, pic: u16, at: Instant) -> MediaPacket {
         MediaPacket {
             room: RoomId::new("r"),
@@ -266,13 +271,9 @@ mod tests {
             marker: true,
             keyframe: key,
             ext: ExtensionValues::default(),
-            vp8: Some(Vp8Ids {
-                picture_id: pic,
-                wide: true,
-                tl0: None,
-            }),
+            vp8: Vp8Ids::parse(&vp8_payload(pic)),
             received: at,
-            payload: Arc::from(&[0u8][..]),
+            payload: Arc::from(vp8_payload(pic)),
         }
     }
 

@@ -54,6 +54,8 @@ pub struct Vp8Ids {
     pub wide: bool,
     /// TL0PICIDX when present.
     pub tl0: Option<u8>,
+    /// The parsed descriptor, kept so each viewer's rewrite patches it without parsing again.
+    pub descriptor: Vp8Descriptor,
 }
 
 impl Vp8Ids {
@@ -67,6 +69,7 @@ impl Vp8Ids {
             picture_id,
             wide,
             tl0: d.tl0_pic_idx(),
+            descriptor: d,
         })
     }
 }

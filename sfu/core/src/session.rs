@@ -52,10 +52,10 @@ pub fn build_session(
     if !offer.starts_with("v=0") {
         return Err(SfuError::MalformedSdp("does not start with v=0".into()));
     }
+    let text = offer;
     let offer =
-        SdpOffer::from_sdp_string(offer).map_err(|e| SfuError::MalformedSdp(one_line(&e.to_string())))?;
-    let text = offer.to_sdp_string();
-    if !text.contains("\r\nm=audio") && !text.contains("\r\nm=video") {
+        SdpOffer::from_sdp_string(text).map_err(|e| SfuError::MalformedSdp(one_line(&e.to_string())))?;
+    if !text.contains("\nm=audio") && !text.contains("\nm=video") {
         return Err(SfuError::Unacceptable(
             "offer has no audio or video section".into(),
         ));

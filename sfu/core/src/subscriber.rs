@@ -5,7 +5,7 @@ use std::time::Instant;
 use str0m::Rtc;
 use str0m::format::PayloadParams;
 use str0m::media::{MediaKind, Mid, Pt, Rid};
-use str0m::rtp::{RtpWrite, Vp8Descriptor};
+use str0m::rtp::RtpWrite;
 
 use crate::allocator::{Allocator, AllocatorConfig, LayerChoice};
 use crate::forwarder::{Forwarded, Forwarder};
@@ -132,9 +132,9 @@ impl Subscriber {
             .ext_vals(p.ext.clone())
             .nackable(p.kind == MediaKind::Video);
         if let Some((pic, tl0)) = vp8
-            && let Ok(d) = Vp8Descriptor::parse(&p.payload)
+            && let Some(ids) = &p.vp8
         {
-            let mut b = d.patch().picture_id(pic);
+            let mut b = ids.descriptor.patch().picture_id(pic);
             if let Some(t) = tl0 {
                 b = b.tl0_pic_idx(t);
             }
