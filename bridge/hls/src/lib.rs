@@ -1,0 +1,9 @@
+//! LL-HLS packager and origin.
+//!
+//! Encoded access units (H.264 and AAC, see [`media`]) go in through a [`MediaSink`]; CMAF
+//! init segments, ~200 ms parts and ~2 s segments come out, described by LL-HLS playlists and
+//! served by the origin.
+
+pub mod media;
+
+pub use media::{AccessUnit, MediaSink, TrackConfig};
