@@ -10,6 +10,10 @@ packages=(
   iproute2 iptables   # network namespaces, veth, shaping and loss for tests
   util-linux          # unshare
   redis-server        # chat fan-out tests
+  nginx-light         # caching edge in front of the LL-HLS origin (tests)
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev   # the bridge's pipelines
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   curl ca-certificates
   pkg-config cmake clang nasm  # C parts of the crypto and SQLite crates
 )
