@@ -70,8 +70,13 @@ bench_fanout() {
     local pub=$!
     sleep 6
     echo "## Fan-out: 1 publisher (3 layers) -> $n subscribers"
+    # FANOUT_BENCH_PERF=dir: also record a CPU profile of the server (perf) for 15 s mid-run.
+    if [[ -n "${FANOUT_BENCH_PERF:-}" ]]; then
+      (sleep 10 && perf record -F 499 -g -p "$SERVER_PID" -o "$FANOUT_BENCH_PERF/fanout-$n.data" \
+        -- sleep 15 >/dev/null 2>&1) &
+    fi
     "$BIN/fanout-loadgen" --whep-url "http://127.0.0.1:8080/whep/$id" --subscribers "$n" --seconds 30 \
-      --server-pid "$SERVER_PID" || true
+      --server-pid "$SERVER_PID" --metrics-url http://127.0.0.1:8080/metrics || true
     kill "$pub" 2>/dev/null || true
     stop_server
   done

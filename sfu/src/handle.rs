@@ -17,6 +17,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{broadcast, oneshot};
 use tracing::info;
 
+use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::worker_thread::{Inbox, Mailbox, WAKER, WorkerThread};
 
 /// How the SFU listens.
@@ -58,6 +59,7 @@ struct Inner {
     /// The video codec of each live room's publisher, so viewers are answered with it.
     room_codecs: Mutex<HashMap<RoomId, Codec>>,
     events: broadcast::Sender<SfuEvent>,
+    metrics: Arc<Metrics>,
 }
 
 /// A running SFU. Dropping it does not stop the workers (they live for the process).
@@ -122,6 +124,7 @@ impl Sfu {
             sessions: Mutex::new(HashMap::new()),
             room_codecs: Mutex::new(HashMap::new()),
             events: events_tx,
+            metrics: Arc::new(Metrics::default()),
         });
 
         for (i, ((poll, socks), inbox)) in polls.into_iter().zip(sockets).zip(inboxes).enumerate() {
@@ -150,6 +153,9 @@ impl Sfu {
                         inner.on_event(e);
                     }
                 }),
+                metrics: inner.metrics.clone(),
+                tally: Default::default(),
+                published: (0, 0),
             };
             std::thread::Builder::new()
                 .name(format!("sfu-worker-{i}"))
@@ -340,7 +346,21 @@ impl SfuHandle {
         Ok(creds.map(|c| (c.ufrag, c.pass)))
     }
 
-    /// Session events (connected, closed) for the control plane.
+    /// Packet counters and the forwarding-delay histogram.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// Live sessions per worker (as the control plane placed them).
+    pub fn worker_loads(&self) -> Vec<usize> {
+        self.inner
+            .workers
+            .iter()
+            .map(|w| w.load.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Session events (connected, closed...), for the control plane.
     pub fn events(&self) -> broadcast::Receiver<SfuEvent> {
         self.inner.events.subscribe()
     }

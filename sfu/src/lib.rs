@@ -13,10 +13,12 @@
 mod addresses;
 mod batch_send;
 mod handle;
+mod metrics;
 mod worker_thread;
 
 pub use addresses::candidate_ips;
 pub use handle::{Sfu, SfuConfig, SfuHandle};
+pub use metrics::{DELAY_BUCKETS_US, MetricsSnapshot};
 pub use sfu_core::{
     IceFragment, LayerChoice, LayerState, RoomId, SessionId, SessionKind, SfuError, SfuEvent, WorkerStats,
 };

@@ -12,6 +12,7 @@ use sfu_core::{Command, Datagram, Input, Output, PeerMessage, SfuEvent, Worker, 
 use tracing::{debug, warn};
 
 use crate::batch_send::SendBatch;
+use crate::metrics::{DelayTally, Metrics};
 
 /// What arrives in a worker's inbox.
 #[derive(Debug)]
@@ -57,6 +58,10 @@ pub(crate) struct WorkerThread {
     pub(crate) events: Box<dyn Fn(SfuEvent) + Send>,
     /// Datagrams waiting to be sent, one batch per socket.
     pub(crate) outgoing: Vec<SendBatch>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) tally: DelayTally,
+    /// The worker's packet counters as last published.
+    pub(crate) published: (u64, u64),
 }
 
 impl WorkerThread {
@@ -170,5 +175,14 @@ impl WorkerThread {
                 *w = false;
             }
         }
+        let sent = Instant::now();
+        let tally = &mut self.tally;
+        self.worker
+            .take_forwarded(|received| tally.record(sent.saturating_duration_since(received)));
+        let stats = self.worker.stats();
+        let (pin, pout) = self.published;
+        self.metrics
+            .publish(&mut self.tally, stats.packets_in - pin, stats.packets_out - pout);
+        self.published = (stats.packets_in, stats.packets_out);
     }
 }

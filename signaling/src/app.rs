@@ -227,6 +227,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::whip::router())
         .merge(crate::whep::router())
         .merge(crate::chat_link::router())
+        .merge(crate::metrics::router())
         .with_state(state)
         .fallback_service(web)
         // SDP offers with simulcast are a few KiB; nothing we accept is larger than this.

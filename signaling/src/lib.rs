@@ -18,6 +18,7 @@ mod chat_link;
 mod db;
 mod error;
 mod lifecycle;
+mod metrics;
 mod resources;
 mod streams;
 mod whep;

@@ -220,6 +220,8 @@ struct Session {
     role: Role,
     timeout: Instant,
     addrs: Vec<SocketAddr>,
+    /// Listed in `Worker::deferred`.
+    pending_drain: bool,
 }
 
 /// Counters for metrics.
@@ -244,6 +246,14 @@ pub struct Worker {
     /// Sessions to drain; `true` when they need a time update first (media was written).
     dirty: Vec<(SessionId, bool)>,
     packets: Vec<Arc<MediaPacket>>,
+    /// Subscribers that had media written since they were last drained. Draining waits until
+    /// the driver asks for output, so a burst of publisher packets costs each subscriber one
+    /// str0m timeout and poll instead of one per packet.
+    deferred: Vec<SessionId>,
+    /// Arrival times of the packets forwarded since the driver last took them.
+    forwarded: Vec<Instant>,
+    /// The time of the latest input.
+    now: Instant,
     next_tick: Instant,
     stats: WorkerStats,
 }
@@ -260,6 +270,9 @@ impl Worker {
             out: VecDeque::new(),
             dirty: Vec::new(),
             packets: Vec::new(),
+            deferred: Vec::new(),
+            forwarded: Vec::new(),
+            now,
             stats: WorkerStats::default(),
         }
     }
@@ -274,6 +287,12 @@ impl Worker {
 
     /// Apply one input. Outputs queue up for [`Worker::poll_output`].
     pub fn handle_input(&mut self, input: Input<'_>) {
+        let now = match &input {
+            Input::Datagram(now, _) | Input::Command(now, _) | Input::Peer(now, _) | Input::Timeout(now) => {
+                *now
+            }
+        };
+        self.now = self.now.max(now);
         let now = match input {
             Input::Datagram(now, d) => {
                 self.datagram(now, d);
@@ -303,8 +322,23 @@ impl Worker {
         self.process(now);
     }
 
+    /// Hand the arrival times of the packets forwarded since the last call to `f`, then forget
+    /// them. Everything forwarded so far has been output by the time [`Worker::poll_output`]
+    /// returned [`Output::Timeout`], so a driver calling this after sending measures the
+    /// server's receive -> send delay.
+    pub fn take_forwarded(&mut self, mut f: impl FnMut(Instant)) {
+        for t in self.forwarded.drain(..) {
+            f(t);
+        }
+    }
+
     /// Next thing to do. Ends with [`Output::Timeout`] when there is nothing more.
     pub fn poll_output(&mut self) -> Output {
+        if self.out.is_empty() && !self.deferred.is_empty() {
+            let deferred = std::mem::take(&mut self.deferred);
+            self.dirty.extend(deferred.into_iter().map(|id| (id, true)));
+            self.process(self.now);
+        }
         if let Some(o) = self.out.pop_front() {
             return o;
         }
@@ -452,6 +486,7 @@ impl Worker {
                 role,
                 timeout: now,
                 addrs: Vec::new(),
+                pending_drain: false,
             }),
         );
         self.dirty.push((id, true));
@@ -504,6 +539,7 @@ impl Worker {
         let Some(mut s) = self.sessions.remove(&id) else {
             return;
         };
+        s.pending_drain = false;
         if needs_time
             && s.rtc.is_alive()
             && let Err(e) = s.rtc.handle_input(str0m::Input::Timeout(now))
@@ -684,7 +720,11 @@ impl Worker {
             };
             if sub.forward(&mut s.rtc, p, now) {
                 self.stats.packets_out += 1;
-                self.dirty.push((*id, true));
+                self.forwarded.push(p.received);
+                if !s.pending_drain {
+                    s.pending_drain = true;
+                    self.deferred.push(*id);
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! fanout-loadgen --whep-url http://127.0.0.1:8080/whep/ID --subscribers 500 --seconds 30 \
-//!     [--ramp-per-sec 100] [--server-pid PID] [--json]
+//!     [--ramp-per-sec 100] [--server-pid PID] [--metrics-url http://127.0.0.1:8080/metrics] [--json]
 //! ```
 
 use std::time::Duration;
@@ -39,6 +39,10 @@ struct Args {
     /// Server process id, to report its CPU time and CPU per forwarded packet.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The server's Prometheus endpoint (e.g. http://127.0.0.1:8080/metrics), to report its
+    /// own forwarding delay p50/p99 over the steady window.
+    #[arg(long)]
+    metrics_url: Option<String>,
     /// Bearer token for private streams.
     #[arg(long, env = "FANOUT_WHEP_TOKEN")]
     bearer: Option<String>,
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         settle: Duration::from_secs_f64(args.settle_seconds.max(0.0)),
         loss_window: Duration::from_millis(args.loss_window_ms),
         server_pid: args.server_pid,
+        metrics_url: args.metrics_url,
     };
     let report = run(&config).context("load run")?;
     if args.json {

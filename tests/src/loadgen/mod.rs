@@ -22,6 +22,7 @@
 
 mod cpu;
 mod report;
+pub mod server_metrics;
 mod signaling;
 mod subscriber;
 
@@ -63,6 +64,8 @@ pub struct LoadConfig {
     pub loss_window: Duration,
     /// The server process, for its CPU time.
     pub server_pid: Option<u32>,
+    /// The server's Prometheus endpoint, for its own forwarding-delay histogram.
+    pub metrics_url: Option<String>,
 }
 
 impl Default for LoadConfig {
@@ -77,6 +80,7 @@ impl Default for LoadConfig {
             settle: Duration::from_secs(2),
             loss_window: Duration::from_secs(1),
             server_pid: None,
+            metrics_url: None,
         }
     }
 }
@@ -108,13 +112,14 @@ fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> LoadError {
 }
 
 /// A CPU/packet sample at a window edge.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Sample {
     at: Instant,
     packets: u64,
     bytes: u64,
     own_cpu: Duration,
     server_cpu: Option<Duration>,
+    server_delay: Option<server_metrics::Buckets>,
 }
 
 impl Sample {
@@ -185,8 +190,9 @@ impl Driver {
         }
     }
 
-    fn sample(&self, server_pid: Option<u32>) -> Sample {
+    fn sample(&self, server_pid: Option<u32>, metrics_url: Option<&str>) -> Sample {
         Sample {
+            server_delay: metrics_url.and_then(server_metrics::scrape),
             at: Instant::now(),
             packets: self.subscribers.iter().map(Subscriber::packets).sum(),
             bytes: self.subscribers.iter().map(Subscriber::bytes).sum(),
@@ -240,7 +246,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         timers: BinaryHeap::new(),
         buf: vec![0; 2048],
     };
-    let run_start = driver.sample(config.server_pid);
+    let run_start = driver.sample(config.server_pid, config.metrics_url.as_deref());
     let mut accounted = 0usize;
     let mut errors: Vec<String> = Vec::new();
     let mut failed_signal = 0usize;
@@ -264,7 +270,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
             && let Some(at) = steady_at
             && now >= at
         {
-            steady_start = Some(driver.sample(config.server_pid));
+            steady_start = Some(driver.sample(config.server_pid, config.metrics_url.as_deref()));
         }
         let mut wake_at = end;
         if let Some(Reverse((at, _))) = driver.timers.peek() {
@@ -309,7 +315,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         driver.fire_due_timers(Instant::now());
     }
 
-    let run_end = driver.sample(config.server_pid);
+    let run_end = driver.sample(config.server_pid, config.metrics_url.as_deref());
     let at = run_end.at;
     let mut outcomes: Vec<SubscriberOutcome> = driver
         .subscribers
@@ -325,15 +331,23 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         }
     }
     let send_errors = driver.subscribers.iter().map(Subscriber::send_errors).sum();
-    let report = LoadReport::build(
+    let server_delay = steady_start
+        .as_ref()
+        .unwrap_or(&run_start)
+        .server_delay
+        .as_ref()
+        .zip(run_end.server_delay.as_ref())
+        .and_then(|(a, b)| server_metrics::percentiles(a, b));
+    let mut report = LoadReport::build(
         &config.whep_url,
         config.subscribers,
         &outcomes,
         run_start.window_to(&run_end),
-        steady_start.map(|s| s.window_to(&run_end)),
+        steady_start.as_ref().map(|s| s.window_to(&run_end)),
         send_errors,
         errors,
     );
+    report.server_forward_delay = server_delay;
 
     for s in &mut driver.subscribers {
         s.close();

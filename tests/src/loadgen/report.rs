@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::server_metrics::DelayPercentiles;
+
 /// What one subscriber ended with.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SubscriberOutcome {
@@ -174,6 +176,8 @@ pub struct LoadReport {
     pub packets_per_sec: f64,
     /// Server CPU µs per forwarded packet over the steady window (whole run if none).
     pub server_us_per_packet: Option<f64>,
+    /// The server's receive -> send delay over the steady window, from its `/metrics`.
+    pub server_forward_delay: Option<DelayPercentiles>,
     /// Socket send errors (packets the load generator could not send).
     pub send_errors: u64,
     /// First signalling errors, for the operator.
@@ -256,6 +260,7 @@ impl LoadReport {
             steady,
             packets_per_sec: headline.packets_per_sec(),
             server_us_per_packet: headline.server_us_per_packet(),
+            server_forward_delay: None,
             send_errors,
             errors,
         }
@@ -353,6 +358,15 @@ impl LoadReport {
             ]);
         }
         rows.push(("server cpu us/packet".into(), opt(self.server_us_per_packet, 2)));
+        let delay = self.server_forward_delay;
+        rows.push((
+            "server fwd delay ms p50 / p99".into(),
+            format!(
+                "{} / {}",
+                opt(delay.map(|d| d.p50_ms), 3),
+                opt(delay.map(|d| d.p99_ms), 3)
+            ),
+        ));
         rows.push((
             "loadgen cpu us/packet".into(),
             opt(self.steady.unwrap_or(self.run).loadgen_us_per_packet(), 2),

@@ -1,0 +1,115 @@
+//! Counters and the forwarding-delay histogram the workers keep for `/metrics`.
+//!
+//! Workers write with relaxed atomics after each send batch (one add per bucket touched,
+//! never a lock); readers take a [`MetricsSnapshot`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the forwarding-delay buckets, in microseconds (the last bucket is open).
+pub const DELAY_BUCKETS_US: [u64; 22] = [
+    5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 20_000,
+    50_000, 100_000, 250_000,
+];
+
+/// Shared by the workers and the handle.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    packets_in: AtomicU64,
+    packets_out: AtomicU64,
+    /// Per bucket counts (not cumulative); the extra slot is the open `+Inf` bucket.
+    delay: [AtomicU64; DELAY_BUCKETS_US.len() + 1],
+    delay_sum_ns: AtomicU64,
+}
+
+/// A worker's local tally, folded into [`Metrics`] once per loop.
+#[derive(Debug, Default)]
+pub(crate) struct DelayTally {
+    counts: [u64; DELAY_BUCKETS_US.len() + 1],
+    sum_ns: u64,
+    touched: bool,
+}
+
+impl DelayTally {
+    pub(crate) fn record(&mut self, d: Duration) {
+        let us = d.as_micros() as u64;
+        let i = DELAY_BUCKETS_US.partition_point(|&b| b < us);
+        self.counts[i] += 1;
+        self.sum_ns += d.as_nanos() as u64;
+        self.touched = true;
+    }
+}
+
+impl Metrics {
+    /// Fold a worker's tally and packet counters in, and clear the tally.
+    pub(crate) fn publish(&self, tally: &mut DelayTally, packets_in: u64, packets_out: u64) {
+        if packets_in > 0 {
+            self.packets_in.fetch_add(packets_in, Ordering::Relaxed);
+        }
+        if packets_out > 0 {
+            self.packets_out.fetch_add(packets_out, Ordering::Relaxed);
+        }
+        if !tally.touched {
+            return;
+        }
+        for (slot, n) in self.delay.iter().zip(tally.counts.iter_mut()) {
+            if *n > 0 {
+                slot.fetch_add(*n, Ordering::Relaxed);
+                *n = 0;
+            }
+        }
+        self.delay_sum_ns.fetch_add(tally.sum_ns, Ordering::Relaxed);
+        tally.sum_ns = 0;
+        tally.touched = false;
+    }
+
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            packets_in: self.packets_in.load(Ordering::Relaxed),
+            packets_out: self.packets_out.load(Ordering::Relaxed),
+            delay_counts: self.delay.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
+            delay_sum: Duration::from_nanos(self.delay_sum_ns.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// The SFU's counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// Publisher packets received by the worker that hosts the publisher, plus the copies
+    /// other workers received from it.
+    pub packets_in: u64,
+    /// Packets written to viewers.
+    pub packets_out: u64,
+    /// Forwarded packets per delay bucket (receive -> handed to the kernel), bounds in
+    /// [`DELAY_BUCKETS_US`], last entry the open bucket. Not cumulative.
+    pub delay_counts: Vec<u64>,
+    /// Sum of all forwarding delays.
+    pub delay_sum: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_land_in_their_buckets() {
+        let m = Metrics::default();
+        let mut t = DelayTally::default();
+        t.record(Duration::from_micros(3));
+        t.record(Duration::from_micros(5));
+        t.record(Duration::from_micros(6));
+        t.record(Duration::from_millis(400));
+        m.publish(&mut t, 2, 4);
+        let s = m.snapshot();
+        assert_eq!(s.packets_in, 2);
+        assert_eq!(s.packets_out, 4);
+        assert_eq!(s.delay_counts[0], 2, "3 and 5 us are <= 5 us");
+        assert_eq!(s.delay_counts[1], 1);
+        assert_eq!(s.delay_counts[DELAY_BUCKETS_US.len()], 1);
+        assert_eq!(s.delay_sum, Duration::from_micros(400_014));
+        // The tally was cleared: publishing again adds nothing.
+        m.publish(&mut t, 0, 0);
+        assert_eq!(m.snapshot().delay_counts.iter().sum::<u64>(), 4);
+    }
+}

@@ -1,0 +1,120 @@
+//! `GET /metrics`: Prometheus text exposition of the SFU's counters and histograms.
+
+use std::fmt::Write;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use sfu::{DELAY_BUCKETS_US, MetricsSnapshot};
+
+use crate::app::{AppState, lock};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let sfu = &state.inner.sfu;
+    let live = lock(&state.inner.live);
+    let viewers: usize = live.values().map(|l| l.viewers.len()).sum();
+    let streams = live.len();
+    drop(live);
+    let mut out = String::with_capacity(4096);
+    render_sfu(&mut out, &sfu.metrics(), &sfu.worker_loads());
+    gauge(
+        &mut out,
+        "fanout_streams_active",
+        "Streams with a publisher or viewers.",
+        streams as u64,
+    );
+    gauge(
+        &mut out,
+        "fanout_whep_viewers",
+        "Connected WHEP viewers.",
+        viewers as u64,
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+}
+
+/// The SFU's part of the exposition (pure, so it is tested without a server).
+pub(crate) fn render_sfu(out: &mut String, m: &MetricsSnapshot, loads: &[usize]) {
+    let _ = writeln!(
+        out,
+        "# HELP fanout_sfu_packets_in_total Publisher RTP packets entering the forwarders.\n\
+         # TYPE fanout_sfu_packets_in_total counter\nfanout_sfu_packets_in_total {}",
+        m.packets_in
+    );
+    let _ = writeln!(
+        out,
+        "# HELP fanout_sfu_packets_out_total RTP packets forwarded to viewers.\n\
+         # TYPE fanout_sfu_packets_out_total counter\nfanout_sfu_packets_out_total {}",
+        m.packets_out
+    );
+    let name = "fanout_sfu_forward_delay_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Server forwarding delay of each packet: received from the publisher -> \
+         handed to the kernel for a viewer.\n# TYPE {name} histogram"
+    );
+    let mut cumulative = 0;
+    for (bound, n) in DELAY_BUCKETS_US.iter().zip(&m.delay_counts) {
+        cumulative += n;
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"{}\"}} {cumulative}",
+            *bound as f64 / 1e6
+        );
+    }
+    cumulative += m.delay_counts.last().copied().unwrap_or(0);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(out, "{name}_sum {}", m.delay_sum.as_secs_f64());
+    let _ = writeln!(out, "{name}_count {cumulative}");
+    let _ = writeln!(
+        out,
+        "# HELP fanout_sfu_worker_sessions WebRTC sessions per media worker.\n\
+         # TYPE fanout_sfu_worker_sessions gauge"
+    );
+    for (i, n) in loads.iter().enumerate() {
+        let _ = writeln!(out, "fanout_sfu_worker_sessions{{worker=\"{i}\"}} {n}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_and_counts_the_open_bucket() {
+        let mut counts = vec![0; DELAY_BUCKETS_US.len() + 1];
+        counts[0] = 2;
+        counts[3] = 1;
+        *counts.last_mut().expect("non-empty") = 4;
+        let m = MetricsSnapshot {
+            packets_in: 10,
+            packets_out: 70,
+            delay_counts: counts,
+            delay_sum: Duration::from_millis(1500),
+        };
+        let mut out = String::new();
+        render_sfu(&mut out, &m, &[3, 4]);
+        assert!(out.contains("fanout_sfu_forward_delay_seconds_bucket{le=\"0.000005\"} 2\n"));
+        assert!(out.contains("fanout_sfu_forward_delay_seconds_bucket{le=\"0.00003\"} 3\n"));
+        assert!(out.contains("fanout_sfu_forward_delay_seconds_bucket{le=\"0.25\"} 3\n"));
+        assert!(out.contains("fanout_sfu_forward_delay_seconds_bucket{le=\"+Inf\"} 7\n"));
+        assert!(out.contains("fanout_sfu_forward_delay_seconds_count 7\n"));
+        assert!(out.contains("fanout_sfu_forward_delay_seconds_sum 1.5\n"));
+        assert!(out.contains("fanout_sfu_packets_out_total 70\n"));
+        assert!(out.contains("fanout_sfu_worker_sessions{worker=\"1\"} 4\n"));
+    }
+}
