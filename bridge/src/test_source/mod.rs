@@ -1,0 +1,3 @@
+//! The built-in test source.
+
+pub mod clock_code;
