@@ -74,7 +74,9 @@ fn video_source(pipeline: &gst::Pipeline, config: &TestSourceConfig) -> Result<g
         .build()?;
     let overlay = gst::ElementFactory::make("textoverlay")
         .name("clock-text")
-        .property("font-desc", format!("Monospace Bold {}", (height / 24).max(8)))
+        // About a twentieth of the picture high, on one line: readable on the 360p rung.
+        .property("font-desc", format!("Monospace Bold {}", (height / 40).max(6)))
+        .property_from_str("wrap-mode", "none")
         .property_from_str("valignment", "top")
         .property_from_str("halignment", "left")
         .property("shaded-background", true)
