@@ -64,7 +64,14 @@ fn run() -> &'static Run {
         assert!(source.aac_encoder().is_some(), "audio is on by default");
         std::thread::sleep(RUN_FOR);
         source.health().unwrap_or_else(|e| panic!("{e}"));
+        let stopping = std::time::Instant::now();
         source.stop().unwrap_or_else(|e| panic!("{e}"));
+        // End-of-stream reached every appsink (no drain timeout) and the pusher finished.
+        assert!(
+            stopping.elapsed() < Duration::from_secs(2),
+            "stop took {:?}",
+            stopping.elapsed()
+        );
         let r = std::mem::take(&mut *recording.lock().expect("recording lock"));
         let (tracks, anchor) = r.starts.first().cloned().expect("the sink was started");
         Run {

@@ -2,7 +2,7 @@
 //! logs them, and keeps the first error for [`TestSource::health`](super::TestSource::health).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -65,6 +65,10 @@ pub(crate) struct BusWatcher {
     first_error: Arc<OnceLock<Error>>,
 }
 
+/// Events kept for [`BusWatcher::wait_for`]; when nobody waits, older ones are dropped (the first
+/// error is kept apart), so a long run's warnings do not pile up.
+const BACKLOG: usize = 64;
+
 /// How often the watcher looks at its quit flag when the bus is quiet.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -73,7 +77,7 @@ impl BusWatcher {
         let bus = pipeline.bus().expect("a pipeline always has a bus");
         let quit = Arc::new(AtomicBool::new(false));
         let first_error = Arc::new(OnceLock::new());
-        let (tx, events) = channel();
+        let (tx, events) = sync_channel(BACKLOG);
         let weak = pipeline.downgrade();
         let (q, fe) = (quit.clone(), first_error.clone());
         let thread = std::thread::Builder::new()
@@ -90,6 +94,14 @@ impl BusWatcher {
     /// The first error any element reported, if one did.
     pub(crate) fn first_error(&self) -> Option<Error> {
         self.first_error.get().cloned()
+    }
+
+    /// Forgets the events nobody waited for, so the next `wait_for` sees only new ones.
+    pub(crate) fn discard_backlog(&self) {
+        while !matches!(
+            self.events.try_recv(),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected)
+        ) {}
     }
 
     /// Waits up to `timeout` for an event `wanted` accepts, discarding others; `None` on timeout.
@@ -124,7 +136,7 @@ fn watch(
     pipeline: gst::glib::WeakRef<gst::Pipeline>,
     quit: Arc<AtomicBool>,
     first_error: Arc<OnceLock<Error>>,
-    events: Sender<PipelineEvent>,
+    events: SyncSender<PipelineEvent>,
 ) {
     while !quit.load(Ordering::Relaxed) {
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64)) else {
@@ -151,8 +163,8 @@ fn watch(
             PipelineEvent::Playing => tracing::debug!("test source pipeline playing"),
         }
         drop(p);
-        // Nobody listens any more once the source is dropped; the watcher is stopping then.
-        let _ = events.send(event);
+        // Full: nobody is waiting, the event was logged above. Gone: the source is stopping.
+        let _ = events.try_send(event);
     }
 }
 

@@ -136,6 +136,7 @@ impl TestSource {
         }
         self.stopped = true;
         if self.pipeline.current_state() == gst::State::Playing && self.bus.first_error().is_none() {
+            self.bus.discard_backlog();
             self.pipeline.send_event(gst::event::Eos::new());
             let drained = self.bus.wait_for(DRAIN_TIMEOUT, |e| {
                 matches!(e, PipelineEvent::Eos | PipelineEvent::Error(_))
@@ -157,5 +158,34 @@ impl TestSource {
 impl Drop for TestSource {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<TestSource>();
+    }
+
+    #[test]
+    fn an_invalid_config_fails_before_anything_starts() {
+        struct Nothing;
+        impl hls::MediaSink for Nothing {
+            fn start(&mut self, _: Vec<hls::TrackConfig>, _: SystemTime) {}
+            fn push(&mut self, _: usize, _: hls::AccessUnit) {}
+            fn finish(&mut self) {}
+        }
+        let config = TestSourceConfig {
+            renditions: vec![],
+            ..TestSourceConfig::default()
+        };
+        assert!(matches!(
+            TestSource::start(config, Box::new(Nothing)),
+            Err(Error::InvalidConfig(_))
+        ));
     }
 }

@@ -60,6 +60,12 @@ impl Pusher {
     }
 }
 
+impl Drop for Pusher {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 fn run(rx: Receiver<Feed>, mut sink: Box<dyn MediaSink>, tracks: usize) {
     let mut gate = Gate::new(tracks);
     // Ends on Finish, or when every sender is gone.
