@@ -123,9 +123,12 @@ fn rung_branch(
         .property_from_str("tune", "zerolatency")
         .property_from_str("speed-preset", config.speed_preset.nick())
         .property("bframes", 0u32)
-        .property("key-int-max", config.keyframe_interval_frames())
+        // Keyframes come from the clock stamp probe's force-key-unit events, on the same frame
+        // for every rung. The GOP limit is one frame longer than their interval: it never
+        // fires while they arrive, yet bounds the GOP (still aligned, every rung counts the
+        // same frames) if they stopped, and then the tests see GOPs one frame too long.
+        .property("key-int-max", config.keyframe_interval_frames() + 1)
         // No scene-cut keyframes: a rung must not put a keyframe where the others have none.
-        // The GOP cadence above and the forced keyframes from the clock stamp probe coincide.
         .property("option-string", "scenecut=0")
         .build()?;
     let profile = gst::ElementFactory::make("capsfilter")
