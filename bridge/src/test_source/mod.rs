@@ -25,7 +25,7 @@
 mod bus;
 pub mod clock_code;
 mod clock_stamp;
-pub mod codec_data;
+mod codec_data;
 mod config;
 mod error;
 mod gate;
