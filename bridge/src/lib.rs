@@ -1,4 +1,12 @@
 //! Protocol bridges around the SFU and the LL-HLS packager.
 //!
-//! Today: the built-in test source, a GStreamer pipeline that feeds the packager a
-//! multi-rendition ladder with the wall clock burnt into the picture.
+//! Today: the built-in [`test_source`], a live GStreamer pipeline that feeds the packager
+//! ([`hls::MediaSink`]) a multi-rendition H.264 + AAC ladder with the wall clock burnt into
+//! the picture, as text and as a machine-readable [`test_source::clock_code`] that a
+//! glass-to-glass benchmark reads back from a player's frames.
+//!
+//! GStreamer stays at the edge: the pipeline is built element by element in code, encoded
+//! access units leave through appsinks, one thread owns the sink, one thread watches the bus.
+//! `docs/bridge.md` has the pipeline diagram and the clock code layout.
+
+pub mod test_source;

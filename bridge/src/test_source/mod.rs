@@ -1,0 +1,191 @@
+//! The built-in test source: a live GStreamer pipeline that encodes a multi-rendition H.264
+//! ladder (plus AAC audio) with the wall clock burnt into every frame, and pushes the access
+//! units into an [`hls::MediaSink`].
+//!
+//! ```no_run
+//! # fn run(sink: Box<dyn hls::MediaSink>) -> Result<(), bridge::test_source::Error> {
+//! use bridge::test_source::{TestSource, TestSourceConfig};
+//! let source = TestSource::start(TestSourceConfig::default(), sink)?;
+//! // ... the sink receives start(), then push() per access unit ...
+//! source.health()?; // a pipeline error, if any element reported one
+//! source.stop()?; // drains the encoders, then the sink's finish() is called
+//! # Ok(()) }
+//! ```
+//!
+//! Tracks are announced once every encoder has negotiated: one H.264 track per rendition, in
+//! the order of [`TestSourceConfig::renditions`], then AAC if enabled. The anchor passed to
+//! `start` is the wall-clock time of running time 0, and every frame shows its own time,
+//! `anchor + pts`, both as text and as the [`clock_code`] that `web/js/clockcode.js` reads.
+//! Keyframes fall on the same frames on every rung, one per
+//! [`keyframe_interval`](TestSourceConfig::keyframe_interval).
+//!
+//! Threads: GStreamer's streaming threads (one per rung, one for the source and one for audio),
+//! one pusher thread that owns the sink, one bus watcher.
+
+mod bus;
+pub mod clock_code;
+mod clock_stamp;
+mod codec_data;
+mod config;
+mod error;
+mod gate;
+mod pipeline;
+mod plugins;
+mod pusher;
+mod track_sink;
+
+use std::time::{Duration, SystemTime};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use bus::{BusWatcher, PipelineEvent};
+pub use config::{AUDIO_BITRATE, AUDIO_CHANNELS, AUDIO_RATE, Rendition, SpeedPreset, TestSourceConfig};
+pub use error::Error;
+use pusher::Pusher;
+
+/// How long `stop` waits for the encoders to drain after end-of-stream.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A running test source. Stops (and finishes the sink) on [`stop`](Self::stop) or drop.
+pub struct TestSource {
+    pipeline: gst::Pipeline,
+    bus: BusWatcher,
+    pusher: Pusher,
+    aac_encoder: Option<&'static str>,
+    stopped: bool,
+}
+
+impl TestSource {
+    /// Builds the pipeline for `config`, starts it, and pushes its output into `sink` from a
+    /// thread of its own. Fails with [`Error::MissingElement`] / [`Error::NoAacEncoder`] when a
+    /// plugin is not installed, [`Error::InvalidConfig`], or [`Error::Pipeline`] when the
+    /// pipeline refuses to start.
+    pub fn start(config: TestSourceConfig, sink: Box<dyn hls::MediaSink>) -> Result<TestSource, Error> {
+        config.validate()?;
+        gst::init().map_err(|e| Error::Init(e.to_string()))?;
+        let aac_encoder = plugins::check(config.audio_bitrate.is_some())?;
+        let pusher = Pusher::spawn(sink, config.track_count()).map_err(|e| Error::Build(e.to_string()))?;
+        let pipeline = pipeline::build(&config, aac_encoder, &pusher.feed())?;
+        let bus = BusWatcher::spawn(&pipeline).map_err(|e| Error::Build(e.to_string()))?;
+        let mut source = TestSource {
+            pipeline,
+            bus,
+            pusher,
+            aac_encoder,
+            stopped: false,
+        };
+        tracing::info!(
+            rungs = ?config.renditions.iter().map(|r| format!("{}x{}@{}", r.width, r.height, r.bitrate)).collect::<Vec<_>>(),
+            fps = config.frame_rate,
+            keyframe_interval = ?config.keyframe_interval,
+            preset = config.speed_preset.nick(),
+            aac_encoder = aac_encoder.unwrap_or("none"),
+            "test source starting"
+        );
+        if source.pipeline.set_state(gst::State::Playing).is_err() {
+            // The bus says why; give it a moment to arrive.
+            let event = source
+                .bus
+                .wait_for(Duration::from_secs(1), |e| matches!(e, PipelineEvent::Error(_)));
+            let error = match event {
+                Some(PipelineEvent::Error(e)) => e,
+                _ => Error::Pipeline {
+                    element: "test-source".into(),
+                    message: "failed to start playing".into(),
+                    debug: None,
+                },
+            };
+            source.shutdown();
+            return Err(error);
+        }
+        Ok(source)
+    }
+
+    /// The wall-clock time of pts 0 (the anchor given to the sink), once the pipeline plays.
+    pub fn anchor(&self) -> Option<SystemTime> {
+        let base_time = self.pipeline.base_time()?;
+        Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(base_time.nseconds()))
+    }
+
+    /// The AAC encoder element in use, `None` without audio.
+    pub fn aac_encoder(&self) -> Option<&'static str> {
+        self.aac_encoder
+    }
+
+    /// `Err` with the first error an element reported, if any: the stream is broken then and
+    /// the source should be stopped (and started again, if wanted).
+    pub fn health(&self) -> Result<(), Error> {
+        match self.bus.first_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the stream: the sources send end-of-stream, the encoders drain, everything pushed
+    /// reaches the sink, then the sink's `finish` is called. Returns the first pipeline error,
+    /// if one happened while running.
+    pub fn stop(mut self) -> Result<(), Error> {
+        self.shutdown();
+        self.health()
+    }
+
+    fn shutdown(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        if self.pipeline.current_state() == gst::State::Playing && self.bus.first_error().is_none() {
+            self.bus.discard_backlog();
+            self.pipeline.send_event(gst::event::Eos::new());
+            let drained = self.bus.wait_for(DRAIN_TIMEOUT, |e| {
+                matches!(e, PipelineEvent::Eos | PipelineEvent::Error(_))
+            });
+            if drained.is_none() {
+                tracing::warn!("test source did not drain within {DRAIN_TIMEOUT:?}, stopping anyway");
+            }
+        }
+        if let Err(e) = self.pipeline.set_state(gst::State::Null) {
+            tracing::error!(error = %e, "test source pipeline did not stop cleanly");
+        }
+        self.bus.stop();
+        // The streaming threads are gone: whatever they sent is queued before Finish.
+        self.pusher.finish();
+        tracing::info!("test source stopped");
+    }
+}
+
+impl Drop for TestSource {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<TestSource>();
+    }
+
+    #[test]
+    fn an_invalid_config_fails_before_anything_starts() {
+        struct Nothing;
+        impl hls::MediaSink for Nothing {
+            fn start(&mut self, _: Vec<hls::TrackConfig>, _: SystemTime) {}
+            fn push(&mut self, _: usize, _: hls::AccessUnit) {}
+            fn finish(&mut self) {}
+        }
+        let config = TestSourceConfig {
+            renditions: vec![],
+            ..TestSourceConfig::default()
+        };
+        assert!(matches!(
+            TestSource::start(config, Box::new(Nothing)),
+            Err(Error::InvalidConfig(_))
+        ));
+    }
+}
