@@ -4,6 +4,11 @@
 //! init segments, ~200 ms parts and ~2 s segments come out, described by LL-HLS playlists and
 //! served by the origin.
 
+pub mod fragment;
+pub mod init_segment;
 pub mod media;
+pub mod packager;
+mod segmenter;
+pub mod track;
 
 pub use media::{AccessUnit, MediaSink, TrackConfig};
