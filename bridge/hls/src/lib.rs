@@ -7,7 +7,11 @@
 pub mod fragment;
 pub mod init_segment;
 pub mod media;
+pub mod multivariant;
 pub mod packager;
+pub mod playlist;
+pub mod resource;
+pub mod segment;
 mod segmenter;
 pub mod track;
 
