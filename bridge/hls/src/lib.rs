@@ -10,6 +10,7 @@ pub mod media;
 pub mod multivariant;
 pub mod packager;
 pub mod playlist;
+pub mod reload;
 pub mod resource;
 pub mod segment;
 mod segmenter;
