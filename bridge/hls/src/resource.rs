@@ -62,6 +62,15 @@ impl Resource {
     }
 }
 
+/// Whether `name` may be a stream id or rendition name: 1 to 128 characters of
+/// `A-Z a-z 0-9 _ -` (so it is safe as a path component and needs no escaping in a URL).
+pub fn valid_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// A canonical decimal number: digits only, no sign, no leading zero (except "0").
 pub(crate) fn number<T: std::str::FromStr>(s: &str) -> Option<T> {
     let canonical =
@@ -133,5 +142,13 @@ mod tests {
         }
         assert_eq!(Resource::parse("live.m3u8", false), None);
         assert_eq!(Resource::parse("master.m3u8", true), None);
+    }
+
+    #[test]
+    fn names_are_path_safe() {
+        assert!(valid_name("720p") && valid_name("a_b-C9"));
+        for bad in ["", ".", "..", "a/b", "a b", "a%2F", "é", &"x".repeat(129)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
     }
 }
