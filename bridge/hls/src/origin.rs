@@ -33,7 +33,7 @@ struct OriginInner {
 }
 
 /// The LL-HLS origin: a registry of streams, cheap to clone. Serve it with
-/// [`crate::router`].
+/// [`crate::router()`].
 #[derive(Debug, Clone)]
 pub struct Origin {
     inner: Arc<OriginInner>,

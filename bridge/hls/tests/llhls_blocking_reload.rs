@@ -279,3 +279,19 @@ async fn a_source_change_is_a_discontinuity_with_a_new_init_segment() {
         StatusCode::OK
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn cors_preflights_are_answered() {
+    use tower::ServiceExt;
+    let (_origin, _sink, router) = origin_with_stream();
+    let request = axum::http::Request::builder()
+        .method("OPTIONS")
+        .uri("/hls/demo/360p/live.m3u8?_HLS_msn=1")
+        .header("origin", "https://player.example")
+        .header("access-control-request-method", "GET")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let reply = common::reply(router.oneshot(request).await.expect("infallible")).await;
+    assert!(reply.status.is_success(), "{}", reply.status);
+    assert_eq!(reply.header("access-control-allow-origin"), "*");
+}
