@@ -77,6 +77,12 @@ impl MediaPlaylist<'_> {
         self.segments.iter().map(|s| s.duration).sum::<Duration>() + open
     }
 
+    /// The preload hint, unless the stream ended.
+    fn hint(&self) -> Option<(u64, u32)> {
+        self.preload_hint
+            .filter(|_| !self.ended && self.kind == PlaylistKind::Live)
+    }
+
     fn version(&self) -> u32 {
         match self.kind {
             // CAN-SKIP-UNTIL and EXT-X-SKIP need version 9.
@@ -119,14 +125,18 @@ impl MediaPlaylist<'_> {
         if skipped > 0 {
             writeln!(w, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}")?;
         }
-        // Parts are listed for segments that start within three target durations of the end.
+        // Parts are listed for segments that start within three target durations of the end,
+        // and for no more than the last three entries (the open segment, or the preload hint's,
+        // counts as one), which is how strict validators read that rule.
         let parts_window = Duration::from_secs(3 * u64::from(self.target_duration));
+        let open_entry = self.open.is_some_and(|o| !o.parts.is_empty()) || self.hint().is_some();
+        let first_with_parts = self.segments.len().saturating_sub(if open_entry { 2 } else { 3 });
         let end = self.total_duration();
         let mut start = Duration::ZERO;
         let mut previous: Option<&Segment> = None;
         for (i, segment) in self.segments.iter().enumerate() {
             if i >= skipped {
-                let with_parts = live && end.saturating_sub(start) <= parts_window;
+                let with_parts = live && i >= first_with_parts && end.saturating_sub(start) <= parts_window;
                 self.write_segment_head(w, segment, previous, i == skipped)?;
                 if with_parts {
                     self.write_parts(w, segment)?;
@@ -145,7 +155,7 @@ impl MediaPlaylist<'_> {
                 self.write_segment_head(w, open, previous, self.segments.len() == skipped)?;
                 self.write_parts(w, open)?;
             }
-            if let (Some((msn, part)), false) = (self.preload_hint, self.ended) {
+            if let Some((msn, part)) = self.hint() {
                 writeln!(
                     w,
                     "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
