@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod ffmpeg;
+
 use std::time::Duration;
 
 use axum::body::Body;
