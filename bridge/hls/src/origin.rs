@@ -85,6 +85,14 @@ impl Origin {
             }
             _ => None,
         };
+        // Without a disk, what is not in memory cannot be served: the DVR is the live window.
+        let config = match disk {
+            Some(_) => config,
+            None => StreamConfig {
+                dvr_window: config.live_window,
+                ..config
+            },
+        };
         let (tx, _) = watch::channel(Arc::new(StreamView::default()));
         let shared = Arc::new(StreamShared {
             id: id.to_owned(),
@@ -136,5 +144,30 @@ impl Origin {
     pub(crate) fn stream_dir(&self, id: &str) -> Option<PathBuf> {
         let data_dir = self.inner.config.data_dir.as_ref()?;
         valid_name(id).then(|| data_dir.join("hls").join(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sinks_and_handles_cross_threads() {
+        fn send<T: Send>() {}
+        fn shared<T: Send + Sync>() {}
+        send::<StreamSink>();
+        send::<Box<dyn crate::MediaSink>>();
+        shared::<Origin>();
+        shared::<StreamHandle>();
+    }
+
+    #[test]
+    fn without_a_disk_the_dvr_window_is_the_live_window() {
+        let origin = Origin::new(OriginConfig::default()).expect("origin");
+        let sink = origin
+            .create_stream("s", StreamConfig::default())
+            .expect("stream");
+        let config = sink.handle().config().to_owned();
+        assert_eq!(config.dvr_window, config.live_window);
     }
 }

@@ -42,6 +42,8 @@ pub(crate) struct Rendition {
     inits: BTreeMap<u32, Bytes>,
     dvr: VecDeque<Arc<Segment>>,
     dvr_duration: Duration,
+    /// The DVR index as published, rebuilt only when the index changes.
+    dvr_view: Option<Arc<Vec<Arc<Segment>>>>,
     discontinuity_sequence: u64,
     pending_discontinuity: bool,
     view: Option<Arc<RenditionView>>,
@@ -69,6 +71,7 @@ impl Rendition {
             inits: BTreeMap::new(),
             dvr: VecDeque::new(),
             dvr_duration: Duration::ZERO,
+            dvr_view: None,
             discontinuity_sequence: 0,
             pending_discontinuity: false,
             view: None,
@@ -172,6 +175,7 @@ impl Rendition {
                 live = live.saturating_sub(old.duration);
             }
         }
+        self.dvr_view = None;
         self.dvr_duration += segment.duration;
         self.dvr.push_back(Arc::new(segment.without_media()));
         while self.dvr_duration > self.dvr_window && self.dvr.len() > 1 {
@@ -198,6 +202,7 @@ impl Rendition {
     pub(crate) fn mark_gap(&mut self, msn: u64) {
         if let Some(entry) = self.dvr.iter_mut().rev().find(|s| s.msn == msn) {
             self.view = None;
+            self.dvr_view = None;
             *entry = Arc::new(Segment {
                 gap: true,
                 ..entry.as_ref().clone()
@@ -240,7 +245,10 @@ impl Rendition {
             segments,
             open: self.open.clone().map(Arc::new),
             inits: self.inits.iter().map(|(g, b)| (*g, b.clone())).collect(),
-            dvr: self.dvr.iter().cloned().collect(),
+            dvr: self
+                .dvr_view
+                .get_or_insert_with(|| Arc::new(self.dvr.iter().cloned().collect()))
+                .clone(),
             peak_bitrate: peak.map_or(configured, |p| p.max(configured)),
             average_bitrate: average.unwrap_or(configured),
         });
@@ -283,7 +291,7 @@ pub struct RenditionView {
     /// Init segments by source generation.
     pub inits: Vec<(u32, Bytes)>,
     /// The DVR index: segments of the DVR window, without media.
-    pub dvr: Vec<Arc<Segment>>,
+    pub dvr: Arc<Vec<Arc<Segment>>>,
     /// BANDWIDTH: the largest segment bit rate of the window (at least the configured one).
     pub peak_bitrate: u64,
     /// AVERAGE-BANDWIDTH: measured over the window (the configured one before any segment).
