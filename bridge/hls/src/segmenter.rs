@@ -1,0 +1,613 @@
+//! Cuts one track's access units into parts and segments.
+//!
+//! A sample's duration is the next sample's decode time minus its own, so a part is cut when
+//! the sample after it arrives: the new sample shows both that the part is long enough and how
+//! long its last sample lasts.
+//!
+//! A *leader* decides its own cuts: parts of about the part target, segments on the first
+//! keyframe once the segment is within one part of the segment target (or, lacking keyframes,
+//! forced before the segment outgrows the playlist's target duration). A *follower* (the audio
+//! of a stream with video) cuts where the leader did, as close in time as its frames allow, so
+//! that audio and video parts and segments cover the same spans; it falls back to cutting on its
+//! own when the leader falls too far behind.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::fragment::{Sample, write_fragment};
+use crate::media::AccessUnit;
+use crate::track::{to_duration, to_ticks};
+
+/// How many leader cuts a follower keeps while it waits for its own samples.
+const MAX_BOUNDARIES: usize = 256;
+
+/// Cutting rules of one track, in its timescale's ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rules {
+    /// Ticks per second.
+    pub timescale: u32,
+    /// Video: only a keyframe starts a segment, nothing is kept before the first keyframe.
+    pub video: bool,
+    /// Duration of one sample when timestamps cannot tell (the last one, after a gap).
+    pub nominal_sample: u64,
+    /// A part ends once it is this long, rounded to the nearest sample.
+    pub part_target: u64,
+    /// No part is longer than this (the playlist's PART-TARGET).
+    pub part_max: u64,
+    /// A segment ends on a keyframe once it is about this long.
+    pub segment_target: u64,
+    /// No segment is longer than this, keyframe or not (TARGETDURATION plus rounding).
+    pub segment_max: u64,
+    /// A follower cuts on its own once it holds this much media with no leader cut to follow.
+    pub lag_limit: u64,
+}
+
+/// Where a leader cut, told to its followers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Boundary {
+    /// The leader's first sample: earlier follower samples are dropped.
+    Start(Duration),
+    /// A part ended; the next one starts at this time.
+    Part(Duration),
+    /// A part and its segment ended; the next segment starts at this time.
+    Segment(Duration),
+}
+
+/// A part written by the segmenter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CutPart {
+    /// The CMAF fragment (moof + mdat).
+    pub data: Bytes,
+    /// Sum of its sample durations.
+    pub duration: Duration,
+    /// Starts with a sync sample.
+    pub independent: bool,
+    /// Decode time of its first sample.
+    pub start: Duration,
+    /// Where the next part starts.
+    pub end: Duration,
+    /// This part is the last of its segment.
+    pub ends_segment: bool,
+}
+
+/// What a segmenter produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// The first sample was accepted at this time (leaders tell their followers).
+    Started(Duration),
+    /// A part is complete.
+    Part(CutPart),
+    /// The open segment ends without a new part (a follower had nothing before the leader's
+    /// segment boundary).
+    SegmentEnd,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    dts: u64,
+    time: Duration,
+    composition_offset: i32,
+    keyframe: bool,
+    data: Bytes,
+    duration: Option<u64>,
+    after_gap: bool,
+}
+
+/// The cutting state of one track.
+#[derive(Debug)]
+pub(crate) struct Segmenter {
+    rules: Rules,
+    follower: bool,
+    pending: VecDeque<Pending>,
+    /// Duration of the parts already cut in the open segment.
+    segment_ticks: u64,
+    segment_has_parts: bool,
+    started: bool,
+    last_dts: Option<u64>,
+    last_duration: Option<u64>,
+    sequence: u32,
+    boundaries: VecDeque<Boundary>,
+    /// Follower: samples before this time are dropped.
+    floor: Option<Duration>,
+    /// End of the last part cut.
+    cut_until: Option<Duration>,
+}
+
+impl Segmenter {
+    /// A segmenter whose first fragment gets sequence number `sequence + 1`.
+    pub(crate) fn new(rules: Rules, follower: bool, sequence: u32) -> Self {
+        Self {
+            rules,
+            follower,
+            pending: VecDeque::new(),
+            segment_ticks: 0,
+            segment_has_parts: false,
+            started: false,
+            last_dts: None,
+            last_duration: None,
+            sequence,
+            boundaries: VecDeque::new(),
+            floor: None,
+            cut_until: None,
+        }
+    }
+
+    /// The sequence number of the last fragment written.
+    pub(crate) fn sequence(&self) -> u32 {
+        self.sequence
+    }
+
+    fn estimate(&self) -> u64 {
+        self.last_duration.unwrap_or(self.rules.nominal_sample).max(1)
+    }
+
+    fn half_estimate(&self) -> Duration {
+        to_duration(self.estimate() / 2, self.rules.timescale)
+    }
+
+    /// Takes one access unit (decode order). Access units that cannot be packaged (empty,
+    /// decode time not increasing, video before the first keyframe) are dropped.
+    pub(crate) fn push(&mut self, au: AccessUnit) -> Vec<Cut> {
+        let mut out = Vec::new();
+        if au.data.is_empty() {
+            return out;
+        }
+        let dts = to_ticks(au.dts, self.rules.timescale);
+        if self.last_dts.is_some_and(|last| dts <= last) {
+            return out;
+        }
+        if self
+            .floor
+            .is_some_and(|floor| au.dts.saturating_add(self.half_estimate()) < floor)
+        {
+            return out;
+        }
+        if !self.started {
+            if self.rules.video && !au.keyframe {
+                return out;
+            }
+            self.started = true;
+            out.push(Cut::Started(au.dts));
+        }
+        let pts = to_ticks(au.pts, self.rules.timescale);
+        let offset = i128::from(pts) - i128::from(dts);
+        let composition_offset = i32::try_from(offset.max(0)).unwrap_or(i32::MAX);
+        let mut gap = false;
+        if let Some(last) = self.pending.back() {
+            let diff = dts - last.dts;
+            gap = diff > self.estimate().max(self.rules.part_target).saturating_mul(4);
+            let duration = if gap { self.estimate() } else { diff };
+            if !gap {
+                self.last_duration = Some(diff);
+            }
+            if let Some(last) = self.pending.back_mut() {
+                last.duration = Some(duration);
+            }
+        }
+        self.last_dts = Some(dts);
+        let sample = Pending {
+            dts,
+            time: au.dts,
+            composition_offset,
+            keyframe: au.keyframe || !self.rules.video,
+            data: au.data,
+            duration: None,
+            after_gap: gap,
+        };
+        if self.follower {
+            self.pending.push_back(sample);
+            self.drain_follower(&mut out);
+            return out;
+        }
+        if !self.pending.is_empty() {
+            let est = self.estimate();
+            let part_ticks = self.known_ticks(self.pending.len());
+            let segment_ticks = self.segment_ticks.saturating_add(part_ticks);
+            let slack = if self.rules.video {
+                self.rules.part_target
+            } else {
+                est / 2
+            };
+            let ends_segment = (sample.keyframe
+                && segment_ticks.saturating_add(slack) >= self.rules.segment_target)
+                || segment_ticks.saturating_add(est) > self.rules.segment_max;
+            let ends_part = ends_segment
+                || gap
+                || part_ticks.saturating_add(est / 2) >= self.rules.part_target
+                || part_ticks.saturating_add(est) > self.rules.part_max;
+            if ends_part {
+                let n = self.pending.len();
+                out.extend(self.cut(n, Some(sample.time), ends_segment));
+            }
+        }
+        self.pending.push_back(sample);
+        out
+    }
+
+    /// Follower: the leader cut here.
+    pub(crate) fn boundary(&mut self, boundary: Boundary) -> Vec<Cut> {
+        let mut out = Vec::new();
+        if !self.follower {
+            return out;
+        }
+        if let Boundary::Start(time) = boundary {
+            if self.floor.is_none() && self.cut_until.is_none() {
+                self.floor = Some(time);
+                let half = self.half_estimate();
+                while self
+                    .pending
+                    .front()
+                    .is_some_and(|p| p.time.saturating_add(half) < time)
+                {
+                    self.pending.pop_front();
+                }
+            }
+        } else {
+            if self.boundaries.len() >= MAX_BOUNDARIES {
+                self.boundaries.pop_front();
+            }
+            self.boundaries.push_back(boundary);
+        }
+        self.drain_follower(&mut out);
+        out
+    }
+
+    /// The source ends or changes: everything pending becomes parts, the open segment ends.
+    pub(crate) fn flush(&mut self) -> Vec<Cut> {
+        let mut out = Vec::new();
+        if self.follower {
+            self.drain_follower(&mut out);
+            while !self.pending.is_empty() {
+                let n = self.own_part_len().min(self.pending.len());
+                let end = self.pending.get(n).map(|p| p.time);
+                let ends_segment = n == self.pending.len();
+                out.extend(self.cut(n, end, ends_segment));
+            }
+        } else if !self.pending.is_empty() {
+            let n = self.pending.len();
+            out.extend(self.cut(n, None, true));
+        }
+        if self.segment_has_parts {
+            self.segment_has_parts = false;
+            self.segment_ticks = 0;
+            out.push(Cut::SegmentEnd);
+        }
+        out
+    }
+
+    /// Sum of the known durations of the first `n` pending samples.
+    fn known_ticks(&self, n: usize) -> u64 {
+        self.pending
+            .iter()
+            .take(n)
+            .fold(0u64, |sum, p| sum.saturating_add(p.duration.unwrap_or(0)))
+    }
+
+    /// How many pending samples a part cut by this track's own rules takes (at least one).
+    fn own_part_len(&self) -> usize {
+        let est = self.estimate();
+        let mut ticks = 0u64;
+        for (i, p) in self.pending.iter().enumerate() {
+            ticks = ticks.saturating_add(p.duration.unwrap_or(est));
+            if ticks.saturating_add(est / 2) >= self.rules.part_target
+                || ticks.saturating_add(est) > self.rules.part_max
+            {
+                return i + 1;
+            }
+        }
+        self.pending.len()
+    }
+
+    fn drain_follower(&mut self, out: &mut Vec<Cut>) {
+        loop {
+            while let Some(b) = self.boundaries.front() {
+                let (Boundary::Part(time) | Boundary::Segment(time) | Boundary::Start(time)) = *b;
+                if self.cut_until.is_some_and(|until| time <= until) {
+                    self.boundaries.pop_front();
+                } else {
+                    break;
+                }
+            }
+            let half = self.half_estimate();
+            let gap_at = self
+                .pending
+                .iter()
+                .skip(1)
+                .position(|p| p.after_gap)
+                .map(|i| i + 1);
+            let Some(&boundary) = self.boundaries.front() else {
+                break;
+            };
+            let (time, segment) = match boundary {
+                Boundary::Part(t) => (t, false),
+                Boundary::Segment(t) => (t, true),
+                Boundary::Start(_) => {
+                    self.boundaries.pop_front();
+                    continue;
+                }
+            };
+            let split = self
+                .pending
+                .iter()
+                .position(|p| p.time.saturating_add(half) >= time);
+            match (split, gap_at) {
+                (split, Some(gap)) if split.is_none_or(|s| gap < s) => {
+                    let end = self.pending.get(gap).map(|p| p.time);
+                    if let Some(p) = self.pending.get_mut(gap) {
+                        p.after_gap = false;
+                    }
+                    out.extend(self.cut(gap, end, false));
+                }
+                (None, _) => break,
+                (Some(0), _) => {
+                    self.boundaries.pop_front();
+                    self.cut_until = Some(time);
+                    if segment && self.segment_has_parts {
+                        self.segment_has_parts = false;
+                        self.segment_ticks = 0;
+                        out.push(Cut::SegmentEnd);
+                    }
+                }
+                (Some(n), _) => {
+                    self.boundaries.pop_front();
+                    out.extend(self.cut(n, Some(time), segment));
+                    self.cut_until = Some(time);
+                }
+            }
+        }
+        // The leader is silent or far behind: cut on our own rather than hold media forever.
+        while self.boundaries.is_empty() && self.pending.len() > 1 {
+            let (Some(first), Some(last)) = (self.pending.front(), self.pending.back()) else {
+                break;
+            };
+            let span = to_ticks(last.time.saturating_sub(first.time), self.rules.timescale);
+            if span <= self.rules.lag_limit {
+                break;
+            }
+            let n = self.own_part_len().min(self.pending.len() - 1);
+            let part_ticks = self.known_ticks(n);
+            let ends_segment = self
+                .segment_ticks
+                .saturating_add(part_ticks)
+                .saturating_add(self.estimate() / 2)
+                >= self.rules.segment_target;
+            let end = self.pending.get(n).map(|p| p.time);
+            out.extend(self.cut(n, end, ends_segment));
+        }
+    }
+
+    /// Cuts the first `n` pending samples into a part. `end` is where the next part starts
+    /// (derived from the last duration when unknown).
+    fn cut(&mut self, n: usize, end: Option<Duration>, ends_segment: bool) -> Option<Cut> {
+        let est = self.estimate();
+        let taken: Vec<Pending> = self.pending.drain(..n.min(self.pending.len())).collect();
+        let first = taken.first()?;
+        let (start, base) = (first.time, first.dts);
+        let independent = first.keyframe;
+        let samples: Vec<Sample> = taken
+            .iter()
+            .map(|p| Sample {
+                duration: u32::try_from(p.duration.unwrap_or(est)).unwrap_or(u32::MAX),
+                composition_offset: p.composition_offset,
+                keyframe: p.keyframe,
+                data: p.data.clone(),
+            })
+            .collect();
+        let ticks = samples
+            .iter()
+            .fold(0u64, |sum, s| sum.saturating_add(u64::from(s.duration)));
+        let duration = to_duration(ticks, self.rules.timescale);
+        let end = end.unwrap_or_else(|| start.saturating_add(duration));
+        self.cut_until = Some(self.cut_until.map_or(end, |until| until.max(end)));
+        let sequence = self.sequence.saturating_add(1);
+        match write_fragment(sequence, base, &samples) {
+            Ok(data) => {
+                self.sequence = sequence;
+                if ends_segment {
+                    self.segment_ticks = 0;
+                    self.segment_has_parts = false;
+                } else {
+                    self.segment_ticks = self.segment_ticks.saturating_add(ticks);
+                    self.segment_has_parts = true;
+                }
+                Some(Cut::Part(CutPart {
+                    data,
+                    duration,
+                    independent,
+                    start,
+                    end,
+                    ends_segment,
+                }))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "dropping a part that cannot be written");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video_rules() -> Rules {
+        Rules {
+            timescale: 90_000,
+            video: true,
+            nominal_sample: 3000,
+            part_target: 18_000,
+            part_max: 18_000,
+            segment_target: 180_000,
+            segment_max: 216_000,
+            lag_limit: 360_000,
+        }
+    }
+
+    fn audio_rules() -> Rules {
+        Rules {
+            timescale: 48_000,
+            video: false,
+            nominal_sample: 1024,
+            part_target: 9600,
+            part_max: 10_624,
+            segment_target: 96_000,
+            segment_max: 115_200,
+            lag_limit: 192_000,
+        }
+    }
+
+    fn au(ms_times_3: u64, keyframe: bool) -> AccessUnit {
+        // Frame n of a 30 fps stream.
+        let t = Duration::from_nanos(ms_times_3 * 1_000_000_000 / 30);
+        AccessUnit {
+            pts: t,
+            dts: t,
+            keyframe,
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+        }
+    }
+
+    fn parts(cuts: &[Cut]) -> Vec<&CutPart> {
+        cuts.iter()
+            .filter_map(|c| match c {
+                Cut::Part(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn video_parts_of_six_frames_and_segments_on_two_second_keyframes() {
+        let mut s = Segmenter::new(video_rules(), false, 0);
+        let mut cuts = Vec::new();
+        for n in 0..181 {
+            cuts.extend(s.push(au(n, n.is_multiple_of(60))));
+        }
+        let parts = parts(&cuts);
+        // 180 frames -> 30 parts of 6 frames; segments end after parts 10, 20, 30.
+        assert_eq!(parts.len(), 30);
+        assert!(parts.iter().all(|p| p.duration == Duration::from_millis(200)));
+        let ends: Vec<usize> = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.ends_segment)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(ends, vec![9, 19, 29]);
+        let independent: Vec<usize> = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.independent)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(independent, vec![0, 10, 20]);
+        assert_eq!(s.sequence(), 30);
+        assert_eq!(cuts[0], Cut::Started(Duration::ZERO));
+    }
+
+    #[test]
+    fn video_waits_for_a_keyframe_and_forces_cuts_without_keyframes() {
+        let mut s = Segmenter::new(video_rules(), false, 0);
+        assert!(s.push(au(0, false)).is_empty());
+        let mut cuts = Vec::new();
+        for n in 1..200 {
+            cuts.extend(s.push(au(n, n == 1)));
+        }
+        let parts = parts(&cuts);
+        // No keyframe after the first: segments are forced before 2.4 s.
+        let mut seg = Duration::ZERO;
+        for p in &parts {
+            seg += p.duration;
+            assert!(seg <= Duration::from_millis(2400), "segment too long: {seg:?}");
+            if p.ends_segment {
+                seg = Duration::ZERO;
+            }
+        }
+        assert!(parts.iter().any(|p| p.ends_segment));
+    }
+
+    #[test]
+    fn non_increasing_and_empty_access_units_are_dropped() {
+        let mut s = Segmenter::new(video_rules(), false, 0);
+        s.push(au(0, true));
+        assert!(s.push(au(0, true)).is_empty());
+        let empty = AccessUnit {
+            data: Bytes::new(),
+            ..au(5, true)
+        };
+        assert!(s.push(empty).is_empty());
+        let flushed = s.flush();
+        let parts = parts(&flushed);
+        assert_eq!(parts.len(), 1);
+        // The last sample's duration is the nominal one.
+        assert_eq!(parts[0].duration, Duration::from_nanos(33_333_333));
+        assert_eq!(flushed.last(), Some(&Cut::Part(parts[0].clone())));
+        assert!(parts[0].ends_segment);
+    }
+
+    #[test]
+    fn a_timestamp_gap_closes_the_part() {
+        let mut s = Segmenter::new(video_rules(), false, 0);
+        let mut cuts = s.push(au(0, true));
+        cuts.extend(s.push(au(1, false)));
+        cuts.extend(s.push(au(300, false)));
+        let parts = parts(&cuts);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].duration, Duration::from_nanos(66_666_666));
+    }
+
+    fn audio_au(frame: u64) -> AccessUnit {
+        let t = Duration::from_nanos(frame * 1024 * 1_000_000_000 / 48_000);
+        AccessUnit {
+            pts: t,
+            dts: t,
+            keyframe: true,
+            data: Bytes::from_static(&[1, 2, 3]),
+        }
+    }
+
+    #[test]
+    fn audio_follows_the_leaders_cuts() {
+        let mut s = Segmenter::new(audio_rules(), true, 0);
+        let mut cuts = s.boundary(Boundary::Start(Duration::from_millis(100)));
+        // Frames before 100 ms are dropped.
+        for f in 0..40 {
+            cuts.extend(s.push(audio_au(f)));
+        }
+        cuts.extend(s.boundary(Boundary::Part(Duration::from_millis(300))));
+        cuts.extend(s.boundary(Boundary::Segment(Duration::from_millis(500))));
+        let parts = parts(&cuts);
+        assert_eq!(parts.len(), 2);
+        // Frame 5 starts at 106.7 ms (nearest to 100 ms); frame 14 at 298.7 ms is nearest 300.
+        assert_eq!(
+            parts[0].start,
+            Duration::from_nanos(5 * 1024 * 1_000_000_000 / 48_000)
+        );
+        assert_eq!(parts[0].end, Duration::from_millis(300));
+        assert!(!parts[0].ends_segment);
+        assert!(parts[1].ends_segment);
+        assert!(parts.iter().all(|p| p.independent));
+    }
+
+    #[test]
+    fn audio_cuts_on_its_own_when_the_leader_is_silent() {
+        let mut s = Segmenter::new(audio_rules(), true, 0);
+        let mut cuts = Vec::new();
+        for f in 0..400 {
+            cuts.extend(s.push(audio_au(f)));
+        }
+        let parts = parts(&cuts);
+        assert!(!parts.is_empty());
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.duration <= Duration::from_nanos(10_624 * 1_000_000_000 / 48_000))
+        );
+        // Held back no more than the lag limit (4 s) plus a part.
+        let last_end = parts.last().map(|p| p.end).unwrap_or_default();
+        assert!(audio_au(399).dts - last_end <= Duration::from_millis(4300));
+    }
+}
