@@ -85,6 +85,10 @@ struct ServeArgs {
     /// Seconds a stream waits for its publisher to reconnect before it ends.
     #[arg(long, env = "FANOUT_RECONNECT_GRACE", default_value_t = 5)]
     reconnect_grace: u64,
+    /// Run the built-in test source (720p/480p/360p ladder with the wall clock burnt in) as
+    /// the public stream `test`, at /hls/test/master.m3u8.
+    #[arg(long, env = "FANOUT_TEST_PATTERN")]
+    test_pattern: bool,
     #[command(flatten)]
     chat: ChatArgs,
 }
@@ -134,9 +138,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })
     .context("starting the SFU (is the UDP port free?)")?;
     let db = signaling::Db::open(&args.data_dir).context("opening the database")?;
+    let state_db = db.clone();
     let (chat, chat_link) = start_chat(&args.chat, &args.data_dir).await?;
     let state = signaling::AppState::new(
-        db,
+        state_db,
         sfu.handle(),
         signaling::SignalConfig {
             admin_token: admin_token.clone(),
@@ -146,7 +151,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
             chat: Some(chat_link),
         },
     );
-    let app = signaling::router(state);
+    let origin = hls::Origin::new(hls::OriginConfig {
+        data_dir: Some(args.data_dir.clone()),
+        ..Default::default()
+    })
+    .context("starting the LL-HLS origin")?;
+    let test_source = if args.test_pattern {
+        Some(start_test_pattern(&db, &origin)?)
+    } else {
+        None
+    };
+    let app = signaling::router(state).merge(hls::router(origin.clone()));
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("binding {}", args.http_addr))?;
@@ -171,6 +186,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         "    Chat            ws://{host}:{}/v1/chat/<stream id>",
         chat.local_addr().port()
     );
+    if test_source.is_some() {
+        println!("    Test pattern    {base}/hls/test/master.m3u8   (player: {base}/hls.html?stream=test)");
+    }
     println!(
         "    ICE candidates  {}",
         ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
@@ -186,8 +204,38 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server")?;
+    if let Some(source) = test_source {
+        tokio::task::spawn_blocking(move || source.stop())
+            .await
+            .context("stopping the test pattern")?
+            .context("stopping the test pattern")?;
+        db.set_status(TEST_STREAM, signaling::Status::Ended)
+            .context("ending the test stream")?;
+    }
     chat.wait().await.context("chat service")?;
     Ok(())
+}
+
+/// The stream id the built-in test source publishes to.
+const TEST_STREAM: &str = "test";
+
+/// Create (or reuse) the public `test` stream and feed its LL-HLS renditions from the
+/// built-in test source.
+fn start_test_pattern(db: &signaling::Db, origin: &hls::Origin) -> Result<bridge::test_source::TestSource> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    db.ensure(TEST_STREAM, "Test pattern", now_ms)
+        .context("creating the test stream")?;
+    let sink = origin
+        .create_stream(TEST_STREAM, hls::StreamConfig::default())
+        .context("creating the test stream's renditions")?;
+    let source = bridge::test_source::TestSource::start(Default::default(), Box::new(sink))
+        .context("starting the test pattern (GStreamer)")?;
+    db.set_status(TEST_STREAM, signaling::Status::Live)
+        .context("marking the test stream live")?;
+    info!("test pattern running as stream {TEST_STREAM}");
+    Ok(source)
 }
 
 async fn start_chat(args: &ChatArgs, data_dir: &Path) -> Result<(chat::ChatHandle, signaling::ChatLink)> {

@@ -67,6 +67,16 @@ impl Db {
         Ok(())
     }
 
+    /// The stream `id`, created with `title` and no usable stream key when it does not exist
+    /// (streams fed from inside the server, like the test pattern).
+    pub fn ensure(&self, id: &str, title: &str, now_ms: i64) -> rusqlite::Result<StreamRow> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO streams (id, title, key_hash, status, created_at) VALUES (?1, ?2, '', ?3, ?4)",
+            params![id, title, Status::Created.as_str(), now_ms],
+        )?;
+        self.get(id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
+    }
+
     /// One stream.
     pub fn get(&self, id: &str) -> rusqlite::Result<Option<StreamRow>> {
         self.conn()
