@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::gop_cache::GopCache;
 use crate::ids::{RoomId, SessionId, WorkerId};
 use crate::keyframes::KeyframeThrottle;
 use crate::layer_stats::LayerStats;
@@ -25,6 +26,8 @@ pub struct Room {
     pub layers: LayerStats,
     /// Keyframe requests leaving this worker for the room.
     pub keyframes: KeyframeThrottle,
+    /// Each layer since its latest keyframe, for viewers that just connected.
+    pub gops: GopCache,
 }
 
 impl Room {
@@ -38,6 +41,7 @@ impl Room {
             remote_workers: BTreeSet::new(),
             layers: LayerStats::default(),
             keyframes: KeyframeThrottle::new(Duration::from_millis(250)),
+            gops: GopCache::default(),
         }
     }
 

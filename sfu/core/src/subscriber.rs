@@ -86,6 +86,11 @@ impl Subscriber {
         self.allocator.desired_bps(layers)
     }
 
+    /// Run the allocator before the session has its tracks: the layer it will start on.
+    pub fn planned_layer(&mut self, now: Instant, layers: &[(Rid, u64)]) -> Option<Rid> {
+        self.allocator.update(now, self.estimate_bps, layers)
+    }
+
     /// The video layer a keyframe is awaited on, with when the wait (re)started.
     pub fn awaiting_keyframe(&self) -> Option<(Option<Rid>, Instant)> {
         self.video.as_ref()?.forwarder.awaiting_keyframe()

@@ -224,6 +224,10 @@ struct Session {
     pending_drain: bool,
 }
 
+/// A viewer that connects starts from a cached keyframe at most this old (bigger ones mean a
+/// longer burst of stale frames).
+const REPLAY_MAX_AGE: Duration = Duration::from_millis(600);
+
 /// Counters for metrics.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WorkerStats {
@@ -447,6 +451,7 @@ impl Worker {
             .rooms
             .entry(room_id.clone())
             .or_insert_with(|| Room::new(home));
+        let mut early_keyframe = None;
         let role = match kind {
             SessionKind::Publisher => {
                 if let Some(old) = room.publisher.take() {
@@ -472,7 +477,16 @@ impl Worker {
                     ));
                 }
                 room.subscribers.push(id);
-                Role::Subscriber(Box::new(Subscriber::new(self.config.initial_bwe_bps)))
+                let mut sub = Box::new(Subscriber::new(self.config.initial_bwe_bps));
+                // Ask for the keyframe of the layer this viewer will start on now, one ICE +
+                // DTLS handshake before it can receive: when it connects, the keyframe waits
+                // in the room's cache (time to first frame).
+                let layers = room.layers.active(now);
+                let rid = sub.planned_layer(now, &layers);
+                if room.home != me || room.publisher.is_some() {
+                    early_keyframe = Some(rid);
+                }
+                Role::Subscriber(sub)
             }
         };
         self.sessions.insert(
@@ -490,6 +504,10 @@ impl Worker {
             }),
         );
         self.dirty.push((id, true));
+        if let Some(rid) = early_keyframe {
+            let room = self.sessions[&id].room.clone();
+            self.request_keyframe(&room, rid, now);
+        }
     }
 
     fn peer(&mut self, now: Instant, m: PeerMessage) {
@@ -599,8 +617,27 @@ impl Worker {
                         .bwe()
                         .set_bitrate(Bitrate::from(0.0), Bitrate::from(desired as f64));
                     if let Some((rid, _)) = sub.awaiting_keyframe() {
-                        let room = s.room.clone();
-                        self.request_keyframe(&room, rid, now);
+                        // The keyframe asked for when the session was created is usually
+                        // here already: start from it. Otherwise ask (again) now.
+                        let cached = self
+                            .rooms
+                            .get(&s.room)
+                            .and_then(|r| r.gops.replay(rid, now, REPLAY_MAX_AGE));
+                        let mut sent = 0;
+                        for p in cached.unwrap_or_default() {
+                            sent += u64::from(sub.forward(&mut s.rtc, p, now));
+                        }
+                        if sent > 0 {
+                            self.stats.packets_out += sent;
+                            if !s.pending_drain {
+                                s.pending_drain = true;
+                                self.deferred.push(s.id);
+                            }
+                            debug!(session = %s.id, packets = sent, "started from the cached keyframe");
+                        } else {
+                            let room = s.room.clone();
+                            self.request_keyframe(&room, rid, now);
+                        }
                     }
                 }
             }
@@ -701,12 +738,15 @@ impl Worker {
         self.deliver(&p, now);
     }
 
-    fn deliver(&mut self, p: &MediaPacket, now: Instant) {
+    fn deliver(&mut self, p: &Arc<MediaPacket>, now: Instant) {
         let Some(room) = self.rooms.get_mut(&p.room) else {
             return;
         };
         if p.kind == MediaKind::Video {
             room.layers.record(p.rid, p.payload.len(), now);
+            if !room.subscribers.is_empty() {
+                room.gops.record(p, now);
+            }
         }
         for id in &room.subscribers {
             let Some(s) = self.sessions.get_mut(id) else {
