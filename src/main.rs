@@ -89,6 +89,16 @@ struct ServeArgs {
     /// the public stream `test`, at /hls/test/master.m3u8.
     #[arg(long, env = "FANOUT_TEST_PATTERN")]
     test_pattern: bool,
+    /// TURN server URL to offer clients (repeatable), e.g. turn:turn.example.com:3478.
+    /// Needs --turn-secret; see turn-config/.
+    #[arg(long = "turn-url", env = "FANOUT_TURN_URL", value_delimiter = ',')]
+    turn_url: Vec<String>,
+    /// The shared secret of coturn's `use-auth-secret` (TURN REST credentials).
+    #[arg(long, env = "FANOUT_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// Lifetime of minted TURN credentials, seconds.
+    #[arg(long, env = "FANOUT_TURN_TTL", default_value_t = 86_400)]
+    turn_ttl: u64,
     #[command(flatten)]
     chat: ChatArgs,
 }
@@ -149,6 +159,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             web_dir: args.web_dir.clone(),
             grace: Duration::from_secs(args.reconnect_grace),
             chat: Some(chat_link),
+            turn: turn_config(&args)?,
         },
     );
     let origin = hls::Origin::new(hls::OriginConfig {
@@ -214,6 +225,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     chat.wait().await.context("chat service")?;
     Ok(())
+}
+
+fn turn_config(args: &ServeArgs) -> Result<Option<signaling::TurnConfig>> {
+    match (&args.turn_url[..], &args.turn_secret) {
+        ([], None) => Ok(None),
+        ([], Some(_)) => anyhow::bail!("--turn-secret needs at least one --turn-url"),
+        (_, None) => anyhow::bail!("--turn-url needs --turn-secret (coturn's static-auth-secret)"),
+        (urls, Some(secret)) => Ok(Some(signaling::TurnConfig {
+            urls: urls.to_vec(),
+            secret: secret.clone(),
+            ttl: Duration::from_secs(args.turn_ttl.max(60)),
+        })),
+    }
 }
 
 /// The stream id the built-in test source publishes to.

@@ -32,6 +32,8 @@ pub struct SignalConfig {
     pub grace: Duration,
     /// The chat service, when it runs in this process.
     pub chat: Option<crate::chat_link::ChatLink>,
+    /// TURN servers to offer clients, when configured.
+    pub turn: Option<crate::turn::TurnConfig>,
 }
 
 /// A WHIP or WHEP session as an HTTP resource.
@@ -228,6 +230,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::whep::router())
         .merge(crate::chat_link::router())
         .merge(crate::metrics::router())
+        .merge(crate::turn::router())
         .with_state(state)
         .fallback_service(web)
         // SDP offers with simulcast are a few KiB; nothing we accept is larger than this.

@@ -21,6 +21,7 @@ mod lifecycle;
 mod metrics;
 mod resources;
 mod streams;
+mod turn;
 mod whep;
 mod whip;
 
@@ -30,3 +31,4 @@ pub use chat_link::ChatLink;
 pub use db::Db;
 pub use error::ApiError;
 pub use lifecycle::{Lifecycle, Status};
+pub use turn::{TurnConfig, TurnCredentials};

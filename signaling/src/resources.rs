@@ -72,6 +72,7 @@ pub(crate) fn create(
         "accept-patch",
         HeaderValue::from_static("application/trickle-ice-sdpfrag"),
     );
+    crate::turn::add_links(state, h);
     Ok(res)
 }
 
@@ -138,10 +139,11 @@ pub(crate) fn delete(state: &AppState, stream: &str, token: &str) -> Result<Resp
     Ok(StatusCode::OK.into_response())
 }
 
-/// OPTIONS on an endpoint: what it accepts.
-pub(crate) fn options() -> Response {
+/// OPTIONS on an endpoint: what it accepts, and the TURN servers to gather with.
+pub(crate) fn options(state: &AppState) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut()
         .insert("accept-post", HeaderValue::from_static("application/sdp"));
+    crate::turn::add_links(state, res.headers_mut());
     res
 }

@@ -17,13 +17,13 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/whip/{id}",
-            post(create).options(|| async { resources::options() }),
+            post(create).options(|State(state): State<AppState>| async move { resources::options(&state) }),
         )
         .route(
             "/whip/{id}/{resource}",
             patch(update)
                 .delete(remove)
-                .options(|| async { resources::options() }),
+                .options(|State(state): State<AppState>| async move { resources::options(&state) }),
         )
 }
 

@@ -19,21 +19,33 @@ export async function getStream(id) {
 }
 
 /**
- * The WHIP and WHEP URLs of a stream, absolute. Asks the API, and falls back to the server's
- * fixed layout so that publishing still works when the API is unreachable or private.
+ * The WHIP and WHEP URLs of a stream, absolute, and the ICE servers (TURN) the server offers.
+ * Asks the API, and falls back to the server's fixed layout so that publishing still works when
+ * the API is unreachable or private.
  */
 export async function streamUrls(id) {
   let whipUrl = `/whip/${encodeURIComponent(id)}`;
   let whepUrl = `/whep/${encodeURIComponent(id)}`;
-  try {
-    const stream = await getStream(id);
-    whipUrl = stream.whipUrl || whipUrl;
-    whepUrl = stream.whepUrl || whepUrl;
-  } catch {
-    // the fixed layout above
-  }
+  const [stream, servers] = await Promise.all([getStream(id).catch(() => null), iceServers()]);
+  whipUrl = stream?.whipUrl || whipUrl;
+  whepUrl = stream?.whepUrl || whepUrl;
   // The server may answer root-relative URLs; make them absolute against this page.
-  return { whipUrl: new URL(whipUrl, location.href).href, whepUrl: new URL(whepUrl, location.href).href };
+  return {
+    whipUrl: new URL(whipUrl, location.href).href,
+    whepUrl: new URL(whepUrl, location.href).href,
+    iceServers: servers,
+  };
+}
+
+/** TURN servers with fresh credentials, in RTCPeerConnection's shape; [] when none or on error. */
+export async function iceServers() {
+  try {
+    const res = await fetch(apiUrl('ice-servers'));
+    if (!res.ok) return [];
+    return (await res.json()).iceServers ?? [];
+  } catch {
+    return [];
+  }
 }
 
 function apiUrl(path) {

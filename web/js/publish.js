@@ -35,11 +35,15 @@ async function start() {
       },
     });
     $('preview').srcObject = media;
-    const whipUrl = params.get('whip') ?? (await streamUrls(id)).whipUrl;
+    const urls = await streamUrls(id);
+    const whipUrl = params.get('whip') ?? urls.whipUrl;
     const watch = new URL(`watch.html?stream=${encodeURIComponent(id)}`, location.href);
     $('watch-link').href = $('watch-link').textContent = watch.href;
 
-    client = new WhipClient();
+    client = new WhipClient({
+      iceServers: urls.iceServers,
+      iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all',
+    });
     window.fanout = { client, media };
     client.addEventListener('state', (e) => showState(e.detail));
     client.addEventListener('error', (e) => { $('error').textContent = e.detail?.message ?? String(e.detail); });

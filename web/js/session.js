@@ -60,10 +60,13 @@ export class SignaledSession extends EventTarget {
   #state = State.Idle;
   #abort = null; // aborts sleeps and fetches when stop() is called
   #iceServers = [];
+  #iceTransportPolicy = 'all';
 
-  constructor({ iceServers = [] } = {}) {
+  /** `iceTransportPolicy: 'relay'` forces media through TURN (troubleshooting, tests). */
+  constructor({ iceServers = [], iceTransportPolicy = 'all' } = {}) {
     super();
     this.#iceServers = iceServers;
+    this.#iceTransportPolicy = iceTransportPolicy;
     this.pc = null;
     this.resourceUrl = null; // the Location of the current session, absolute
     this.etag = null;
@@ -152,7 +155,11 @@ export class SignaledSession extends EventTarget {
   async #connect(signal) {
     this.attempts += 1;
     this.timings = { start: performance.now() };
-    const pc = this.buildPeerConnection({ iceServers: this.#iceServers, bundlePolicy: 'max-bundle' });
+    const pc = this.buildPeerConnection({
+      iceServers: this.#iceServers,
+      iceTransportPolicy: this.#iceTransportPolicy,
+      bundlePolicy: 'max-bundle',
+    });
     this.pc = pc;
     await pc.setLocalDescription(await pc.createOffer());
     await gatheringComplete(pc, signal, this.#iceServers.length === 0);

@@ -22,7 +22,11 @@ async function play() {
   const id = $('stream').value.trim();
   if (!id) return;
   setRunning(true);
-  client = new WhepClient();
+  const urls = params.get('whep') ? null : await streamUrls(id);
+  client = new WhepClient({
+    iceServers: urls?.iceServers ?? [],
+    iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all',
+  });
   window.fanout = { client };
   client.addEventListener('state', (e) => {
     $('state').textContent = e.detail;
@@ -36,7 +40,7 @@ async function play() {
     if (pinned) client.setLayer(pinned).catch(showError);
   });
   try {
-    const whepUrl = params.get('whep') ?? (await streamUrls(id)).whepUrl;
+    const whepUrl = params.get('whep') ?? urls.whepUrl;
     await client.play(whepUrl, $('token').value);
   } catch (err) {
     showError(err);

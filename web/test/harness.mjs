@@ -186,9 +186,14 @@ export function viewerStats(page) {
     const pick = (kind) => stats.find((s) => s.type === 'inbound-rtp' && s.kind === kind);
     const video = pick('video');
     const audio = pick('audio');
+    // The local candidate of the pair in use: 'host', 'srflx' or 'relay' (through TURN).
+    const transport = stats.find((s) => s.type === 'transport');
+    const pair = stats.find((s) => s.id === transport?.selectedCandidatePairId);
+    const local = stats.find((s) => s.id === pair?.localCandidateId);
     return {
       state: client?.state ?? 'none',
       error: client?.lastError?.message ?? null,
+      candidateType: local?.candidateType ?? null,
       video: video ? {
         framesDecoded: video.framesDecoded ?? 0,
         frameWidth: video.frameWidth ?? 0,

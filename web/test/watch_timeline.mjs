@@ -2,6 +2,7 @@
 // follow layer changes as they happen (e.g. while it shapes the viewer's link).
 //
 //   node test/watch_timeline.mjs --base URL --stream ID [--seconds 60] [--interval 500] [--timeout 15]
+//        [--relay]   (media only through the server's TURN servers)
 //
 // Each sample: {"t":ms,"frameWidth":..,"fps":..,"framesDecoded":..,"kbps":..,"packetsLost":..,
 // "nackCount":..,"pliCount":..,"retransmitted":..}.
@@ -10,11 +11,11 @@
 import { parseArgs, run, openPage, pageUrl, waitFor, sleep, viewerStats } from './harness.mjs';
 
 const args = parseArgs(process.argv.slice(2), {
-  base: '', stream: '', seconds: 60, interval: 500, timeout: 15, token: '',
+  base: '', stream: '', seconds: 60, interval: 500, timeout: 15, token: '', relay: false,
 }, ['base', 'stream']);
 
 run(args.timeout * 1000 + args.seconds * 1000 + 30_000, async (browser, partial) => {
-  const view = await openPage(browser, pageUrl(args.base, 'watch.html', { stream: args.stream, token: args.token }), 'watch');
+  const view = await openPage(browser, pageUrl(args.base, 'watch.html', { stream: args.stream, token: args.token, relay: args.relay ? 1 : '' }), 'watch');
   const t0 = Date.now();
   await waitFor(async () => (await viewerStats(view)).video?.framesDecoded > 0, {
     timeoutMs: args.timeout * 1000, what: 'the first decoded frame',
@@ -39,6 +40,7 @@ run(args.timeout * 1000 + args.seconds * 1000 + 30_000, async (browser, partial)
       pliCount: s.video.pliCount,
       retransmitted: s.video.retransmittedPacketsReceived,
       state: s.state,
+      candidateType: s.candidateType,
     };
     process.stdout.write(`${JSON.stringify(sample)}\n`);
     prev = s;
