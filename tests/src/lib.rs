@@ -45,6 +45,7 @@ pub mod api;
 pub mod codec;
 pub mod fixtures;
 pub mod frame;
+pub mod hls_load;
 pub mod keyframe;
 pub mod lag;
 pub mod loadgen;
