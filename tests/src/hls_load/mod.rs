@@ -8,9 +8,11 @@
 //!   spread over the renditions of the multivariant playlist, started over the first second.
 //!   Reports playlist and part requests per second, errors by status, how long a
 //!   preload-hinted part takes from its request to its last byte (the server holds it until
-//!   the part is complete), and how old the newest part of each blocking reload's answer is
-//!   when it arrives (PROGRAM-DATE-TIME plus part durations against the clock that server and
-//!   players share on one machine), in milliseconds and in part targets ("parts behind live").
+//!   the part is complete), how old the newest part of each blocking reload's answer is when
+//!   it arrives (PROGRAM-DATE-TIME plus part durations against the clock that server and
+//!   players share on one machine: this includes the encoder's and packager's delay), and how
+//!   many parts that newest part is behind the newest one any player of the same rendition
+//!   has been given ("parts behind live": the delivery path only).
 //! - [`Mode::Held`]: N connections opened first, then each asks for the same part a few parts
 //!   ahead; the server must hold them all and release them when the part is published
 //!   ([`held`]).
@@ -200,9 +202,11 @@ async fn run_players(target: &Target, config: &Config) -> PlayersReport {
     let started = Instant::now();
     let deadline = started + config.duration;
     let ramp = Duration::from_secs(1);
+    let edge = std::sync::Arc::new(player::LiveEdge::default());
     let mut players = tokio::task::JoinSet::new();
     for player in 0..config.players {
         let target = target.clone();
+        let edge = edge.clone();
         let delay = ramp.mul_f64(player as f64 / config.players.max(1) as f64);
         players.spawn(async move {
             tokio::time::sleep(delay).await;
@@ -210,7 +214,7 @@ async fn run_players(target: &Target, config: &Config) -> PlayersReport {
             let deadline = tokio::time::Instant::from_std(deadline);
             let _ = tokio::time::timeout_at(
                 deadline,
-                player::play(&target, player, deadline.into_std(), &mut stats),
+                player::play(&target, player, deadline.into_std(), &edge, &mut stats),
             )
             .await;
             stats

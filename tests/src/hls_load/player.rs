@@ -2,12 +2,13 @@
 //!
 //! It joins (multivariant playlist, its rendition's plain playlist, the init segment, the
 //! last listed part), then loops: a blocking reload for the next part (`_HLS_msn`/`_HLS_part`
-//! taken from the playlist's structure, `_HLS_skip=YES` on every other reload) on its playlist
+//! taken from the playlist's structure, `_HLS_skip=YES` on every reload after the first, as hls.js does) on its playlist
 //! connection while the preload-hinted part is requested on its media connection; then any
 //! listed part it has not fetched. Two connections per player, as a browser over HTTP/1.1.
 //! After an error it waits one part and joins again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::conn::{Conn, Reply};
@@ -32,7 +33,9 @@ pub struct PlayerStats {
     /// At each blocking reload answer: how old the end of its newest part is (now minus
     /// PROGRAM-DATE-TIME plus durations), milliseconds. Server and player share one clock.
     pub edge_age_ms: Vec<f64>,
-    /// The same in part targets, rounded down: parts behind live.
+    /// At each blocking reload answer: how many parts its newest part is behind the newest
+    /// part any player of the same rendition has been given so far (the live edge as the
+    /// players see it; unlike the age, it does not count the encoder's own delay).
     pub behind: Vec<u32>,
     /// Times the player had to join again after an error.
     pub rejoins: u64,
@@ -92,7 +95,13 @@ enum Kind {
 
 /// Plays until `deadline`, counting into `stats` as it goes (so a cancelled player has
 /// counted everything it finished).
-pub async fn play(target: &Target, player: usize, deadline: Instant, stats: &mut PlayerStats) {
+pub async fn play(
+    target: &Target,
+    player: usize,
+    deadline: Instant,
+    edge: &LiveEdge,
+    stats: &mut PlayerStats,
+) {
     let timeout = Duration::from_secs(10);
     let mut playlists = Conn::lazy(target.addr, &target.host, timeout);
     let mut media = Conn::lazy(target.addr, &target.host, timeout);
@@ -106,7 +115,7 @@ pub async fn play(target: &Target, player: usize, deadline: Instant, stats: &mut
         let Some(live) = choose_rendition(target, player, &mut playlists, stats).await else {
             continue;
         };
-        follow(&live, &mut playlists, &mut media, stats).await;
+        follow(&live, &mut playlists, &mut media, edge, stats).await;
     }
 }
 
@@ -128,7 +137,13 @@ async fn choose_rendition(
 }
 
 /// Joins at the live edge and follows it; returns after an error or at the end of the stream.
-async fn follow(live: &str, playlists: &mut Conn, media: &mut Conn, stats: &mut PlayerStats) {
+async fn follow(
+    live: &str,
+    playlists: &mut Conn,
+    media: &mut Conn,
+    edge: &LiveEdge,
+    stats: &mut PlayerStats,
+) {
     let Some(reply) = stats.count(Kind::Playlist, playlists.get(live).await) else {
         return;
     };
@@ -156,7 +171,8 @@ async fn follow(live: &str, playlists: &mut Conn, media: &mut Conn, stats: &mut 
     let mut reloads = 0u64;
     while !playlist.ended {
         let (msn, part) = playlist.next;
-        let skip = if reloads % 2 == 1 { "&_HLS_skip=YES" } else { "" };
+        // Like hls.js: a delta update on every reload after the first full one.
+        let skip = if reloads > 0 { "&_HLS_skip=YES" } else { "" };
         reloads += 1;
         let reload = format!("{live}?_HLS_msn={msn}&_HLS_part={part}{skip}");
         let hint = playlist.preload_hint.as_ref().map(|uri| resolve(live, uri));
@@ -183,10 +199,15 @@ async fn follow(live: &str, playlists: &mut Conn, media: &mut Conn, stats: &mut 
             stats.error("bad playlist".into());
             return;
         };
-        if let (Some(end), Some(target)) = (next.parts.last().and_then(|p| p.end_ms), next.part_target) {
-            let age = now_unix_ms() - end;
-            stats.edge_age_ms.push(age);
-            stats.behind.push((age.max(0.0) / (target * 1e3)) as u32);
+        if let Some(end) = next.parts.last().and_then(|p| p.end_ms) {
+            stats.edge_age_ms.push(now_unix_ms() - end);
+        }
+        if let (Some(last), Some(per_segment)) = (next.parts.last(), next.parts_per_segment) {
+            let position = last.msn * u64::from(per_segment) + u64::from(last.index);
+            let newest = edge.observe(live, position);
+            stats
+                .behind
+                .push(u32::try_from(newest - position).unwrap_or(u32::MAX));
         }
         // Parts listed since the last one fetched, but the hinted one just fetched.
         let missing: Vec<String> = next
@@ -205,6 +226,24 @@ async fn follow(live: &str, playlists: &mut Conn, media: &mut Conn, stats: &mut 
             fetched = fetched.max((last.msn, last.index));
         }
         playlist = next;
+    }
+}
+
+/// The newest part any player has been given, per rendition playlist: the live edge as the
+/// players see it. Shared by all players of a run.
+#[derive(Debug, Default)]
+pub struct LiveEdge {
+    newest: Mutex<HashMap<String, u64>>,
+}
+
+impl LiveEdge {
+    /// Records a part position (msn × parts per segment + index) seen in `playlist`; returns
+    /// the newest position seen there so far.
+    pub fn observe(&self, playlist: &str, position: u64) -> u64 {
+        let mut newest = self.newest.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = newest.entry(playlist.to_owned()).or_insert(position);
+        *entry = (*entry).max(position);
+        *entry
     }
 }
 
