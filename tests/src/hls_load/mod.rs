@@ -234,3 +234,35 @@ pub fn percentile_ms(values: &[Duration], p: f64) -> Option<f64> {
     let ms: Vec<f64> = values.iter().map(|d| d.as_secs_f64() * 1e3).collect();
     crate::loadgen::percentile(&ms, p)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(base: &str) -> Result<Target, LoadError> {
+        Target::new(&Config::new(
+            base,
+            "test",
+            Mode::Players,
+            1,
+            Duration::from_secs(1),
+        ))
+    }
+
+    #[test]
+    fn only_loopback_http_is_accepted() {
+        assert!(matches!(
+            target("http://192.0.2.1:8080"),
+            Err(LoadError::BadUrl(_))
+        ));
+        assert!(matches!(target("http://example.com"), Err(LoadError::BadUrl(_))));
+        assert!(matches!(
+            target("https://127.0.0.1:8443"),
+            Err(LoadError::BadUrl(_))
+        ));
+        let t = target("http://127.0.0.1:18088/edge/").expect("loopback");
+        assert_eq!(t.master_path(), "/edge/hls/test/master.m3u8");
+        assert_eq!(t.host, "127.0.0.1:18088");
+        assert!(target("http://[::1]:8080").is_ok());
+    }
+}
