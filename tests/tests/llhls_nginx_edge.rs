@@ -212,8 +212,10 @@ http {{
     }
 
     /// Stops nginx (SIGTERM: the master takes its workers down) and returns the access log.
+    /// The cached media (tens of MB) is deleted; the logs stay for a look after a failure.
     fn stop(mut self) -> String {
         self.terminate();
+        let _ = std::fs::remove_dir_all(self.dir.join("cache"));
         std::fs::read_to_string(self.dir.join("access.log")).expect("nginx access log")
     }
 
