@@ -11,11 +11,14 @@
 //!   gaps and delivery lag, and times the first packet and keyframe.
 //! - [`loadgen`]: thousands of str0m WHEP subscribers on one thread, measuring loss and the
 //!   server's CPU per forwarded packet.
+//! - [`hls_load`]: simulated low-latency HLS players (hls.js-shaped) against an origin or a
+//!   cache in front of it, held blocking requests, parts per second.
 //! - [`api::ApiClient`]: the stream API (create a stream, read its status).
 //! - Pure pieces, unit-tested: [`keyframe`], [`sequence`], [`frame`], [`lag`].
 //!
 //! Binaries: `fanout-publish` (publish for N seconds), `fanout-view` (watch and print the
-//! viewer's stats as JSON), `fanout-loadgen` (fan-out load, table or JSON).
+//! viewer's stats as JSON), `fanout-loadgen` (fan-out load, table or JSON), `fanout-hls-load`
+//! (LL-HLS load, table or JSON).
 //!
 //! In a test (tokio runtime, inside a network namespace):
 //!
@@ -45,6 +48,7 @@ pub mod api;
 pub mod codec;
 pub mod fixtures;
 pub mod frame;
+pub mod hls_load;
 pub mod keyframe;
 pub mod lag;
 pub mod loadgen;
