@@ -29,6 +29,7 @@ let hls = null;
 let stalls = new StallCounter();
 let playingFrag = null;
 let frameCallback = null;
+let edgeLagMs = null;
 
 const g2g = { samples: [], last: null, unreadable: 0, presented: 0, lastStamp: null };
 window.hlsWatch = { state: 'idle', error: null, g2g, snapshot, hls: null, errors: [] };
@@ -69,6 +70,12 @@ function play() {
     if (pin !== undefined && pin >= 0 && pin < data.levels.length) hls.currentLevel = pin;
   });
   hls.on(Hls.Events.FRAG_CHANGED, (_, data) => { playingFrag = data.frag; });
+  // How old the newest media is when its playlist arrives: the source's and the packager's
+  // share of the latency (capture, encode, part cut, publish), before the player's own.
+  hls.on(Hls.Events.LEVEL_UPDATED, (_, { details }) => {
+    const date = dateAt(details.fragments[details.fragments.length - 1], details.edge);
+    if (date !== null) edgeLagMs = Date.now() - date;
+  });
   hls.on(Hls.Events.ERROR, (_, data) => {
     window.hlsWatch.errors.push({ at: Date.now(), type: data.type, details: data.details, fatal: data.fatal });
     if (!data.fatal) return;
@@ -90,6 +97,7 @@ function stop() {
   hls = null;
   window.hlsWatch.hls = null;
   playingFrag = null;
+  edgeLagMs = null;
   video.removeAttribute('src');
   video.load();
   $('play').disabled = false;
@@ -163,6 +171,7 @@ function snapshot() {
     targetLatencyS: hls?.targetLatency ?? null,
     pdtLatencyMs: date === null ? null : now - date,
     playingDateLatencyMs: playingDate === null ? null : now - playingDate,
+    edgeLagMs,
     bufferedS,
     playbackRate: video.playbackRate,
     stalls: stalls.stalls,
@@ -192,6 +201,7 @@ setInterval(() => {
   $('latency').textContent = fmtS(s.latencyS);
   $('target').textContent = fmtS(s.targetLatencyS);
   $('pdt-latency').textContent = fmtMs(s.pdtLatencyMs);
+  $('edge-lag').textContent = fmtMs(s.edgeLagMs);
   $('g2g').textContent = s.g2gMs === null ? 'no clock code in the picture' : fmtMs(s.g2gMs);
   $('buffered').textContent = fmtS(s.bufferedS);
   $('rate').textContent = `${s.playbackRate.toFixed(2)}×`;

@@ -3,6 +3,7 @@
 //
 //   node test/hls_play.mjs --base http://127.0.0.1:8080 [--stream test] [--seconds 60]
 //        [--warmup 5] [--timeout 20] [--sync S] [--rate X] [--level N]
+//        [--markdown]     # the stderr table as Markdown
 //        [--trace FILE]   # also write every HLS request (url, sent, answered: ms) as JSON
 //
 // stdout: one JSON line per second {"event":"sample", "t": seconds since the page opened, ...}
@@ -15,7 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs, run, openPage, pageUrl, waitFor, sleep, percentile, log } from './harness.mjs';
 
 const args = parseArgs(process.argv.slice(2), {
-  base: '', stream: 'test', seconds: 60, warmup: 5, timeout: 20, sync: '', rate: '', level: '', trace: '',
+  base: '', stream: 'test', seconds: 60, warmup: 5, timeout: 20, sync: '', rate: '', level: '', trace: '', markdown: false,
 }, ['base']);
 
 run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
@@ -71,6 +72,7 @@ run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
   const g2g = stats(g2gAll.slice(g2gFrom ?? 0));
   const latency = stats(steady.map((s) => s.latencyS));
   const pdt = stats(steady.map((s) => s.pdtLatencyMs));
+  const edgeLag = stats(steady.map((s) => s.edgeLagMs));
   let minFramesPerSecond = null;
   for (let i = 1; i < samples.length; i++) {
     const d = samples[i].framesDecoded - samples[i - 1].framesDecoded;
@@ -87,6 +89,7 @@ run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
     g2g: { p50Ms: g2g.p50, p95Ms: g2g.p95, p99Ms: percentile(sorted(g2gAll.slice(g2gFrom ?? 0)), 99), maxMs: g2g.max, samples: g2g.n, unreadable: last.g2gUnreadable },
     latency: { p50S: latency.p50, p95S: latency.p95, maxS: latency.max, targetS: last.targetLatencyS },
     pdtLatency: { p50Ms: pdt.p50, p95Ms: pdt.p95, maxMs: pdt.max },
+    edgeLag: { p50Ms: edgeLag.p50, p95Ms: edgeLag.p95, maxMs: edgeLag.max },
     framesDecoded: last.framesDecoded,
     framesDropped: last.framesDropped,
     minFramesPerSecond,
@@ -111,12 +114,19 @@ function printTable(r) {
     ['glass-to-glass max', ms(r.g2g.maxMs)],
     ['hls.latency p50 / p95', `${s(r.latency.p50S)} / ${s(r.latency.p95S)} (target ${s(r.latency.targetS)})`],
     ['PDT latency p50 / p95', `${ms(r.pdtLatency.p50Ms)} / ${ms(r.pdtLatency.p95Ms)}`],
+    ['edge age p50 / p95', `${ms(r.edgeLag.p50Ms)} / ${ms(r.edgeLag.p95Ms)} (newest media when its playlist arrived)`],
+    ['hls.js settings', `liveSyncDuration ${args.sync || 'PART-HOLD-BACK'}, maxLiveSyncPlaybackRate ${args.rate || 1.5}, level ${args.level || 'auto'}`],
     ['stalls', `${r.stalls} (${(r.stalledMs / 1000).toFixed(1)} s stalled)`],
     ['levels seen', r.levels.join(', ')],
     ['frames', `${r.framesDecoded} decoded, ${r.framesDropped} dropped, min ${r.minFramesPerSecond}/s`],
     ['samples', `${r.g2g.samples} clock reads (${r.g2g.unreadable} unreadable), ${r.seconds} s after ${r.warmup} s warm-up`],
     ['time to first frame', `${r.firstFrameMs} ms`],
   ];
+  if (args.markdown) {
+    log('| measure | value |\n|---|---|');
+    for (const [k, v] of rows) log(`| ${k} | ${v} |`);
+    return;
+  }
   log(`\nLL-HLS playback of ${r.stream} (hls.js, lowLatencyMode)`);
   for (const [k, v] of rows) log(`  ${k.padEnd(24)} ${v}`);
 }
