@@ -3,7 +3,8 @@
 // position against this machine's clock, and (when the picture carries Fanout's clock code,
 // as the test pattern does) the clock read back from each shown frame.
 // Query: ?stream=ID (default test) [&autoplay=0] [&sync=SECONDS] (liveSyncDuration)
-//        [&rate=X] (maxLiveSyncPlaybackRate) [&level=N] (pinned level index).
+//        [&rate=X] (maxLiveSyncPlaybackRate) [&level=N] (pinned level index)
+//        [&behind=SECONDS] (liveMaxLatencyDuration: further behind, jump to live).
 // Tests read window.hlsWatch.snapshot() and window.hlsWatch.g2g.
 
 // hls.js is served from web/node_modules (package.json pins it); the server serves web/ as is.
@@ -73,6 +74,14 @@ function play() {
   // How old the newest media is when its playlist arrives: the source's and the packager's
   // share of the latency (capture, encode, part cut, publish), before the player's own.
   hls.on(Hls.Events.LEVEL_UPDATED, (_, { details }) => {
+    // hls.js only speeds up when it is less than one target duration past its target and
+    // has a second of buffer, and never jumps back to live unless told how far is too far:
+    // a player that fell seconds behind (a stalled source that then catches up in a burst)
+    // would stay there. Too far: the target plus one target duration, unless ?behind= says.
+    if (hls.config.liveMaxLatencyDuration === undefined) {
+      const target = overrides.liveSyncDuration ?? (details.partHoldBack || details.holdBack);
+      hls.config.liveMaxLatencyDuration = numberParam('behind') ?? target + details.targetduration;
+    }
     const date = dateAt(details.fragments[details.fragments.length - 1], details.edge);
     if (date !== null) edgeLagMs = Date.now() - date;
   });
