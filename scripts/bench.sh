@@ -89,6 +89,8 @@ bench_hls_g2g() {
   local seconds=${1:-30}
   shift || true
   start_server --test-pattern
+  # Join a running stream, as viewers do, rather than the encoders' start-up.
+  sleep 5
   echo "## LL-HLS glass to glass (test pattern 720p/480p/360p -> hls.js lowLatencyMode in Chromium, ${seconds} s)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
   local out="$DATA/hls_play.json"
