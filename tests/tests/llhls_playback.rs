@@ -90,6 +90,12 @@ fn hls_js_plays_the_test_pattern_near_live() {
         "the run ended before the bad requests were sent"
     );
     println!("summary: {summary}");
+    let refused_at = refused.expect("checked above");
+    let after = samples
+        .iter()
+        .filter(|s| s["t"].as_f64().is_some_and(|t| t > refused_at))
+        .count();
+    assert!(after >= 30, "only {after} samples after the bad requests");
 
     // First the source's share, so that a machine too busy to encode in real time is named as
     // the cause rather than the player: the newest media must be fresh when it is listed.
