@@ -13,6 +13,9 @@ export function hlsConfig(overrides = {}) {
     lowLatencyMode: true,
     backBufferLength: 4,
     maxLiveSyncPlaybackRate: 1.5,
+    // Each stall moves the target back by this much (hls.js: 1 s), up to one target duration.
+    // One part is enough to ride out a late part without giving up a second for the session.
+    liveSyncOnStallIncrease: 0.2,
     // The first estimate picks the start level: 5 Mb/s starts at the top rung (2.5 Mb/s).
     abrEwmaDefaultEstimate: 5_000_000,
   };

@@ -77,10 +77,12 @@ function play() {
     // hls.js only speeds up when it is less than one target duration past its target and
     // has a second of buffer, and never jumps back to live unless told how far is too far:
     // a player that fell seconds behind (a stalled source that then catches up in a burst)
-    // would stay there. Too far: the target plus one target duration, unless ?behind= says.
+    // would stay there. Too far: two target durations past the target, unless ?behind= says.
+    // Not less: stalls raise the target by up to one target duration, and a limit at or below
+    // the raised target makes hls.js seek again and again.
     if (hls.config.liveMaxLatencyDuration === undefined) {
       const target = overrides.liveSyncDuration ?? (details.partHoldBack || details.holdBack);
-      hls.config.liveMaxLatencyDuration = numberParam('behind') ?? target + details.targetduration;
+      hls.config.liveMaxLatencyDuration = numberParam('behind') ?? target + 2 * details.targetduration;
     }
     const date = dateAt(details.fragments[details.fragments.length - 1], details.edge);
     if (date !== null) edgeLagMs = Date.now() - date;

@@ -115,7 +115,7 @@ function printTable(r) {
     ['hls.latency p50 / p95', `${s(r.latency.p50S)} / ${s(r.latency.p95S)} (target ${s(r.latency.targetS)})`],
     ['PDT latency p50 / p95', `${ms(r.pdtLatency.p50Ms)} / ${ms(r.pdtLatency.p95Ms)}`],
     ['edge age p50 / p95', `${ms(r.edgeLag.p50Ms)} / ${ms(r.edgeLag.p95Ms)} (newest media when its playlist arrived)`],
-    ['hls.js settings', `liveSyncDuration ${args.sync || 'PART-HOLD-BACK'}, maxLiveSyncPlaybackRate ${args.rate || 1.5}, liveMaxLatencyDuration ${args.behind || 'target + TARGETDURATION'}, level ${args.level || 'auto'}`],
+    ['hls.js settings', `liveSyncDuration ${args.sync || 'PART-HOLD-BACK'}, maxLiveSyncPlaybackRate ${args.rate || 1.5}, liveMaxLatencyDuration ${args.behind || 'target + 2 TARGETDURATION'}, liveSyncOnStallIncrease 0.2, level ${args.level || 'auto'}`],
     ['stalls', `${r.stalls} (${(r.stalledMs / 1000).toFixed(1)} s stalled)`],
     ['levels seen', r.levels.join(', ')],
     ['frames', `${r.framesDecoded} decoded, ${r.framesDropped} dropped, min ${r.minFramesPerSecond}/s`],
