@@ -4,7 +4,8 @@
 // as the test pattern does) the clock read back from each shown frame.
 // Query: ?stream=ID (default test) [&autoplay=0] [&sync=SECONDS] (liveSyncDuration)
 //        [&rate=X] (maxLiveSyncPlaybackRate) [&level=N] (pinned level index)
-//        [&behind=SECONDS] (liveMaxLatencyDuration: further behind, jump to live).
+//        [&behind=SECONDS] (liveMaxLatencyDuration: further behind, jump to live)
+//        [&catchup=0] (no jump forward inside the buffer when behind the target).
 // Tests read window.hlsWatch.snapshot() and window.hlsWatch.g2g.
 
 // hls.js is served from web/node_modules (package.json pins it); the server serves web/ as is.
@@ -33,7 +34,7 @@ let frameCallback = null;
 let edgeLagMs = null;
 
 const g2g = { samples: [], last: null, unreadable: 0, presented: 0, lastStamp: null };
-window.hlsWatch = { state: 'idle', error: null, g2g, snapshot, hls: null, errors: [] };
+window.hlsWatch = { state: 'idle', error: null, g2g, snapshot, hls: null, errors: [], catchUps: 0 };
 
 function setState(state) {
   window.hlsWatch.state = state;
@@ -200,7 +201,29 @@ function snapshot() {
     g2gSamples: g2g.samples.length,
     g2gUnreadable: g2g.unreadable,
     errors: window.hlsWatch.errors.length,
+    catchUps: window.hlsWatch.catchUps,
   };
+}
+
+// hls.js plays faster than 1x only with more than 1 s of buffer, which a 0.6 s target never
+// has, so a player that started (or fell) further back than its target stays there. Jump
+// forward inside the buffer instead, at most every 10 s (?catchup=0 turns it off).
+const CATCH_UP_AFTER_S = 0.3;
+let lastCatchUp = 0;
+function catchUp(now) {
+  if (params.get('catchup') === '0' || !hls || stalls.state !== 'playing') return;
+  if (now - stalls.firstPlayingAt < 2000 || now - lastCatchUp < 10_000) return;
+  const target = hls.targetLatency;
+  const position = hls.liveSyncPosition;
+  if (target === null || position === null || !(hls.latency > target + CATCH_UP_AFTER_S)) return;
+  for (let i = 0; i < video.buffered.length; i++) {
+    if (video.buffered.start(i) <= position && position + 0.1 <= video.buffered.end(i) && position > video.currentTime) {
+      lastCatchUp = now;
+      window.hlsWatch.catchUps += 1;
+      video.currentTime = position;
+      return;
+    }
+  }
 }
 
 const fmtS = (s) => (s === null ? '-' : `${s.toFixed(2)} s`);
@@ -209,6 +232,7 @@ const fmtMs = (ms) => (ms === null ? '-' : `${Math.round(ms)} ms`);
 setInterval(() => {
   if (!hls) return;
   const s = snapshot();
+  catchUp(s.at);
   $('latency').textContent = fmtS(s.latencyS);
   $('target').textContent = fmtS(s.targetLatencyS);
   $('pdt-latency').textContent = fmtMs(s.pdtLatencyMs);

@@ -2,7 +2,7 @@
 // reports what the viewer got, every second and in total.
 //
 //   node test/hls_play.mjs --base http://127.0.0.1:8080 [--stream test] [--seconds 60]
-//        [--warmup 5] [--timeout 20] [--sync S] [--rate X] [--level N] [--behind S]
+//        [--warmup 5] [--timeout 20] [--sync S] [--rate X] [--level N] [--behind S] [--catchup 0]
 //        [--markdown]     # the stderr table as Markdown
 //        [--trace FILE]   # also write every HLS request (url, sent, answered: ms) as JSON
 //
@@ -16,7 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs, run, openPage, pageUrl, waitFor, sleep, percentile, log } from './harness.mjs';
 
 const args = parseArgs(process.argv.slice(2), {
-  base: '', stream: 'test', seconds: 60, warmup: 5, timeout: 20, sync: '', rate: '', level: '', behind: '', trace: '', markdown: false,
+  base: '', stream: 'test', seconds: 60, warmup: 5, timeout: 20, sync: '', rate: '', level: '', behind: '', catchup: '', trace: '', markdown: false,
 }, ['base']);
 
 run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
@@ -31,7 +31,7 @@ run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
     });
   }
   const page = await openPage(browser, pageUrl(args.base, 'hls.html', {
-    stream: args.stream, sync: args.sync, rate: args.rate, level: args.level, behind: args.behind,
+    stream: args.stream, sync: args.sync, rate: args.rate, level: args.level, behind: args.behind, catchup: args.catchup,
   }), 'hls');
   const snapshot = () => page.evaluate(() => window.hlsWatch.snapshot());
   const samples = [];
@@ -95,6 +95,7 @@ run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
     minFramesPerSecond,
     levels: [...new Set(samples.map((s) => `${s.currentLevel}:${s.width}x${s.height}`))],
     lastLevel: last.currentLevel,
+    catchUps: last.catchUps,
     width: last.width,
     height: last.height,
     hlsErrors: errors,
@@ -116,6 +117,7 @@ function printTable(r) {
     ['PDT latency p50 / p95', `${ms(r.pdtLatency.p50Ms)} / ${ms(r.pdtLatency.p95Ms)}`],
     ['edge age p50 / p95', `${ms(r.edgeLag.p50Ms)} / ${ms(r.edgeLag.p95Ms)} (newest media when its playlist arrived)`],
     ['hls.js settings', `liveSyncDuration ${args.sync || 'PART-HOLD-BACK'}, maxLiveSyncPlaybackRate ${args.rate || 1.5}, liveMaxLatencyDuration ${args.behind || 'target + 2 TARGETDURATION'}, liveSyncOnStallIncrease 0.2, level ${args.level || 'auto'}`],
+    ['catch-up jumps', `${r.catchUps}`],
     ['stalls', `${r.stalls} (${(r.stalledMs / 1000).toFixed(1)} s stalled)`],
     ['levels seen', r.levels.join(', ')],
     ['frames', `${r.framesDecoded} decoded, ${r.framesDropped} dropped, min ${r.minFramesPerSecond}/s`],
