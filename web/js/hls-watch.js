@@ -5,7 +5,7 @@
 // Query: ?stream=ID (default test) [&autoplay=0] [&sync=SECONDS] (liveSyncDuration)
 //        [&rate=X] (maxLiveSyncPlaybackRate) [&level=N] (pinned level index)
 //        [&behind=SECONDS] (liveMaxLatencyDuration: further behind, jump to live)
-//        [&catchup=0] (no jump forward inside the buffer when behind the target).
+//        [&catchup=1] (jump forward inside the buffer when behind the target).
 // Tests read window.hlsWatch.snapshot() and window.hlsWatch.g2g.
 
 // hls.js is served from web/node_modules (package.json pins it); the server serves web/ as is.
@@ -206,12 +206,14 @@ function snapshot() {
 }
 
 // hls.js plays faster than 1x only with more than 1 s of buffer, which a 0.6 s target never
-// has, so a player that started (or fell) further back than its target stays there. Jump
-// forward inside the buffer instead, at most every 10 s (?catchup=0 turns it off).
+// has, so a player that started (or fell) further back than its target stays there. With
+// ?catchup=1 the page jumps forward inside the buffer instead, at most every 10 s. Off by
+// default: the jump lands mid-GOP, the decoder restarts from the keyframe before it, and on a
+// busy 2-core machine each jump stalled playback for 2.4-3.3 s (docs/benchmarks.md).
 const CATCH_UP_AFTER_S = 0.3;
 let lastCatchUp = 0;
 function catchUp(now) {
-  if (params.get('catchup') === '0' || !hls || stalls.state !== 'playing') return;
+  if (params.get('catchup') !== '1' || !hls || stalls.state !== 'playing') return;
   if (now - stalls.firstPlayingAt < 2000 || now - lastCatchUp < 10_000) return;
   const target = hls.targetLatency;
   const position = hls.liveSyncPosition;

@@ -2,7 +2,7 @@
 // reports what the viewer got, every second and in total.
 //
 //   node test/hls_play.mjs --base http://127.0.0.1:8080 [--stream test] [--seconds 60]
-//        [--warmup 5] [--timeout 20] [--sync S] [--rate X] [--level N] [--behind S] [--catchup 0]
+//        [--warmup 5] [--timeout 20] [--sync S] [--rate X] [--level N] [--behind S] [--catchup 1]
 //        [--markdown]     # the stderr table as Markdown
 //        [--trace FILE]   # also write every HLS request (url, sent, answered: ms) as JSON
 //
