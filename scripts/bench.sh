@@ -4,6 +4,8 @@
 #   scripts/bench.sh g2g      [seconds]      WHIP -> WHEP glass to glass in Chromium, p50/p95
 #   scripts/bench.sh ttff     [joins]        WHEP time to first decoded frame, p50/p95
 #   scripts/bench.sh fanout   [N ...]        1 publisher -> N subscribers (str0m load generator)
+#   scripts/bench.sh hls-g2g  [seconds] [hls_play.mjs options]
+#                                            LL-HLS glass to glass: test pattern -> hls.js in Chromium
 #   scripts/bench.sh all
 #
 # Everything runs inside a private network namespace on loopback, against a release build.
@@ -13,7 +15,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fanout/target}"
 
 if [[ -z "${FANOUT_BENCH_IN_NETNS:-}" ]]; then
   cargo build --release --bin fanout -p fanout
-  cargo build --release -p fanout-tests --bins
+  # The LL-HLS bench needs no load generator.
+  [[ "${1:-all}" == hls-g2g ]] || cargo build --release -p fanout-tests --bins
   exec unshare -n env FANOUT_BENCH_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 
@@ -82,10 +85,27 @@ bench_fanout() {
   done
 }
 
+bench_hls_g2g() {
+  local seconds=${1:-30}
+  shift || true
+  start_server --test-pattern
+  # Join a running stream, as viewers do, rather than the encoders' start-up.
+  sleep 5
+  echo "## LL-HLS glass to glass (test pattern 720p/480p/360p -> hls.js lowLatencyMode in Chromium, ${seconds} s)"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+  local out="$DATA/hls_play.json"
+  # The page's console goes to stderr too; keep the table.
+  (cd web && node test/hls_play.mjs --base http://127.0.0.1:8080 --seconds "$seconds" --markdown "$@" \
+    2>&1 >"$out" | grep -v '^\[hls\]')
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  stop_server
+}
+
 case "${1:-all}" in
   g2g) shift; bench_g2g "$@" ;;
   ttff) shift; bench_ttff "$@" ;;
   fanout) shift; bench_fanout "$@" ;;
+  hls-g2g) shift; bench_hls_g2g "$@" ;;
   all) bench_g2g; bench_ttff; bench_fanout ;;
-  *) echo "usage: $0 g2g|ttff|fanout|all" >&2; exit 2 ;;
+  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|all" >&2; exit 2 ;;
 esac

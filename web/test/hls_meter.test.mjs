@@ -1,0 +1,43 @@
+// The LL-HLS page's measurements without a browser: settings, PROGRAM-DATE-TIME mapping, stalls.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { hlsConfig, dateAt, StallCounter } from '../js/hls-meter.js';
+
+test('low-latency settings, with overrides that ignore missing values', () => {
+  const base = hlsConfig();
+  assert.equal(base.lowLatencyMode, true);
+  assert.equal('liveSyncDuration' in base, false, 'PART-HOLD-BACK decides unless asked');
+  const tuned = hlsConfig({ liveSyncDuration: 0.4, maxLiveSyncPlaybackRate: undefined, startLevel: NaN });
+  assert.equal(tuned.liveSyncDuration, 0.4);
+  assert.equal(tuned.maxLiveSyncPlaybackRate, base.maxLiveSyncPlaybackRate);
+  assert.equal('startLevel' in tuned, false);
+});
+
+test('the date of a position is the segment date plus the offset into it', () => {
+  const frag = { start: 10, programDateTime: 1_700_000_000_000 };
+  assert.equal(dateAt(frag, 10), 1_700_000_000_000);
+  assert.equal(dateAt(frag, 11.5), 1_700_000_001_500);
+  // A part carries its segment as `fragment`.
+  assert.equal(dateAt({ start: 10.4, fragment: frag }, 10.6), 1_700_000_000_600);
+  assert.equal(dateAt({ start: 0, programDateTime: null }, 1), null);
+  assert.equal(dateAt(null, 1), null);
+});
+
+test('stalls count waiting after the first playing, and the time spent in them', () => {
+  const s = new StallCounter();
+  s.event('waiting', 0); // start-up buffering is not a stall
+  assert.equal(s.stalls, 0);
+  s.event('playing', 100);
+  assert.equal(s.firstPlayingAt, 100);
+  s.event('waiting', 1000);
+  s.event('waiting', 1100); // one stall, however many events
+  assert.equal(s.stalls, 1);
+  assert.equal(s.stalledMsAt(1300), 300);
+  s.event('playing', 1500);
+  assert.equal(s.stalledMsAt(5000), 500);
+  s.event('waiting', 6000);
+  s.event('playing', 6100);
+  assert.equal(s.stalls, 2);
+  assert.equal(s.stalledMs, 600);
+});
