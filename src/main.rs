@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run every role in one process.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run only the chat service.
     Chat(ChatOnlyArgs),
 }
@@ -112,7 +112,7 @@ fn main() -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Chat(args) => runtime.block_on(chat_only(args)),
     }
 }

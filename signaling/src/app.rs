@@ -206,6 +206,7 @@ impl AppState {
 
 /// Every route: the API, WHIP, WHEP, and the web pages as the fallback.
 pub fn router(state: AppState) -> Router {
+    let state_for_options = state.clone();
     let web = ServeDir::new(&state.inner.config.web_dir).append_index_html_on_directories(true);
     let cors = CorsLayer::new()
         .allow_origin(Any)
@@ -236,5 +237,10 @@ pub fn router(state: AppState) -> Router {
         // SDP offers with simulcast are a few KiB; nothing we accept is larger than this.
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(cors)
+        // Outside the CORS layer, which answers every OPTIONS itself.
+        .layer(axum::middleware::from_fn_with_state(
+            state_for_options,
+            crate::resources::endpoint_options,
+        ))
         .layer(TraceLayer::new_for_http())
 }

@@ -139,11 +139,32 @@ pub(crate) fn delete(state: &AppState, stream: &str, token: &str) -> Result<Resp
     Ok(StatusCode::OK.into_response())
 }
 
-/// OPTIONS on an endpoint: what it accepts, and the TURN servers to gather with.
-pub(crate) fn options(state: &AppState) -> Response {
+/// OPTIONS on an endpoint: what it accepts (the TURN servers come from [`endpoint_options`]).
+pub(crate) fn options() -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut()
         .insert("accept-post", HeaderValue::from_static("application/sdp"));
-    crate::turn::add_links(state, res.headers_mut());
+    res
+}
+
+/// Middleware: OPTIONS on a WHIP/WHEP endpoint says what it accepts and offers the TURN servers
+/// (RFC 9725 section 4.6), also when the CORS layer answered the request as a preflight.
+pub(crate) async fn endpoint_options(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let endpoint = req.method() == axum::http::Method::OPTIONS
+        && (req.uri().path().starts_with("/whip/") || req.uri().path().starts_with("/whep/"));
+    let mut res = next.run(req).await;
+    if endpoint {
+        let h = res.headers_mut();
+        if !h.contains_key("accept-post") {
+            h.insert("accept-post", HeaderValue::from_static("application/sdp"));
+        }
+        if !h.contains_key(header::LINK) {
+            crate::turn::add_links(&state, h);
+        }
+    }
     res
 }

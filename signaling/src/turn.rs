@@ -127,7 +127,10 @@ mod tests {
     #[test]
     fn credential_matches_the_turn_rest_scheme() {
         // Computed independently: printf '1700000000:alice' | openssl dgst -sha1 -hmac secret -binary | base64
-        assert_eq!(credential("secret", "1700000000:alice"), "d8soP47RbdIKLDUOpnJPVQyq5Ts=");
+        assert_eq!(
+            credential("secret", "1700000000:alice"),
+            "d8soP47RbdIKLDUOpnJPVQyq5Ts="
+        );
     }
 
     #[test]

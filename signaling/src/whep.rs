@@ -21,13 +21,13 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/whep/{id}",
-            post(create).options(|State(state): State<AppState>| async move { resources::options(&state) }),
+            post(create).options(|| async { resources::options() }),
         )
         .route(
             "/whep/{id}/{resource}",
             patch(update)
                 .delete(remove)
-                .options(|State(state): State<AppState>| async move { resources::options(&state) }),
+                .options(|| async { resources::options() }),
         )
         .route("/whep/{id}/{resource}/layer", get(layer).post(set_layer))
 }
