@@ -254,7 +254,13 @@ fn start_test_pattern(db: &signaling::Db, origin: &hls::Origin) -> Result<bridge
     let sink = origin
         .create_stream(TEST_STREAM, hls::StreamConfig::default())
         .context("creating the test stream's renditions")?;
-    let source = bridge::test_source::TestSource::start(Default::default(), Box::new(sink))
+    // The fastest x264 preset: the test pattern shares the machine with everything else, and
+    // an encoder that falls behind makes the whole ladder late.
+    let config = bridge::test_source::TestSourceConfig {
+        speed_preset: bridge::test_source::SpeedPreset::Ultrafast,
+        ..Default::default()
+    };
+    let source = bridge::test_source::TestSource::start(config, Box::new(sink))
         .context("starting the test pattern (GStreamer)")?;
     db.set_status(TEST_STREAM, signaling::Status::Live)
         .context("marking the test stream live")?;
