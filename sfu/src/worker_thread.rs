@@ -47,6 +47,9 @@ impl Mailbox {
 pub(crate) const WAKER: Token = Token(usize::MAX);
 /// Datagrams read from one socket before looking at the inbox again.
 const READ_BATCH: usize = 256;
+/// Viewers waiting for their packets before the loop sends, even mid-batch: one publisher
+/// packet of a large room fills a sendmmsg batch by itself, and waiting for more only adds delay.
+const FLUSH_VIEWERS: usize = 64;
 
 pub(crate) struct WorkerThread {
     pub(crate) id: WorkerId,
@@ -94,6 +97,9 @@ impl WorkerThread {
                     Inbox::Command(c) => self.worker.handle_input(Input::Command(now, c)),
                     Inbox::Peer(p) => self.worker.handle_input(Input::Peer(now, p)),
                 }
+                if self.worker.pending_viewers() >= FLUSH_VIEWERS {
+                    self.flush(&mut to_wake, &mut next_timeout);
+                }
             }
 
             // Everything the sockets hold (edge-triggered: read until WouldBlock).
@@ -113,7 +119,7 @@ impl WorkerThread {
                                 },
                             ));
                             n += 1;
-                            if n % READ_BATCH == 0 {
+                            if n % READ_BATCH == 0 || self.worker.pending_viewers() >= FLUSH_VIEWERS {
                                 self.flush(&mut to_wake, &mut next_timeout);
                             }
                         }

@@ -96,6 +96,13 @@ impl LayerStats {
             .collect()
     }
 
+    /// The layer a viewer starts on while the rates are unmeasured: the middle active one
+    /// (the allocator's rule); `None` for a single-layer track.
+    pub fn starting_layer(&mut self, now: Instant) -> Option<Rid> {
+        let active = self.active(now);
+        active.get(active.len().saturating_sub(1) / 2).map(|(r, _)| *r)
+    }
+
     /// Whether the track is simulcast (its packets carry rids).
     pub fn is_simulcast(&self) -> bool {
         self.layers.iter().any(|l| l.rid.is_some())

@@ -14,6 +14,7 @@ use tracing::{debug, info};
 
 use crate::allocator::LayerChoice;
 use crate::error::SfuError;
+use crate::gop_cache::GopCache;
 use crate::ice_fragment::IceFragment;
 use crate::ids::{RoomId, SessionId, WorkerId};
 use crate::packet::MediaPacket;
@@ -258,6 +259,8 @@ pub struct Worker {
     forwarded: Vec<Instant>,
     /// The time of the latest input.
     now: Instant,
+    /// Rooms to re-allocate once the current input is processed.
+    allocate_soon: Vec<RoomId>,
     next_tick: Instant,
     stats: WorkerStats,
 }
@@ -276,6 +279,7 @@ impl Worker {
             packets: Vec::new(),
             deferred: Vec::new(),
             forwarded: Vec::new(),
+            allocate_soon: Vec::new(),
             now,
             stats: WorkerStats::default(),
         }
@@ -324,6 +328,13 @@ impl Worker {
             }
         };
         self.process(now);
+    }
+
+    /// Viewers with media written and not yet drained. A driver flushes (polls output and
+    /// sends) once this grows past a few dozen, so a big room's first viewers do not wait for
+    /// the whole read batch to be forwarded to everyone (forwarding delay).
+    pub fn pending_viewers(&self) -> usize {
+        self.deferred.len()
     }
 
     /// Hand the arrival times of the packets forwarded since the last call to `f`, then forget
@@ -550,6 +561,9 @@ impl Worker {
                 self.stats.packets_in += 1;
                 self.fan_out(p, now);
             }
+            for room in std::mem::take(&mut self.allocate_soon) {
+                self.allocate_room(&room, now);
+            }
         }
     }
 
@@ -619,22 +633,18 @@ impl Worker {
                     if let Some((rid, _)) = sub.awaiting_keyframe() {
                         // The keyframe asked for when the session was created is usually
                         // here already: start from it. Otherwise ask (again) now.
-                        let cached = self
-                            .rooms
-                            .get(&s.room)
-                            .and_then(|r| r.gops.replay(rid, now, REPLAY_MAX_AGE));
-                        let mut sent = 0;
-                        for p in cached.unwrap_or_default() {
-                            sent += u64::from(sub.forward(&mut s.rtc, p, now));
-                        }
+                        let sent = match self.rooms.get(&s.room) {
+                            Some(r) => replay_cached(&r.gops, sub, &mut s.rtc, rid, now),
+                            None => 0,
+                        };
                         if sent > 0 {
                             self.stats.packets_out += sent;
                             if !s.pending_drain {
                                 s.pending_drain = true;
                                 self.deferred.push(s.id);
                             }
-                            debug!(session = %s.id, packets = sent, "started from the cached keyframe");
                         } else {
+                            debug!(session = %s.id, ?rid, "no cached keyframe to start from");
                             let room = s.room.clone();
                             self.request_keyframe(&room, rid, now);
                         }
@@ -649,6 +659,11 @@ impl Worker {
                 Role::Publisher(p) => p.media_added(m.mid, m.kind),
                 Role::Subscriber(sub) => {
                     sub.media_added(m.mid, m.kind);
+                    if m.kind == MediaKind::Video && s.state == SessionState::Connected {
+                        // The video track appeared after the connection: place the viewer now
+                        // rather than at the next tick (time to first frame).
+                        self.allocate_soon.push(s.room.clone());
+                    }
                     if m.kind == MediaKind::Video
                         && let Some(tx) = s.rtc.direct_api().stream_tx_by_mid(m.mid, None)
                     {
@@ -773,9 +788,17 @@ impl Worker {
         let Some(room) = self.rooms.get_mut(room_id) else {
             return;
         };
+        // "Any layer" of a simulcast publisher means the one a new viewer starts on: a
+        // worker that has not seen the room's packets yet cannot name it, the home worker can.
+        let rid = match rid {
+            None if room.home == self.config.id => room.layers.starting_layer(now),
+            rid => rid,
+        };
         if !room.keyframes.allow(rid, now) {
+            debug!(room = %room_id, ?rid, "keyframe request throttled");
             return;
         }
+        debug!(room = %room_id, ?rid, local = room.home == self.config.id, "keyframe request");
         if room.home != self.config.id {
             self.out.push_back(Output::Peer(
                 room.home,
@@ -830,6 +853,22 @@ impl Worker {
                 .bwe()
                 .set_bitrate(Bitrate::from(0.0), Bitrate::from(desired as f64));
             if let Some((rid, _)) = sub.awaiting_keyframe() {
+                // A viewer that has shown nothing yet may start from the cached keyframe
+                // (a switching viewer may not: its picture would jump back in time).
+                let fresh = sub.layers().0.is_none();
+                let sent = if fresh {
+                    replay_cached(&room.gops, sub, &mut s.rtc, rid, now)
+                } else {
+                    0
+                };
+                if sent > 0 {
+                    self.stats.packets_out += sent;
+                    if !s.pending_drain {
+                        s.pending_drain = true;
+                        self.deferred.push(id);
+                    }
+                    continue;
+                }
                 if !wanted.contains(&rid) {
                     wanted.push(rid);
                 }
@@ -870,6 +909,22 @@ impl Worker {
 
 /// ICE credentials need to be unguessable only to an off-path attacker; mixing the time
 /// with a process-wide counter through a hash keeps this crate free of an RNG dependency.
+/// Start a viewer from the room's cached group of pictures for `rid`; the packets written.
+fn replay_cached(
+    gops: &GopCache,
+    sub: &mut Subscriber,
+    rtc: &mut Rtc,
+    rid: Option<Rid>,
+    now: Instant,
+) -> u64 {
+    let packets = gops.replay(rid, now, REPLAY_MAX_AGE).unwrap_or_default();
+    let sent = packets.iter().map(|p| u64::from(sub.forward(rtc, p, now))).sum();
+    if sent > 0 {
+        debug!(?rid, packets = sent, "viewer started from the cached keyframe");
+    }
+    sent
+}
+
 fn random_token(now: Instant, len: usize) -> String {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
