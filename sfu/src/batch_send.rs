@@ -30,6 +30,11 @@ impl SendBatch {
         self.items.is_empty()
     }
 
+    /// Whether a full system call's worth is queued (send it rather than wait).
+    pub(crate) fn is_full(&self) -> bool {
+        self.items.len() >= CHUNK
+    }
+
     /// Send everything queued. Datagrams the kernel will not take now (a full buffer) are
     /// dropped, as a UDP send would drop them; returns how many were sent.
     pub(crate) fn flush(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {

@@ -152,6 +152,12 @@ impl WorkerThread {
                         continue;
                     };
                     self.outgoing[i].push(t.destination, t.contents.into());
+                    // A big room's first viewers need not wait for its last ones.
+                    if self.outgoing[i].is_full()
+                        && let Err(e) = self.outgoing[i].flush(&self.sockets[i].0)
+                    {
+                        debug!(worker = self.id.0, "send: {e}");
+                    }
                 }
                 Output::Peer(w, m) => {
                     if let Some(peer) = self.peers.get(w.0) {

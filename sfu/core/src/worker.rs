@@ -229,6 +229,9 @@ struct Session {
 /// longer burst of stale frames).
 const REPLAY_MAX_AGE: Duration = Duration::from_millis(600);
 
+/// Viewers drained per [`Worker::poll_output`] step.
+const DRAIN_CHUNK: usize = 32;
+
 /// Counters for metrics.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WorkerStats {
@@ -349,9 +352,12 @@ impl Worker {
 
     /// Next thing to do. Ends with [`Output::Timeout`] when there is nothing more.
     pub fn poll_output(&mut self) -> Output {
-        if self.out.is_empty() && !self.deferred.is_empty() {
-            let deferred = std::mem::take(&mut self.deferred);
-            self.dirty.extend(deferred.into_iter().map(|id| (id, true)));
+        while self.out.is_empty() && !self.deferred.is_empty() {
+            // A few dozen at a time, so the driver can send the first viewers' packets while
+            // the rest are still being prepared.
+            let n = self.deferred.len().min(DRAIN_CHUNK);
+            let chunk: Vec<SessionId> = self.deferred.drain(..n).collect();
+            self.dirty.extend(chunk.into_iter().map(|id| (id, true)));
             self.process(self.now);
         }
         if let Some(o) = self.out.pop_front() {
