@@ -59,6 +59,13 @@ impl Drop for Coturn {
     }
 }
 
+/// The publish page sending media only through TURN (`--relay`).
+fn relay_publisher(server: &Server, id: &str, key: &str, extra: &[&str]) -> NodeProc {
+    let mut args = vec!["--base", &server.base, "--stream", id, "--key", key, "--relay"];
+    args.extend_from_slice(extra);
+    NodeProc::spawn(None, "publish.mjs", &args)
+}
+
 fn turn_flags(secret: &str) -> Vec<String> {
     vec![
         "--turn-url".into(),
@@ -106,21 +113,7 @@ fn chromium_publishes_and_watches_through_turn_only() {
         "OPTIONS offers the TURN server: {link:?}"
     );
 
-    let publisher = NodeProc::spawn(
-        None,
-        "publish.mjs",
-        &[
-            "--base",
-            &server.base,
-            "--stream",
-            &id,
-            "--key",
-            &key,
-            "--seconds",
-            "60",
-            "--relay",
-        ],
-    );
+    let publisher = relay_publisher(&server, &id, &key, &["--seconds", "60"]);
     let live = publisher
         .wait_for(Duration::from_secs(30), |v| {
             v["event"] == "live" || v["ok"] == false
@@ -165,23 +158,7 @@ fn wrong_turn_secret_is_refused_and_the_server_keeps_serving() {
     let server = Server::start(&flags.iter().map(String::as_str).collect::<Vec<_>>());
     let (id, key) = create_stream(&server, "turn-refused");
 
-    let relayed = NodeProc::spawn(
-        None,
-        "publish.mjs",
-        &[
-            "--base",
-            &server.base,
-            "--stream",
-            &id,
-            "--key",
-            &key,
-            "--seconds",
-            "5",
-            "--relay",
-            "--timeout",
-            "8",
-        ],
-    );
+    let relayed = relay_publisher(&server, &id, &key, &["--seconds", "5", "--timeout", "8"]);
     let end = relayed
         .wait_for(Duration::from_secs(40), |v| {
             v.get("ok").is_some() || v["event"] == "live"

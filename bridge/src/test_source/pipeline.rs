@@ -156,7 +156,7 @@ fn rung_branch(
         },
         feed.clone(),
     );
-    pipeline.add_many([
+    let chain = [
         &queue,
         &scale,
         &size,
@@ -164,16 +164,9 @@ fn rung_branch(
         &profile,
         &parse,
         sink.upcast_ref(),
-    ])?;
-    gst::Element::link_many([
-        &queue,
-        &scale,
-        &size,
-        &encoder,
-        &profile,
-        &parse,
-        sink.upcast_ref(),
-    ])?;
+    ];
+    pipeline.add_many(chain)?;
+    gst::Element::link_many(chain)?;
     Ok(queue)
 }
 
@@ -219,7 +212,7 @@ fn audio_branch(
         .field("stream-format", "raw")
         .build();
     let sink = track_sink::build("aac-sink", &raw, track, TrackKind::Aac { bitrate }, feed.clone());
-    pipeline.add_many([
+    let chain = [
         &src,
         &convert,
         &resample,
@@ -227,15 +220,8 @@ fn audio_branch(
         &aac,
         &parse,
         sink.upcast_ref(),
-    ])?;
-    gst::Element::link_many([
-        &src,
-        &convert,
-        &resample,
-        &format,
-        &aac,
-        &parse,
-        sink.upcast_ref(),
-    ])?;
+    ];
+    pipeline.add_many(chain)?;
+    gst::Element::link_many(chain)?;
     Ok(())
 }

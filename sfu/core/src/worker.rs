@@ -356,8 +356,7 @@ impl Worker {
             // A few dozen at a time, so the driver can send the first viewers' packets while
             // the rest are still being prepared.
             let n = self.deferred.len().min(DRAIN_CHUNK);
-            let chunk: Vec<SessionId> = self.deferred.drain(..n).collect();
-            self.dirty.extend(chunk.into_iter().map(|id| (id, true)));
+            self.dirty.extend(self.deferred.drain(..n).map(|id| (id, true)));
             self.process(self.now);
         }
         if let Some(o) = self.out.pop_front() {
@@ -645,10 +644,7 @@ impl Worker {
                         };
                         if sent > 0 {
                             self.stats.packets_out += sent;
-                            if !s.pending_drain {
-                                s.pending_drain = true;
-                                self.deferred.push(s.id);
-                            }
+                            defer_drain(&mut self.deferred, s);
                         } else {
                             debug!(session = %s.id, ?rid, "no cached keyframe to start from");
                             let room = s.room.clone();
@@ -782,10 +778,7 @@ impl Worker {
             if sub.forward(&mut s.rtc, p, now) {
                 self.stats.packets_out += 1;
                 self.forwarded.push(p.received);
-                if !s.pending_drain {
-                    s.pending_drain = true;
-                    self.deferred.push(*id);
-                }
+                defer_drain(&mut self.deferred, s);
             }
         }
     }
@@ -869,10 +862,7 @@ impl Worker {
                 };
                 if sent > 0 {
                     self.stats.packets_out += sent;
-                    if !s.pending_drain {
-                        s.pending_drain = true;
-                        self.deferred.push(id);
-                    }
+                    defer_drain(&mut self.deferred, s);
                     continue;
                 }
                 if !wanted.contains(&rid) {
@@ -915,6 +905,14 @@ impl Worker {
 
 /// ICE credentials need to be unguessable only to an off-path attacker; mixing the time
 /// with a process-wide counter through a hash keeps this crate free of an RNG dependency.
+/// List a viewer that had media written for draining at the next output, once.
+fn defer_drain(deferred: &mut Vec<SessionId>, s: &mut Session) {
+    if !s.pending_drain {
+        s.pending_drain = true;
+        deferred.push(s.id);
+    }
+}
+
 /// Start a viewer from the room's cached group of pictures for `rid`; the packets written.
 fn replay_cached(
     gops: &GopCache,
