@@ -4,15 +4,16 @@
 
 /**
  * hls.js settings for low latency. Without `liveSyncDuration` hls.js aims at the playlist's
- * PART-HOLD-BACK (three parts, 0.6 s with Fanout's 200 ms parts) and speeds up to
- * `maxLiveSyncPlaybackRate` to get back there after a hiccup instead of seeking.
+ * PART-HOLD-BACK (three parts, 0.6 s with Fanout's 200 ms parts). Its own speed-up is off
+ * (`maxLiveSyncPlaybackRate: 1`): it only acts with more than 1 s of buffer, which a 0.6 s
+ * target never has, so players settled near 1.15 s; the page runs [`catchUpRate`] instead.
  * `overrides` (from the page's query) replace single values; NaN and undefined are ignored.
  */
 export function hlsConfig(overrides = {}) {
   const config = {
     lowLatencyMode: true,
     backBufferLength: 4,
-    maxLiveSyncPlaybackRate: 1.5,
+    maxLiveSyncPlaybackRate: 1,
     // Each stall moves the target back by this much (hls.js: 1 s), up to one target duration.
     // One part is enough to ride out a late part without giving up a second for the session.
     liveSyncOnStallIncrease: 0.2,
@@ -24,6 +25,41 @@ export function hlsConfig(overrides = {}) {
     config[key] = value;
   }
   return config;
+}
+
+/** Least media ahead of the playhead for speeding up: about two parts. */
+export const CATCH_UP_MIN_AHEAD_S = 0.35;
+/**
+ * Latency above the target that is left alone. hls.js's own dead band is 0.05 s, but in
+ * Chromium its part loading cannot keep a 0.6 s target: pushed below about 0.9 s the buffer
+ * ran dry and playback stalled twice in a 60 s run (while at 1.1 s it never did). So this
+ * brings a player back after it fell behind (a stall, a slow start) rather than chasing the
+ * target.
+ */
+export const CATCH_UP_DEADBAND_S = 0.4;
+
+/**
+ * The playback rate that brings a player back to its target latency: 1 inside the dead band
+ * or with under [`CATCH_UP_MIN_AHEAD_S`] buffered ahead (speeding up then would stall), else
+ * 1 + 0.3 per second behind the target, in 0.05 steps (few rate changes, no audible wobble), at most
+ * `maxRate`. Playing faster never restarts the decoder, unlike a seek inside the buffer, which
+ * lands mid-GOP and stalled for 2-3 s on a busy machine.
+ */
+export function catchUpRate(latency, target, bufferAhead, maxRate = 1.15) {
+  if (![latency, target, bufferAhead].every(Number.isFinite) || !(maxRate > 1)) return 1;
+  const excess = latency - target;
+  if (excess <= CATCH_UP_DEADBAND_S || bufferAhead < CATCH_UP_MIN_AHEAD_S) return 1;
+  const rate = Math.round((1 + 0.3 * excess) * 20) / 20;
+  return Math.min(maxRate, Math.max(1.05, rate));
+}
+
+/**
+ * How far behind live (seconds) hls.js should jump back instead of speeding up, for a target
+ * latency and target duration: above the highest target stalls can raise (target + TD), below
+ * the top of the speed-up range (2 x target + TD), so that no latency is left uncorrected.
+ */
+export function liveLimit(target, targetDuration) {
+  return target + targetDuration + target / 2;
 }
 
 /**

@@ -3,15 +3,16 @@
 // position against this machine's clock, and (when the picture carries Fanout's clock code,
 // as the test pattern does) the clock read back from each shown frame.
 // Query: ?stream=ID (default test) [&autoplay=0] [&sync=SECONDS] (liveSyncDuration)
-//        [&rate=X] (maxLiveSyncPlaybackRate) [&level=N] (pinned level index)
+//        [&rate=X] (highest catch-up playback rate, default 1.15; 1 turns catch-up off)
+//        [&level=N] (pinned level index)
 //        [&behind=SECONDS] (liveMaxLatencyDuration: further behind, jump to live)
-//        [&catchup=1] (jump forward inside the buffer when behind the target).
+//        [&src=URL] (play this playlist instead: a private stream's signed hlsUrl).
 // Tests read window.hlsWatch.snapshot() and window.hlsWatch.g2g.
 
 // hls.js is served from web/node_modules (package.json pins it); the server serves web/ as is.
 import Hls from '../node_modules/hls.js/dist/hls.mjs';
 import { decodeClockCode } from './clockcode.js';
-import { hlsConfig, dateAt, StallCounter } from './hls-meter.js';
+import { hlsConfig, dateAt, liveLimit, catchUpRate, StallCounter } from './hls-meter.js';
 import { formatBps } from './stats.js';
 
 const $ = (id) => document.getElementById(id);
@@ -20,7 +21,8 @@ const video = $('video');
 $('stream').value = params.get('stream') || 'test';
 
 const numberParam = (name) => (params.has(name) ? Number(params.get(name)) : undefined);
-const overrides = { liveSyncDuration: numberParam('sync'), maxLiveSyncPlaybackRate: numberParam('rate') };
+const overrides = { liveSyncDuration: numberParam('sync'), debug: params.get('debug') === '1' || undefined };
+const maxRate = numberParam('rate') ?? 1.15;
 
 // Glass to glass: the clock code of each shown frame against Date.now() in the frame callback.
 const G2G_KEEP = 100_000;
@@ -51,7 +53,8 @@ function play() {
   stop();
   const id = $('stream').value.trim();
   if (!id) return;
-  const src = `/hls/${encodeURIComponent(id)}/master.m3u8`;
+  // A private stream plays from its signed URL (the hlsUrl of a viewer token), given as ?src=.
+  const src = params.get('src') || `/hls/${encodeURIComponent(id)}/master.m3u8`;
   $('playlist').href = src;
   $('play').disabled = true;
   $('stop').disabled = false;
@@ -75,15 +78,15 @@ function play() {
   // How old the newest media is when its playlist arrives: the source's and the packager's
   // share of the latency (capture, encode, part cut, publish), before the player's own.
   hls.on(Hls.Events.LEVEL_UPDATED, (_, { details }) => {
-    // hls.js only speeds up when it is less than one target duration past its target and
-    // has a second of buffer, and never jumps back to live unless told how far is too far:
-    // a player that fell seconds behind (a stalled source that then catches up in a burst)
-    // would stay there. Too far: two target durations past the target, unless ?behind= says.
-    // Not less: stalls raise the target by up to one target duration, and a limit at or below
-    // the raised target makes hls.js seek again and again.
+    // hls.js speeds up only while the latency is under target + min(limit, target + TD) and
+    // seeks back to live only past the limit (liveMaxLatencyDuration; unset, it never does):
+    // between the two a player that fell behind (a stall, a source that caught up in a burst)
+    // stays behind for good. The limit therefore sits inside the speed-up range, at most
+    // 2 x target + TD, and above the highest target stalls can raise it to (target + TD),
+    // or hls.js would seek again and again: target + TD + target / 2, unless ?behind= says.
     if (hls.config.liveMaxLatencyDuration === undefined) {
       const target = overrides.liveSyncDuration ?? (details.partHoldBack || details.holdBack);
-      hls.config.liveMaxLatencyDuration = numberParam('behind') ?? target + 2 * details.targetduration;
+      hls.config.liveMaxLatencyDuration = numberParam('behind') ?? liveLimit(target, details.targetduration);
     }
     const date = dateAt(details.fragments[details.fragments.length - 1], details.edge);
     if (date !== null) edgeLagMs = Date.now() - date;
@@ -161,16 +164,21 @@ function watchFrames() {
   frameCallback = video.requestVideoFrameCallback(onFrame);
 }
 
+/** Seconds of media buffered ahead of the playhead. */
+function bufferAhead() {
+  for (let i = 0; i < video.buffered.length; i++) {
+    if (video.buffered.start(i) <= video.currentTime && video.currentTime <= video.buffered.end(i)) {
+      return video.buffered.end(i) - video.currentTime;
+    }
+  }
+  return 0;
+}
+
 /** Everything the page shows, as one object (the test scripts sample it every second). */
 function snapshot() {
   const now = Date.now();
   const quality = video.getVideoPlaybackQuality?.();
-  let bufferedS = 0;
-  for (let i = 0; i < video.buffered.length; i++) {
-    if (video.buffered.start(i) <= video.currentTime && video.currentTime <= video.buffered.end(i)) {
-      bufferedS = video.buffered.end(i) - video.currentTime;
-    }
-  }
+  const bufferedS = bufferAhead();
   const level = hls && hls.currentLevel >= 0 ? hls.levels[hls.currentLevel] : null;
   const date = dateAt(playingFrag, video.currentTime);
   const playingDate = hls?.playingDate?.getTime() ?? null;
@@ -205,28 +213,16 @@ function snapshot() {
   };
 }
 
-// hls.js plays faster than 1x only with more than 1 s of buffer, which a 0.6 s target never
-// has, so a player that started (or fell) further back than its target stays there. With
-// ?catchup=1 the page jumps forward inside the buffer instead, at most every 10 s. Off by
-// default: the jump lands mid-GOP, the decoder restarts from the keyframe before it, and on a
-// busy 2-core machine each jump stalled playback for 2.4-3.3 s (docs/benchmarks.md).
-const CATCH_UP_AFTER_S = 0.3;
-let lastCatchUp = 0;
-function catchUp(now) {
-  if (params.get('catchup') !== '1' || !hls || stalls.state !== 'playing') return;
-  if (now - stalls.firstPlayingAt < 2000 || now - lastCatchUp < 10_000) return;
-  const target = hls.targetLatency;
-  const position = hls.liveSyncPosition;
-  if (target === null || position === null || !(hls.latency > target + CATCH_UP_AFTER_S)) return;
-  for (let i = 0; i < video.buffered.length; i++) {
-    if (video.buffered.start(i) <= position && position + 0.1 <= video.buffered.end(i) && position > video.currentTime) {
-      lastCatchUp = now;
-      window.hlsWatch.catchUps += 1;
-      video.currentTime = position;
-      return;
-    }
-  }
+// Back to the target latency by playing faster (catchUpRate in hls-meter.js), four times a
+// second; `catchUps` counts the times it started speeding up.
+function catchUp() {
+  if (!hls) return;
+  const rate = stalls.state === 'playing' ? catchUpRate(hls.latency, hls.targetLatency, bufferAhead(), maxRate) : 1;
+  if (rate === video.playbackRate) return;
+  if (video.playbackRate === 1) window.hlsWatch.catchUps += 1;
+  video.playbackRate = rate;
 }
+setInterval(catchUp, 250);
 
 const fmtS = (s) => (s === null ? '-' : `${s.toFixed(2)} s`);
 const fmtMs = (ms) => (ms === null ? '-' : `${Math.round(ms)} ms`);
@@ -234,7 +230,6 @@ const fmtMs = (ms) => (ms === null ? '-' : `${Math.round(ms)} ms`);
 setInterval(() => {
   if (!hls) return;
   const s = snapshot();
-  catchUp(s.at);
   $('latency').textContent = fmtS(s.latencyS);
   $('target').textContent = fmtS(s.targetLatencyS);
   $('pdt-latency').textContent = fmtMs(s.pdtLatencyMs);

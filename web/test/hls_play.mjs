@@ -2,7 +2,7 @@
 // reports what the viewer got, every second and in total.
 //
 //   node test/hls_play.mjs --base http://127.0.0.1:8080 [--stream test] [--seconds 60]
-//        [--warmup 5] [--timeout 20] [--sync S] [--rate X] [--level N] [--behind S] [--catchup 1]
+//        [--warmup 5] [--timeout 20] [--sync S] [--rate X] [--level N] [--behind S]
 //        [--markdown]     # the stderr table as Markdown
 //        [--trace FILE]   # also write every HLS request (url, sent, answered: ms) as JSON
 //
@@ -16,7 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs, run, openPage, pageUrl, waitFor, sleep, percentile, log } from './harness.mjs';
 
 const args = parseArgs(process.argv.slice(2), {
-  base: '', stream: 'test', seconds: 60, warmup: 5, timeout: 20, sync: '', rate: '', level: '', behind: '', catchup: '', trace: '', markdown: false,
+  base: '', stream: 'test', seconds: 60, warmup: 5, timeout: 20, sync: '', rate: '', level: '', behind: '', debug: '', trace: '', markdown: false,
 }, ['base']);
 
 run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
@@ -31,7 +31,7 @@ run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
     });
   }
   const page = await openPage(browser, pageUrl(args.base, 'hls.html', {
-    stream: args.stream, sync: args.sync, rate: args.rate, level: args.level, behind: args.behind, catchup: args.catchup,
+    stream: args.stream, sync: args.sync, rate: args.rate, level: args.level, behind: args.behind, debug: args.debug,
   }), 'hls');
   const snapshot = () => page.evaluate(() => window.hlsWatch.snapshot());
   const samples = [];
@@ -116,8 +116,8 @@ function printTable(r) {
     ['hls.latency p50 / p95', `${s(r.latency.p50S)} / ${s(r.latency.p95S)} (target ${s(r.latency.targetS)})`],
     ['PDT latency p50 / p95', `${ms(r.pdtLatency.p50Ms)} / ${ms(r.pdtLatency.p95Ms)}`],
     ['edge age p50 / p95', `${ms(r.edgeLag.p50Ms)} / ${ms(r.edgeLag.p95Ms)} (newest media when its playlist arrived)`],
-    ['hls.js settings', `liveSyncDuration ${args.sync || 'PART-HOLD-BACK'}, maxLiveSyncPlaybackRate ${args.rate || 1.5}, liveMaxLatencyDuration ${args.behind || 'target + 2 TARGETDURATION'}, liveSyncOnStallIncrease 0.2, level ${args.level || 'auto'}`],
-    ['catch-up jumps', `${r.catchUps}`],
+    ['hls.js settings', `liveSyncDuration ${args.sync || 'PART-HOLD-BACK'}, catch-up rate up to ${args.rate || 1.15} (page's own; hls.js's off), liveMaxLatencyDuration ${args.behind || '1.5 x target + TARGETDURATION'}, liveSyncOnStallIncrease 0.2, level ${args.level || 'auto'}`],
+    ['catch-ups (speed-ups)', `${r.catchUps}`],
     ['stalls', `${r.stalls} (${(r.stalledMs / 1000).toFixed(1)} s stalled)`],
     ['levels seen', r.levels.join(', ')],
     ['frames', `${r.framesDecoded} decoded, ${r.framesDropped} dropped, min ${r.minFramesPerSecond}/s`],

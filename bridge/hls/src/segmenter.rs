@@ -7,9 +7,12 @@
 //! A *leader* decides its own cuts: parts of about the part target, segments on the first
 //! keyframe once the segment is within one part of the segment target (or, lacking keyframes,
 //! forced before the segment outgrows the playlist's target duration). A *follower* (the audio
-//! of a stream with video) cuts where the leader did, as close in time as its frames allow, so
-//! that audio and video parts and segments cover the same spans; it falls back to cutting on its
-//! own when the leader falls too far behind.
+//! of a stream with video) cuts where the leader did: its part starts with the frame that holds
+//! the leader's cut, so audio and video parts and segments cover the same spans and audio never
+//! starts after the video it goes with (hls.js waits for the main track before loading an audio
+//! part that starts later than the video it has; a few milliseconds of rounding the other way
+//! left audio parts unloaded and stalled playback). It falls back to cutting on its own when
+//! the leader falls too far behind.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -143,8 +146,9 @@ impl Segmenter {
         self.last_duration.unwrap_or(self.rules.nominal_sample).max(1)
     }
 
-    fn half_estimate(&self) -> Duration {
-        to_duration(self.estimate() / 2, self.rules.timescale)
+    /// One sample's duration, estimated.
+    fn frame_estimate(&self) -> Duration {
+        to_duration(self.estimate(), self.rules.timescale)
     }
 
     /// Takes one access unit (decode order). Access units that cannot be packaged (empty,
@@ -160,7 +164,7 @@ impl Segmenter {
         }
         if self
             .floor
-            .is_some_and(|floor| au.dts.saturating_add(self.half_estimate()) < floor)
+            .is_some_and(|floor| au.dts.saturating_add(self.frame_estimate()) <= floor)
         {
             return out;
         }
@@ -235,11 +239,11 @@ impl Segmenter {
         if let Boundary::Start(time) = boundary {
             if self.floor.is_none() && self.cut_until.is_none() {
                 self.floor = Some(time);
-                let half = self.half_estimate();
+                let frame = self.frame_estimate();
                 while self
                     .pending
                     .front()
-                    .is_some_and(|p| p.time.saturating_add(half) < time)
+                    .is_some_and(|p| p.time.saturating_add(frame) <= time)
                 {
                     self.pending.pop_front();
                 }
@@ -310,7 +314,7 @@ impl Segmenter {
                     break;
                 }
             }
-            let half = self.half_estimate();
+            let frame = self.frame_estimate();
             let gap_at = self
                 .pending
                 .iter()
@@ -331,7 +335,7 @@ impl Segmenter {
             let split = self
                 .pending
                 .iter()
-                .position(|p| p.time.saturating_add(half) >= time);
+                .position(|p| p.time.saturating_add(frame) > time);
             match (split, gap_at) {
                 (split, Some(gap)) if split.is_none_or(|s| gap < s) => {
                     let end = self.pending.get(gap).map(|p| p.time);
@@ -581,10 +585,10 @@ mod tests {
         cuts.extend(s.boundary(Boundary::Segment(Duration::from_millis(500))));
         let parts = parts(&cuts);
         assert_eq!(parts.len(), 2);
-        // Frame 5 starts at 106.7 ms (nearest to 100 ms); frame 14 at 298.7 ms is nearest 300.
+        // Frame 4 (85.3-106.7 ms) holds 100 ms; frame 14 (298.7-320 ms) holds 300 ms.
         assert_eq!(
             parts[0].start,
-            Duration::from_nanos(5 * 1024 * 1_000_000_000 / 48_000)
+            Duration::from_nanos(4 * 1024 * 1_000_000_000 / 48_000)
         );
         assert_eq!(parts[0].end, Duration::from_millis(300));
         assert!(!parts[0].ends_segment);
