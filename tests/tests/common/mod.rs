@@ -39,9 +39,13 @@ pub fn in_netns(test_name: &str) -> bool {
     false
 }
 
-/// The workspace root.
+/// The workspace root. Read when the test runs (cargo sets it then too): clones in other
+/// directories share one target directory, and a binary cargo did not rebuild would otherwise
+/// point at the clone that built it.
 pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .expect("tests/ sits in the workspace")
         .to_path_buf()
@@ -399,4 +403,22 @@ pub fn start_publisher(server: &Server, id: &str, key: &str, seconds: u32) -> No
     p.wait_for(Duration::from_secs(30), |v| v["event"] == "live")
         .expect("publisher goes live");
     p
+}
+
+/// Waits (up to 30 s) until the stream's first video rendition lists parts.
+pub fn wait_for_hls(base: &str, stream: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = http("GET", &format!("{base}/hls/{stream}/720p/live.m3u8"), &[], None);
+        if r.status == 200 && r.body.contains("#EXT-X-PART:") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no LL-HLS parts for {stream}: {} {}",
+            r.status,
+            r.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
