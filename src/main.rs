@@ -38,9 +38,31 @@ struct ChatArgs {
     /// Redis for chat fan-out, shared rate limits, bans and history across nodes.
     #[arg(long, env = "FANOUT_REDIS_URL")]
     redis_url: Option<String>,
-    /// HS256 secret for chat tokens. Generated and kept in the data dir when absent.
+    /// HS256 secret for chat and viewer tokens. Generated and kept in the data dir when absent.
     #[arg(long, env = "FANOUT_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// PEM file of a platform's public key (RSA for RS256, Ed25519 for EdDSA) whose chat and
+    /// viewer tokens are accepted too (repeatable).
+    #[arg(long = "jwt-public-key", env = "FANOUT_JWT_PUBLIC_KEY", value_delimiter = ',')]
+    jwt_public_key: Vec<PathBuf>,
+}
+
+impl ChatArgs {
+    /// The HS256 secret: the flag's, or the one kept in the data dir.
+    fn secret(&self, data_dir: &Path) -> Result<String> {
+        match &self.jwt_secret {
+            Some(s) => Ok(s.clone()),
+            None => load_or_create_secret(data_dir, "jwt-secret", ""),
+        }
+    }
+
+    /// The contents of the `--jwt-public-key` files.
+    fn public_keys(&self) -> Result<Vec<String>> {
+        self.jwt_public_key
+            .iter()
+            .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+            .collect()
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -150,6 +172,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let db = signaling::Db::open(&args.data_dir).context("opening the database")?;
     let state_db = db.clone();
     let (chat, chat_link) = start_chat(&args.chat, &args.data_dir).await?;
+    let viewer_auth = signaling::ViewerAuth::new(
+        args.chat.secret(&args.data_dir)?.into_bytes(),
+        args.chat.public_keys()?,
+    )
+    .context("reading --jwt-public-key")?;
     let state = signaling::AppState::new(
         state_db,
         sfu.handle(),
@@ -160,6 +187,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             grace: Duration::from_secs(args.reconnect_grace),
             chat: Some(chat_link),
             turn: turn_config(&args)?,
+            viewer_auth: std::sync::Arc::new(viewer_auth),
+            ingest: signaling::IngestUrls::default(),
         },
     );
     let origin = hls::Origin::new(hls::OriginConfig {
@@ -172,7 +201,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     } else {
         None
     };
-    let app = signaling::router(state).merge(hls::router(origin.clone()));
+    let app =
+        signaling::router(state.clone()).merge(signaling::guard_hls(state, hls::router(origin.clone())));
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("binding {}", args.http_addr))?;
@@ -269,14 +299,15 @@ fn start_test_pattern(db: &signaling::Db, origin: &hls::Origin) -> Result<bridge
 }
 
 async fn start_chat(args: &ChatArgs, data_dir: &Path) -> Result<(chat::ChatHandle, signaling::ChatLink)> {
-    let secret = match &args.jwt_secret {
-        Some(s) => s.clone(),
-        None => load_or_create_secret(data_dir, "jwt-secret", "")?,
-    };
+    let secret = args.secret(data_dir)?;
     let config = chat::ChatConfig {
         addr: args.chat_addr,
         redis_url: args.redis_url.clone(),
-        jwt: chat::JwtConfig::hs256(secret.as_bytes().to_vec()),
+        jwt: chat::JwtConfig {
+            hs256_secret: Some(secret.as_bytes().to_vec()),
+            public_keys_pem: args.public_keys()?,
+            ..Default::default()
+        },
         data_dir: data_dir.to_path_buf(),
         ..Default::default()
     };

@@ -154,6 +154,12 @@ impl Verifier {
 
     /// Verify a token and return who it names.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        self.decode::<Claims>(token).map(identity_from)
+    }
+
+    /// Verify a token's signature, expiry (`exp` and `sub` required) and configured issuer and
+    /// audience, and read its claims as `T` (other services' claim sets, e.g. viewer tokens).
+    pub fn decode<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, AuthError> {
         let invalid = |e: jsonwebtoken::errors::Error| AuthError::InvalidToken(e.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
         let keys: Vec<&DecodingKey> = match header.alg {
@@ -178,8 +184,8 @@ impl Verifier {
         }
         let mut last = AuthError::InvalidToken(format!("no key configured for {:?}", header.alg));
         for key in keys {
-            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
-                Ok(data) => return Ok(identity_from(data.claims)),
+            match jsonwebtoken::decode::<T>(token, key, &validation) {
+                Ok(data) => return Ok(data.claims),
                 Err(e) => last = invalid(e),
             }
         }

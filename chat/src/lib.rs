@@ -57,5 +57,5 @@ pub mod room;
 pub mod server;
 pub mod socket;
 
-pub use auth::{Identity, JwtConfig, Role, mint_guest_token, mint_token};
+pub use auth::{AuthError, Identity, JwtConfig, Role, Verifier, mint_guest_token, mint_token};
 pub use server::{ChatConfig, ChatError, ChatHandle, ChatState, router, serve};

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -34,6 +34,20 @@ pub struct SignalConfig {
     pub chat: Option<crate::chat_link::ChatLink>,
     /// TURN servers to offer clients, when configured.
     pub turn: Option<crate::turn::TurnConfig>,
+    /// Viewer tokens and signed HLS paths for private streams.
+    pub viewer_auth: Arc<crate::viewer_auth::ViewerAuth>,
+    /// Ingest endpoints other than WHIP running beside this server, for stream responses.
+    pub ingest: IngestUrls,
+}
+
+/// Base URLs of the RTMP and SRT ingest, when they run (`None`: the stream response says
+/// `null`). A stream's URL is the base plus its id.
+#[derive(Debug, Clone, Default)]
+pub struct IngestUrls {
+    /// e.g. `rtmp://host:1935/live`.
+    pub rtmp: Option<String>,
+    /// e.g. `srt://host:9000`.
+    pub srt: Option<String>,
 }
 
 /// A WHIP or WHEP session as an HTTP resource.
@@ -58,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) config: SignalConfig,
     pub(crate) live: Mutex<HashMap<String, StreamLive>>,
     pub(crate) resources: Mutex<HashMap<String, Resource>>,
+    /// Ids of private streams, read on every HLS request (kept in step with the database).
+    pub(crate) private: RwLock<HashSet<String>>,
 }
 
 /// Everything handlers share. Cheap to clone.
@@ -78,8 +94,16 @@ impl AppState {
             Ok(_) => {}
             Err(e) => warn!("cannot reset stream states: {e}"),
         }
+        let private = match db.private_ids() {
+            Ok(ids) => ids.into_iter().collect(),
+            Err(e) => {
+                warn!("cannot read private streams: {e}");
+                HashSet::new()
+            }
+        };
         let state = AppState {
             inner: Arc::new(Shared {
+                private: RwLock::new(private),
                 db,
                 sfu,
                 config,
@@ -133,6 +157,56 @@ impl AppState {
             Some(l) => (l.lifecycle.status(), l.lifecycle.reconnecting(), l.viewers.len()),
             None => (stored, false, 0),
         }
+    }
+
+    /// Whether the stream is private (HLS needs a signed path, WHEP a viewer token).
+    pub(crate) fn is_private(&self, id: &str) -> bool {
+        self.inner
+            .private
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    pub(crate) fn set_private(&self, id: &str, private: bool) {
+        let mut set = self.inner.private.write().unwrap_or_else(|p| p.into_inner());
+        if private {
+            set.insert(id.to_owned());
+        } else {
+            set.remove(id);
+        }
+    }
+
+    /// A deleted stream leaves nothing behind.
+    pub(crate) fn forget(&self, id: &str) {
+        self.set_private(id, false);
+        lock(&self.inner.live).remove(id);
+        lock(&self.inner.resources).retain(|_, r| r.stream != id);
+    }
+
+    /// Kick the publisher and end the stream now, without a reconnect grace. False when the
+    /// stream is not live.
+    pub(crate) fn stop(&self, id: &str, stored: Status) -> bool {
+        let publisher = {
+            let mut live = lock(&self.inner.live);
+            let l = live.entry(id.to_string()).or_insert_with(|| StreamLive {
+                lifecycle: Lifecycle::new(stored, self.inner.config.grace),
+                viewers: HashSet::new(),
+            });
+            if l.lifecycle.status() != Status::Live {
+                return false;
+            }
+            l.lifecycle.stop()
+        };
+        lock(&self.inner.resources).retain(|_, r| !(r.stream == id && r.kind == SessionKind::Publisher));
+        if let Some(session) = publisher {
+            // Gone already (ICE timeout) is fine: the stream ends either way.
+            let _ = self.inner.sfu.close(session);
+        }
+        info!(stream = %id, "stream stopped");
+        self.inner.sfu.room_ended(id);
+        self.store_status(id, Status::Ended);
+        true
     }
 
     fn on_event(&self, e: SfuEvent) {

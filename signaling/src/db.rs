@@ -7,20 +7,122 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::lifecycle::Status;
 
+/// Who may watch a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visibility {
+    /// Anyone with the URL; listed in the browse API while live.
+    #[default]
+    Public,
+    /// WHEP needs a viewer token, HLS a signed URL; never listed.
+    Private,
+}
+
+impl Visibility {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+
+    /// Read back what [`Visibility::as_str`] wrote; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Visibility> {
+        match s {
+            "public" => Some(Visibility::Public),
+            "private" => Some(Visibility::Private),
+            _ => None,
+        }
+    }
+}
+
+/// What a stream's owner describes and chooses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamMeta {
+    /// Title.
+    pub title: String,
+    /// Free-form category (e.g. "gaming"), for browsing.
+    pub category: Option<String>,
+    /// Language tag (e.g. "en", "pt-BR").
+    pub language: Option<String>,
+    /// Tags, for browsing.
+    pub tags: Vec<String>,
+    /// Keep a DVR window and a VOD recording of the HLS output.
+    pub enable_dvr: bool,
+    /// Serve LL-HLS parts (otherwise plain 2 s segments).
+    pub low_latency: bool,
+    /// Public or private.
+    pub visibility: Visibility,
+}
+
+impl Default for StreamMeta {
+    fn default() -> Self {
+        StreamMeta {
+            title: "Untitled stream".into(),
+            category: None,
+            language: None,
+            tags: Vec::new(),
+            enable_dvr: true,
+            low_latency: true,
+            visibility: Visibility::Public,
+        }
+    }
+}
+
 /// A stream as stored.
 #[derive(Debug, Clone)]
 pub struct StreamRow {
     /// Public id (also the room name).
     pub id: String,
-    /// Title.
-    pub title: String,
     /// SHA-256 of the stream key.
     pub key_hash: String,
     /// Lifecycle status.
     pub status: Status,
     /// Creation time, ms since the epoch.
     pub created_at: i64,
+    /// Last change of the metadata or key, ms since the epoch.
+    pub updated_at: i64,
+    /// Title, category, visibility and the rest.
+    pub meta: StreamMeta,
 }
+
+const COLUMNS: &str = "id, title, key_hash, status, created_at, updated_at, category, language, tags, enable_dvr, low_latency, visibility";
+
+fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamRow> {
+    let tags: String = r.get(8)?;
+    Ok(StreamRow {
+        id: r.get(0)?,
+        key_hash: r.get(2)?,
+        status: Status::parse(&r.get::<_, String>(3)?),
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+        meta: StreamMeta {
+            title: r.get(1)?,
+            category: r.get(6)?,
+            language: r.get(7)?,
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
+            enable_dvr: r.get(9)?,
+            low_latency: r.get(10)?,
+            visibility: Visibility::parse(&r.get::<_, String>(11)?).unwrap_or_default(),
+        },
+    })
+}
+
+/// Tags as stored: a JSON array.
+fn tags_json(tags: &[String]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
+}
+
+/// Columns added after the first release, with their definitions (older databases gain them).
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("updated_at", "INTEGER NOT NULL DEFAULT 0"),
+    ("category", "TEXT"),
+    ("language", "TEXT"),
+    ("tags", "TEXT NOT NULL DEFAULT '[]'"),
+    ("enable_dvr", "INTEGER NOT NULL DEFAULT 1"),
+    ("low_latency", "INTEGER NOT NULL DEFAULT 1"),
+    ("visibility", "TEXT NOT NULL DEFAULT 'public'"),
+];
 
 /// The database handle. SQLite calls are short; they run under a mutex on the caller's
 /// thread (never on the media path).
@@ -43,6 +145,18 @@ impl Db {
                  created_at INTEGER NOT NULL
              );",
         )?;
+        let existing: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('streams')")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (name, definition) in ADDED_COLUMNS {
+            if !existing.iter().any(|c| c == name) {
+                conn.execute_batch(&format!("ALTER TABLE streams ADD COLUMN {name} {definition};"))?;
+            }
+        }
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS streams_status ON streams (status, visibility, category);",
+        )?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -54,24 +168,108 @@ impl Db {
 
     /// Insert a new stream.
     pub fn insert(&self, row: &StreamRow) -> rusqlite::Result<()> {
+        let m = &row.meta;
         self.conn().execute(
-            "INSERT INTO streams (id, title, key_hash, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &format!(
+                "INSERT INTO streams ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ),
             params![
                 row.id,
-                row.title,
+                m.title,
                 row.key_hash,
                 row.status.as_str(),
-                row.created_at
+                row.created_at,
+                row.updated_at,
+                m.category,
+                m.language,
+                tags_json(&m.tags),
+                m.enable_dvr,
+                m.low_latency,
+                m.visibility.as_str(),
             ],
         )?;
         Ok(())
+    }
+
+    /// Replace a stream's metadata. False when there is no such stream.
+    pub fn update_meta(&self, id: &str, meta: &StreamMeta, now_ms: i64) -> rusqlite::Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE streams SET title = ?2, category = ?3, language = ?4, tags = ?5, enable_dvr = ?6,
+                 low_latency = ?7, visibility = ?8, updated_at = ?9 WHERE id = ?1",
+            params![
+                id,
+                meta.title,
+                meta.category,
+                meta.language,
+                tags_json(&meta.tags),
+                meta.enable_dvr,
+                meta.low_latency,
+                meta.visibility.as_str(),
+                now_ms,
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Store a new key hash (the old key stops working). False when there is no such stream.
+    pub fn set_key_hash(&self, id: &str, key_hash: &str, now_ms: i64) -> rusqlite::Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE streams SET key_hash = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, key_hash, now_ms],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Delete a stream. False when there was no such stream.
+    pub fn delete(&self, id: &str) -> rusqlite::Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM streams WHERE id = ?1", params![id])?
+            == 1)
+    }
+
+    /// Streams in `status` (any when `None`), optionally only public ones and of one category,
+    /// newest first, at most `limit`.
+    pub fn list(
+        &self,
+        status: Option<Status>,
+        public_only: bool,
+        category: Option<&str>,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<StreamRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM streams
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 = 0 OR visibility = 'public')
+               AND (?3 IS NULL OR category = ?3)
+             ORDER BY created_at DESC, id LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                status.map(Status::as_str),
+                public_only,
+                category,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            row_from,
+        )?;
+        rows.collect()
+    }
+
+    /// Ids of the private streams (the HLS guard keeps them in memory).
+    pub fn private_ids(&self) -> rusqlite::Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id FROM streams WHERE visibility = 'private'")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect()
     }
 
     /// The stream `id`, created with `title` and no usable stream key when it does not exist
     /// (streams fed from inside the server, like the test pattern).
     pub fn ensure(&self, id: &str, title: &str, now_ms: i64) -> rusqlite::Result<StreamRow> {
         self.conn().execute(
-            "INSERT OR IGNORE INTO streams (id, title, key_hash, status, created_at) VALUES (?1, ?2, '', ?3, ?4)",
+            "INSERT OR IGNORE INTO streams (id, title, key_hash, status, created_at, updated_at)
+             VALUES (?1, ?2, '', ?3, ?4, ?4)",
             params![id, title, Status::Created.as_str(), now_ms],
         )?;
         self.get(id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
@@ -81,17 +279,9 @@ impl Db {
     pub fn get(&self, id: &str) -> rusqlite::Result<Option<StreamRow>> {
         self.conn()
             .query_row(
-                "SELECT id, title, key_hash, status, created_at FROM streams WHERE id = ?1",
+                &format!("SELECT {COLUMNS} FROM streams WHERE id = ?1"),
                 params![id],
-                |r| {
-                    Ok(StreamRow {
-                        id: r.get(0)?,
-                        title: r.get(1)?,
-                        key_hash: r.get(2)?,
-                        status: Status::parse(&r.get::<_, String>(3)?),
-                        created_at: r.get(4)?,
-                    })
-                },
+                row_from,
             )
             .optional()
     }
@@ -111,5 +301,48 @@ impl Db {
             "UPDATE streams SET status = 'ended' WHERE status IN ('live', 'reconnecting')",
             [],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("fanout-db-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn a_database_from_before_the_stream_fields_is_migrated() {
+        let dir = temp_dir("migrate");
+        {
+            let old = Connection::open(dir.join("fanout.db")).expect("open");
+            old.execute_batch(
+                "CREATE TABLE streams (id TEXT PRIMARY KEY, title TEXT NOT NULL, key_hash TEXT NOT NULL,
+                     status TEXT NOT NULL, created_at INTEGER NOT NULL);
+                 INSERT INTO streams VALUES ('old', 'Old stream', 'h', 'ended', 5);",
+            )
+            .expect("old schema");
+        }
+        let db = Db::open(&dir).expect("migrates");
+        let row = db.get("old").expect("reads").expect("kept");
+        assert_eq!(row.meta.title, "Old stream");
+        assert_eq!(row.meta.visibility, Visibility::Public);
+        assert!(row.meta.enable_dvr && row.meta.low_latency && row.meta.tags.is_empty());
+        // Opening again finds the columns there.
+        drop(db);
+        let db = Db::open(&dir).expect("reopens");
+        let mut meta = row.meta.clone();
+        meta.tags = vec!["a".into()];
+        meta.visibility = Visibility::Private;
+        assert!(db.update_meta("old", &meta, 9).expect("updates"));
+        assert_eq!(db.get("old").expect("reads").expect("kept").meta, meta);
+        assert_eq!(db.private_ids().expect("lists"), ["old"]);
+        assert!(db.delete("old").expect("deletes"));
+        assert!(!db.delete("old").expect("deletes nothing"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -12,9 +12,18 @@ pub enum ApiError {
     /// Missing or wrong credentials.
     #[error("unauthorized")]
     Unauthorized,
+    /// Valid credentials that do not cover this stream (e.g. a viewer token for another).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// No such stream or resource.
     #[error("not found")]
     NotFound,
+    /// The request conflicts with the stream's state (e.g. deleting a live stream).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Well-formed JSON with a value we do not accept; names the field.
+    #[error("{0}")]
+    Unprocessable(String),
     /// Wrong `Content-Type`.
     #[error("unsupported media type: expected {0}")]
     UnsupportedMediaType(&'static str),
@@ -54,7 +63,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,

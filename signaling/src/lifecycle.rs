@@ -125,6 +125,15 @@ impl Lifecycle {
         }
     }
 
+    /// The stream is stopped by its owner: it ends now, with no grace. Returns the publisher
+    /// session to close, if one is connecting or connected.
+    pub fn stop(&mut self) -> Option<SessionId> {
+        let publisher = self.publisher();
+        self.publisher = Publisher::None;
+        self.status = Status::Ended;
+        publisher
+    }
+
     /// Time passed. Returns the new status if the grace ran out.
     pub fn poll(&mut self, now: Instant) -> Option<Status> {
         match self.publisher {
@@ -175,6 +184,21 @@ mod tests {
         l.publisher_closed(SessionId(1), t0);
         assert_eq!(l.poll(t0 + GRACE), Some(Status::Ended));
         assert_eq!(l.poll(t0 + GRACE * 2), None);
+    }
+
+    #[test]
+    fn stop_ends_at_once_and_the_closing_publisher_starts_no_grace() {
+        let t0 = Instant::now();
+        let mut l = Lifecycle::new(Status::Created, GRACE);
+        l.publish_started(SessionId(1));
+        l.publisher_connected(SessionId(1));
+        assert_eq!(l.stop(), Some(SessionId(1)));
+        assert_eq!(l.status(), Status::Ended);
+        assert_eq!(l.publisher_closed(SessionId(1), t0), None);
+        assert!(!l.reconnecting());
+        // The same key may go live again later.
+        l.publish_started(SessionId(2));
+        assert_eq!(l.publisher_connected(SessionId(2)), Some(Status::Live));
     }
 
     #[test]

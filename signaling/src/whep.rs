@@ -1,5 +1,8 @@
 //! WHEP: watching a stream, and the viewer's layer resource.
 //!
+//! A private stream's WHEP endpoint needs `Authorization: Bearer` with a viewer token for it
+//! (or the admin token).
+//!
 //! `GET <session>/layer` reads the viewer's layer state; `POST <session>/layer` with
 //! `{"rid":"q"}` pins a layer and `{"rid":null}` returns to automatic choice.
 
@@ -14,6 +17,8 @@ use serde_json::json;
 use sfu::SessionKind;
 
 use crate::app::AppState;
+use crate::auth::{bearer, constant_time_eq};
+use crate::db::Visibility;
 use crate::error::ApiError;
 use crate::resources;
 
@@ -40,6 +45,13 @@ async fn create(
 ) -> Result<Response, ApiError> {
     resources::require_content_type(&headers, "application/sdp")?;
     let row = resources::stream(&state, &id)?;
+    if row.meta.visibility == Visibility::Private {
+        // The viewer token of this stream, or the admin token.
+        let token = bearer(&headers).ok_or(ApiError::Unauthorized)?;
+        if !constant_time_eq(token.as_bytes(), state.inner.config.admin_token.as_bytes()) {
+            state.inner.config.viewer_auth.check(token, &row.id)?;
+        }
+    }
     resources::create(&state, &row, SessionKind::Subscriber, "whep", &body)
 }
 
