@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use mio::{Poll, Waker};
 use sfu_core::str0m::format::Codec;
 use sfu_core::{
-    Command, IceFragment, LayerChoice, LayerState, RoomId, SessionConfig, SessionId, SessionKind, SfuError,
-    SfuEvent, Worker, WorkerConfig, WorkerId, build_session, home_worker,
+    Command, HealthReport, IceFragment, LayerChoice, LayerState, RoomId, SessionConfig, SessionId,
+    SessionKind, SfuError, SfuEvent, Worker, WorkerConfig, WorkerId, build_session, home_worker,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{broadcast, oneshot};
@@ -322,6 +322,23 @@ impl SfuHandle {
         rx.await
             .map_err(|_| SfuError::WorkerUnavailable)?
             .ok_or(SfuError::UnknownSession)
+    }
+
+    /// How the publisher's media of `room` arrives; `None` when it has no publisher.
+    pub async fn stream_health(&self, room: &str) -> Result<Option<HealthReport>, SfuError> {
+        let room = RoomId::new(room);
+        let w = home_worker(&room, self.inner.workers.len());
+        let (tx, rx) = oneshot::channel();
+        self.inner.send(
+            w,
+            Command::QueryHealth {
+                room,
+                reply: Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            },
+        )?;
+        rx.await.map_err(|_| SfuError::WorkerUnavailable)
     }
 
     /// Apply a trickle-ICE fragment; returns new local credentials on an ICE restart.

@@ -19,6 +19,8 @@ mod worker_thread;
 pub use addresses::candidate_ips;
 pub use handle::{Sfu, SfuConfig, SfuHandle};
 pub use metrics::{DELAY_BUCKETS_US, MetricsSnapshot};
+pub use sfu_core::str0m::media::MediaKind;
 pub use sfu_core::{
-    IceFragment, LayerChoice, LayerState, RoomId, SessionId, SessionKind, SfuError, SfuEvent, WorkerStats,
+    HealthReport, IceFragment, LayerChoice, LayerState, RoomId, SessionId, SessionKind, SfuError, SfuEvent,
+    TrackHealth, WorkerStats,
 };

@@ -17,6 +17,7 @@ mod auth;
 mod chat_link;
 mod db;
 mod error;
+mod health;
 mod hls_access;
 mod lifecycle;
 mod metrics;

@@ -17,10 +17,11 @@ pub(crate) fn router() -> Router<AppState> {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let sfu = &state.inner.sfu;
-    let live = lock(&state.inner.live);
-    let viewers: usize = live.values().map(|l| l.viewers.len()).sum();
-    let streams = live.len();
-    drop(live);
+    let (viewers, streams) = {
+        let live = lock(&state.inner.live);
+        let viewers: usize = live.values().map(|l| l.viewers.len()).sum();
+        (viewers, live.len())
+    };
     let mut out = String::with_capacity(4096);
     render_sfu(&mut out, &sfu.metrics(), &sfu.worker_loads());
     gauge(
@@ -35,6 +36,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Connected WHEP viewers.",
         viewers as u64,
     );
+    crate::health::render(&state, &mut out).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,

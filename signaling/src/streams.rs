@@ -250,7 +250,13 @@ async fn read(
 ) -> Result<impl IntoResponse, ApiError> {
     let row = state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
     may_read(&state, &headers, &row)?;
-    Ok(Json(body(&state, &headers, &row)))
+    let mut v = body(&state, &headers, &row);
+    let status = state.runtime(&row.id, row.status).0;
+    v["health"] = match crate::health::of(&state, &row.id, status).await {
+        Some(report) => crate::health::to_json(&report),
+        None => Value::Null,
+    };
+    Ok(Json(v))
 }
 
 async fn update(

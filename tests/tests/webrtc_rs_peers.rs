@@ -1,7 +1,7 @@
 //! An independent WebRTC stack (webrtc-rs) as publisher and as viewer.
 //!
 //! - VP8 + Opus publisher -> webrtc-rs viewer: one SSRC per track, keyframes, continuous
-//!   sequence numbers, audio.
+//!   sequence numbers, audio; the stream resource and `/metrics` report the ingest health.
 //! - The OBS shape: H.264 (constrained baseline) + Opus, non-trickle offer, `Bearer` stream
 //!   key, DELETE on stop -> a Chromium viewer decodes it, and a webrtc-rs viewer gets H.264.
 
@@ -66,6 +66,24 @@ fn webrtc_rs_vp8_publisher_to_webrtc_rs_viewer() {
         assert_eq!(stats.video.lost, 0, "nothing lost on loopback: {:?}", stats.video);
         let first = stats.video.first_keyframe.expect("a keyframe arrived");
         println!("webrtc-rs viewer: first keyframe after {first:?}");
+
+        // Stream health: the publisher's tracks as the SFU sees them arrive.
+        let r = http("GET", &format!("{}/api/v1/streams/{id}", server.base), &[], None);
+        let v: serde_json::Value = serde_json::from_str(&r.body).expect("stream JSON");
+        let tracks = v["health"]["tracks"].as_array().cloned().unwrap_or_default();
+        let video = tracks
+            .iter()
+            .find(|t| t["track"] == "video")
+            .unwrap_or_else(|| panic!("no video track in health: {v}"));
+        assert!(video["bitrateBps"].as_u64().unwrap_or(0) > 10_000, "{video}");
+        assert!(video["fps"].as_f64().unwrap_or(0.0) >= 10.0, "{video}");
+        assert_eq!(video["loss"], 0.0, "{video}");
+        assert!(tracks.iter().any(|t| t["track"] == "audio"), "{v}");
+        let metrics = http("GET", &format!("{}/metrics", server.base), &[], None).body;
+        assert!(
+            metrics.contains(&format!("fanout_ingest_fps{{stream=\"{id}\",track=\"video\"}}")),
+            "{metrics}"
+        );
 
         let status = viewer.stop().await.expect("viewer DELETE");
         assert_eq!(status.as_u16(), 200);

@@ -86,7 +86,7 @@ fn is_same_frame(g: &Gop, p: &MediaPacket) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use str0m::format::{Codec, CodecSpec, FormatParams, PayloadParams};
     use str0m::media::{Frequency, Pt};
     use str0m::rtp::ExtensionValues;
@@ -95,7 +95,8 @@ mod tests {
     use crate::codec::CodecKind;
     use crate::ids::RoomId;
 
-    fn packet(
+    /// A VP8 video packet of layer `rid` (4 payload bytes).
+    pub(crate) fn packet(
         rid: &str,
         seq: u64,
         rtp_time: u32,

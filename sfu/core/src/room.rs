@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::gop_cache::GopCache;
 use crate::ids::{RoomId, SessionId, WorkerId};
+use crate::ingest_health::IngestHealth;
 use crate::keyframes::KeyframeThrottle;
 use crate::layer_stats::LayerStats;
 
@@ -28,6 +29,8 @@ pub struct Room {
     pub keyframes: KeyframeThrottle,
     /// Each layer since its latest keyframe, for viewers that just connected.
     pub gops: GopCache,
+    /// How the publisher's media arrives (home worker only).
+    pub health: IngestHealth,
 }
 
 impl Room {
@@ -42,6 +45,7 @@ impl Room {
             layers: LayerStats::default(),
             keyframes: KeyframeThrottle::new(Duration::from_millis(250)),
             gops: GopCache::default(),
+            health: IngestHealth::default(),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::error::SfuError;
 use crate::gop_cache::GopCache;
 use crate::ice_fragment::IceFragment;
 use crate::ids::{RoomId, SessionId, WorkerId};
+use crate::ingest_health::HealthReport;
 use crate::packet::MediaPacket;
 use crate::publisher::Publisher;
 use crate::room::{Room, home_worker};
@@ -115,6 +116,13 @@ pub enum Command {
         /// The answer, `None` when the session is unknown.
         reply: Reply<Option<LayerState>>,
     },
+    /// How a room's publisher media arrives (to the room's home worker).
+    QueryHealth {
+        /// Which room.
+        room: RoomId,
+        /// The answer, `None` when the room has no publisher here.
+        reply: Reply<Option<HealthReport>>,
+    },
     /// Trickle ICE or ICE restart (WHIP/WHEP PATCH).
     Trickle {
         /// Which session.
@@ -133,6 +141,7 @@ impl std::fmt::Debug for Command {
             Command::Close { id } => write!(f, "Close({id})"),
             Command::SetLayer { id, choice, .. } => write!(f, "SetLayer({id}, {choice:?})"),
             Command::QueryLayer { id, .. } => write!(f, "QueryLayer({id})"),
+            Command::QueryHealth { room, .. } => write!(f, "QueryHealth({room})"),
             Command::Trickle { id, .. } => write!(f, "Trickle({id})"),
         }
     }
@@ -435,6 +444,14 @@ impl Worker {
                 let state = self.layer_state(id, now);
                 reply(state);
             }
+            Command::QueryHealth { room, reply } => {
+                let report = self
+                    .rooms
+                    .get_mut(&room)
+                    .filter(|r| r.publisher.is_some())
+                    .map(|r| r.health.report(now));
+                reply(report);
+            }
             Command::Trickle { id, fragment, reply } => {
                 let Some(s) = self.sessions.get_mut(&id) else {
                     reply(Err(SfuError::UnknownSession));
@@ -478,6 +495,7 @@ impl Worker {
                     }
                 }
                 room.epoch += 1;
+                room.health.reset();
                 room.publisher = Some(id);
                 Role::Publisher(Publisher::new(room.epoch))
             }
@@ -746,7 +764,8 @@ impl Worker {
     /// A packet from a local publisher: to local subscribers and once to every other
     /// interested worker.
     fn fan_out(&mut self, p: Arc<MediaPacket>, now: Instant) {
-        if let Some(room) = self.rooms.get(&p.room) {
+        if let Some(room) = self.rooms.get_mut(&p.room) {
+            room.health.record(&p, now);
             for w in &room.remote_workers {
                 self.out
                     .push_back(Output::Peer(*w, PeerMessage::Media(p.clone())));
