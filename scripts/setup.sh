@@ -11,6 +11,7 @@ packages=(
   util-linux          # unshare
   redis-server        # chat fan-out tests
   nginx-light         # caching edge in front of the LL-HLS origin (tests)
+  coturn              # TURN relay (tests; turn-config/ runs it for development)
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev   # the bridge's pipelines
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
