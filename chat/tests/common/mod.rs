@@ -67,6 +67,7 @@ pub async fn node_with(config: ChatConfig) -> ChatHandle {
 // One copy of the redis-server helper for every crate's tests.
 #[path = "../../../tests/src/redis_server.rs"]
 mod redis_server;
+#[allow(unused_imports)]
 pub use redis_server::Redis;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
