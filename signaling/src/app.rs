@@ -34,6 +34,8 @@ pub struct SignalConfig {
     pub chat: Option<crate::chat_link::ChatLink>,
     /// TURN servers to offer clients, when configured.
     pub turn: Option<crate::turn::TurnConfig>,
+    /// Where viewer counts live (in process, or Redis shared with other nodes).
+    pub audience: audience::Audience,
 }
 
 /// A WHIP or WHEP session as an HTTP resource.
@@ -58,6 +60,10 @@ pub(crate) struct Shared {
     pub(crate) config: SignalConfig,
     pub(crate) live: Mutex<HashMap<String, StreamLive>>,
     pub(crate) resources: Mutex<HashMap<String, Resource>>,
+    /// Streams with viewer marks, and their current count as of the last sweep.
+    pub(crate) watched: Mutex<HashMap<String, u64>>,
+    /// This process's name in viewer ids (WHEP session ids are only unique per process).
+    pub(crate) node_id: String,
 }
 
 /// Everything handlers share. Cheap to clone.
@@ -85,8 +91,20 @@ impl AppState {
                 config,
                 live: Mutex::new(HashMap::new()),
                 resources: Mutex::new(HashMap::new()),
+                watched: Mutex::new(HashMap::new()),
+                node_id: format!("{:08x}", rand::random::<u32>()),
             }),
         };
+        let sweeper = state.clone();
+        let every = state.inner.config.audience.window().remark_every();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                sweeper.sweep_viewers().await;
+            }
+        });
         let follower = state.clone();
         let mut events = state.inner.sfu.events();
         tokio::spawn(async move {
@@ -152,6 +170,8 @@ impl AppState {
                     }
                     SessionKind::Subscriber => {
                         l.viewers.insert(session);
+                        drop(live);
+                        self.mark(room.as_str(), &self.whep_viewer(session));
                     }
                 }
             }
@@ -198,6 +218,7 @@ impl AppState {
         if let Err(e) = self.inner.db.set_status(id, s) {
             warn!(stream = %id, "cannot store status: {e}");
         }
+        self.store_audience(id, s);
         if let Some(link) = &self.inner.config.chat {
             crate::chat_link::notify_live(link, id, s == Status::Live);
         }
@@ -232,6 +253,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::chat_link::router())
         .merge(crate::metrics::router())
         .merge(crate::turn::router())
+        .merge(crate::viewers::router())
         .with_state(state)
         .fallback_service(web)
         // SDP offers with simulcast are a few KiB; nothing we accept is larger than this.

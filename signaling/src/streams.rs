@@ -1,5 +1,6 @@
-//! The streams API: create and read streams.
+//! The streams API: create and read streams (with their viewer counts).
 
+use audience::AudienceStats;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -36,7 +37,7 @@ fn urls(base: &str, id: &str) -> Value {
     })
 }
 
-fn body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Value {
+fn body(state: &AppState, headers: &HeaderMap, row: &StreamRow, audience: AudienceStats) -> Value {
     let (status, reconnecting, viewers) = state.runtime(&row.id, row.status);
     let mut v = json!({
         "id": row.id,
@@ -44,6 +45,7 @@ fn body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Value {
         "status": status.as_str(),
         "reconnecting": reconnecting,
         "viewers": viewers,
+        "audience": crate::viewers::audience_json(audience),
         "createdAt": row.created_at,
     });
     let base = state.base_url(headers);
@@ -81,7 +83,7 @@ async fn create(
         created_at: now_ms(),
     };
     state.inner.db.insert(&row)?;
-    let mut v = body(&state, &headers, &row);
+    let mut v = body(&state, &headers, &row, AudienceStats::default());
     v["streamKey"] = json!(key);
     Ok((StatusCode::CREATED, Json(v)))
 }
@@ -92,7 +94,8 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let row = state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
-    Ok(Json(body(&state, &headers, &row)))
+    let audience = state.audience_of(&row.id).await;
+    Ok(Json(body(&state, &headers, &row, audience)))
 }
 
 fn now_ms() -> i64 {

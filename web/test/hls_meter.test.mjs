@@ -41,3 +41,17 @@ test('stalls count waiting after the first playing, and the time spent in them',
   assert.equal(s.stalls, 2);
   assert.equal(s.stalledMs, 600);
 });
+
+test('playlist URLs carry the session id, media URLs stay shared', async () => {
+  const { withSid, newSessionId } = await import('../js/hls-meter.js');
+  const sid = newSessionId();
+  assert.match(sid, /^[0-9a-f]{24}$/);
+  assert.notEqual(sid, newSessionId());
+  assert.equal(
+    withSid('http://h:8080/hls/s1/720p/live.m3u8?_HLS_msn=5&_HLS_part=1', sid),
+    `http://h:8080/hls/s1/720p/live.m3u8?_HLS_msn=5&_HLS_part=1&sid=${sid}`,
+  );
+  assert.equal(withSid('http://h/hls/s1/master.m3u8', sid), `http://h/hls/s1/master.m3u8?sid=${sid}`);
+  assert.equal(withSid('http://h/hls/s1/720p/p5.1.m4s', sid), 'http://h/hls/s1/720p/p5.1.m4s');
+  assert.equal(withSid('not a url', sid), 'not a url');
+});
