@@ -2,7 +2,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -35,9 +36,14 @@ struct ChatArgs {
     /// Chat WebSocket listener.
     #[arg(long, env = "FANOUT_CHAT_ADDR", default_value = "0.0.0.0:8081")]
     chat_addr: SocketAddr,
-    /// Redis for chat fan-out, shared rate limits, bans and history across nodes.
+    /// Redis for chat fan-out, shared rate limits, bans and history, and viewer counts
+    /// across nodes.
     #[arg(long, env = "FANOUT_REDIS_URL")]
     redis_url: Option<String>,
+    /// How long a viewer counts after its last heartbeat, seconds (counted in two buckets
+    /// of half this). Every node sharing a Redis must use the same value. For tests.
+    #[arg(long, env = "FANOUT_AUDIENCE_WINDOW_SECS", default_value_t = 120, hide = true)]
+    audience_window_secs: u64,
     /// HS256 secret for chat and viewer tokens. Generated and kept in the data dir when absent.
     #[arg(long, env = "FANOUT_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
@@ -171,7 +177,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .context("starting the SFU (is the UDP port free?)")?;
     let db = signaling::Db::open(&args.data_dir).context("opening the database")?;
     let state_db = db.clone();
-    let (chat, chat_link) = start_chat(&args.chat, &args.data_dir).await?;
+    let window = audience::Window::new(Duration::from_secs(args.chat.audience_window_secs));
+    let audience = match &args.chat.redis_url {
+        Some(url) => audience::Audience::redis(url, window).context("viewer counts in Redis")?,
+        None => audience::Audience::in_process(window),
+    };
+    // Chat starts first (signaling links to it); its sockets are marked once signaling is up.
+    let marks_to: Arc<OnceLock<signaling::AppState>> = Arc::default();
+    let marks = {
+        let to = marks_to.clone();
+        chat::ViewerMarks::new(window.remark_every(), move |stream, viewer| {
+            if let Some(state) = to.get() {
+                state.mark_known(stream, viewer);
+            }
+        })
+    };
+    let (chat, chat_link) = start_chat(&args.chat, &args.data_dir, Some(marks)).await?;
     let viewer_auth = signaling::ViewerAuth::new(
         args.chat.secret(&args.data_dir)?.into_bytes(),
         args.chat.public_keys()?,
@@ -189,8 +210,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             turn: turn_config(&args)?,
             viewer_auth: std::sync::Arc::new(viewer_auth),
             ingest: signaling::IngestUrls::default(),
+            audience,
         },
     );
+    let _ = marks_to.set(state.clone());
     let origin = hls::Origin::new(hls::OriginConfig {
         data_dir: Some(args.data_dir.clone()),
         ..Default::default()
@@ -201,8 +224,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     } else {
         None
     };
-    let app =
-        signaling::router(state.clone()).merge(signaling::guard_hls(state, hls::router(origin.clone())));
+    // Outermost the private-stream check (it rewrites signed paths), then viewer counting.
+    let hls = hls::router(origin.clone()).layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        signaling::mark_hls_request,
+    ));
+    let app = signaling::router(state.clone()).merge(signaling::guard_hls(state, hls));
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("binding {}", args.http_addr))?;
@@ -298,7 +325,11 @@ fn start_test_pattern(db: &signaling::Db, origin: &hls::Origin) -> Result<bridge
     Ok(source)
 }
 
-async fn start_chat(args: &ChatArgs, data_dir: &Path) -> Result<(chat::ChatHandle, signaling::ChatLink)> {
+async fn start_chat(
+    args: &ChatArgs,
+    data_dir: &Path,
+    viewer_marks: Option<chat::ViewerMarks>,
+) -> Result<(chat::ChatHandle, signaling::ChatLink)> {
     let secret = args.secret(data_dir)?;
     let config = chat::ChatConfig {
         addr: args.chat_addr,
@@ -309,6 +340,7 @@ async fn start_chat(args: &ChatArgs, data_dir: &Path) -> Result<(chat::ChatHandl
             ..Default::default()
         },
         data_dir: data_dir.to_path_buf(),
+        viewer_marks,
         ..Default::default()
     };
     let handle = chat::serve(config, shutdown_signal())
@@ -325,7 +357,22 @@ async fn start_chat(args: &ChatArgs, data_dir: &Path) -> Result<(chat::ChatHandl
 async fn chat_only(args: ChatOnlyArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-    let (chat, _) = start_chat(&args.chat, &args.data_dir).await?;
+    // With Redis, a chat-only node counts its sockets into the same viewer counts as the
+    // signaling nodes; without, there is nobody to count for.
+    let marks = match &args.chat.redis_url {
+        Some(url) => {
+            let window = audience::Window::new(Duration::from_secs(args.chat.audience_window_secs));
+            let audience = audience::Audience::redis(url, window).context("viewer counts in Redis")?;
+            Some(chat::ViewerMarks::new(
+                window.remark_every(),
+                move |stream, viewer| {
+                    audience.seen(stream, viewer, SystemTime::now());
+                },
+            ))
+        }
+        None => None,
+    };
+    let (chat, _) = start_chat(&args.chat, &args.data_dir, marks).await?;
     println!("  Fanout chat on ws://{}/v1/chat/<stream id>", chat.local_addr());
     chat.wait().await.context("chat service")?;
     Ok(())

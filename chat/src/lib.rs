@@ -26,6 +26,8 @@
 //! - [`history::Archive`] keeps every message in SQLite for replay by stream time, and the
 //!   embedded ledger's bans and modes across restarts.
 //! - [`socket`] is the thin WebSocket adapter; [`server`] wires it into axum.
+//! - [`viewers`]: an optional hook that hears of every socket as a viewer of its stream, on
+//!   join and periodically (viewer counts across WebRTC, HLS and chat).
 //!
 //! # Driving it
 //!
@@ -56,6 +58,8 @@ pub mod redis_ledger;
 pub mod room;
 pub mod server;
 pub mod socket;
+pub mod viewers;
 
 pub use auth::{AuthError, Identity, JwtConfig, Role, Verifier, mint_guest_token, mint_token};
 pub use server::{ChatConfig, ChatError, ChatHandle, ChatState, router, serve};
+pub use viewers::ViewerMarks;

@@ -53,6 +53,8 @@ pub struct ChatConfig {
     pub room_idle: Duration,
     /// This node's name in Redis presence (default: random).
     pub node_id: Option<String>,
+    /// Tell someone about every socket as a viewer of its stream (viewer counts).
+    pub viewer_marks: Option<crate::viewers::ViewerMarks>,
 }
 
 impl Default for ChatConfig {
@@ -69,6 +71,7 @@ impl Default for ChatConfig {
             inbound_per_sec: 10,
             room_idle: Duration::from_secs(30),
             node_id: None,
+            viewer_marks: None,
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::auth::{AuthError, Identity};
 use crate::driver::Command;
 use crate::protocol::{ClientFrame, ErrorCode, MAX_FRAME_BYTES, ServerFrame, parse_client_frame};
 use crate::server::Node;
+use crate::viewers::SocketMark;
 
 /// Longest a socket may take to accept a write.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -102,6 +103,13 @@ pub(crate) async fn run(
         None => None,
     };
     let conn = node.next_conn();
+    let mut viewer = SocketMark::start(
+        node.config.viewer_marks.as_ref(),
+        &room,
+        &node.node_id,
+        conn,
+        identity.as_ref(),
+    );
     let (reply_tx, mut replies) = mpsc::channel(REPLY_QUEUE);
     let Some((room_handle, mut frames)) = node.join(&room, conn, identity, reply_tx) else {
         let err = ServerFrame::error(ErrorCode::Busy, "room overloaded, try again");
@@ -132,6 +140,7 @@ pub(crate) async fn run(
                     ServerFrame::error(ErrorCode::ShuttingDown, "room closed"),
                 ),
             },
+            _ = SocketMark::next(&mut viewer) => Flow::Continue,
             msg = ws.recv() => match msg {
                 Some(Ok(msg)) => on_message(&node, conn, &commands, &mut inbound, &mut ws, msg).await,
                 // Closed or broken by the peer: nothing to tell it.

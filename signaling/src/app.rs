@@ -48,6 +48,8 @@ pub struct IngestUrls {
     pub rtmp: Option<String>,
     /// e.g. `srt://host:9000`.
     pub srt: Option<String>,
+    /// Where viewer counts live (in process, or Redis shared with other nodes).
+    pub audience: audience::Audience,
 }
 
 /// A WHIP or WHEP session as an HTTP resource.
@@ -74,6 +76,10 @@ pub(crate) struct Shared {
     pub(crate) resources: Mutex<HashMap<String, Resource>>,
     /// Ids of private streams, read on every HLS request (kept in step with the database).
     pub(crate) private: RwLock<HashSet<String>>,
+    /// Streams with viewer marks, and their current count as of the last sweep.
+    pub(crate) watched: Mutex<HashMap<String, u64>>,
+    /// This process's name in viewer ids (WHEP session ids are only unique per process).
+    pub(crate) node_id: String,
 }
 
 /// Everything handlers share. Cheap to clone.
@@ -109,8 +115,20 @@ impl AppState {
                 config,
                 live: Mutex::new(HashMap::new()),
                 resources: Mutex::new(HashMap::new()),
+                watched: Mutex::new(HashMap::new()),
+                node_id: format!("{:08x}", rand::random::<u32>()),
             }),
         };
+        let sweeper = state.clone();
+        let every = state.inner.config.audience.window().remark_every();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                sweeper.sweep_viewers().await;
+            }
+        });
         let follower = state.clone();
         let mut events = state.inner.sfu.events();
         tokio::spawn(async move {
@@ -226,6 +244,8 @@ impl AppState {
                     }
                     SessionKind::Subscriber => {
                         l.viewers.insert(session);
+                        drop(live);
+                        self.mark(room.as_str(), &self.whep_viewer(session));
                     }
                 }
             }
@@ -272,6 +292,7 @@ impl AppState {
         if let Err(e) = self.inner.db.set_status(id, s) {
             warn!(stream = %id, "cannot store status: {e}");
         }
+        self.store_audience(id, s);
         if let Some(link) = &self.inner.config.chat {
             crate::chat_link::notify_live(link, id, s == Status::Live);
         }
@@ -306,6 +327,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::chat_link::router())
         .merge(crate::metrics::router())
         .merge(crate::turn::router())
+        .merge(crate::viewers::router())
         .with_state(state)
         .fallback_service(web)
         // SDP offers with simulcast are a few KiB; nothing we accept is larger than this.

@@ -143,6 +143,11 @@ impl Db {
                  key_hash TEXT NOT NULL,
                  status TEXT NOT NULL,
                  created_at INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS stream_audience (
+                 id TEXT PRIMARY KEY,
+                 peak INTEGER NOT NULL,
+                 total_views INTEGER NOT NULL
              );",
         )?;
         let existing: Vec<String> = conn
@@ -293,6 +298,35 @@ impl Db {
             params![id, status.as_str()],
         )?;
         Ok(())
+    }
+
+    /// Keep a stream's peak viewers and total views (the larger of these and what is stored:
+    /// a stream that ends twice keeps its best numbers).
+    pub fn store_audience(&self, id: &str, peak: u64, total_views: u64) -> rusqlite::Result<()> {
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.conn().execute(
+            "INSERT INTO stream_audience (id, peak, total_views) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET peak = MAX(peak, excluded.peak),
+                 total_views = MAX(total_views, excluded.total_views)",
+            params![id, clamp(peak), clamp(total_views)],
+        )?;
+        Ok(())
+    }
+
+    /// A stream's stored (peak viewers, total views), if it ended with any.
+    pub fn audience(&self, id: &str) -> rusqlite::Result<Option<(u64, u64)>> {
+        self.conn()
+            .query_row(
+                "SELECT peak, total_views FROM stream_audience WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.max(0) as u64,
+                        r.get::<_, i64>(1)?.max(0) as u64,
+                    ))
+                },
+            )
+            .optional()
     }
 
     /// After a restart nothing is live: streams that were live have ended.

@@ -11,6 +11,12 @@
 //! machine ([`Lifecycle`]) driven by SFU session events and a grace timer: a publisher
 //! that comes back with the same key within the grace period resumes the same stream, and
 //! viewers keep their sessions through it.
+//!
+//! Viewer counts (`audience` on the stream resource) come from the [`audience`] crate: WHEP
+//! sessions are marked when they connect and every re-mark period while they stay, HLS
+//! players by the `sid` on their playlist requests ([`mark_hls_request`], a middleware for
+//! the origin's routes) or by `POST /api/v1/streams/{id}/heartbeat`. Peak and total views
+//! are stored in SQLite when the stream ends.
 
 mod app;
 mod auth;
@@ -25,6 +31,7 @@ mod resources;
 mod streams;
 mod turn;
 mod viewer_auth;
+mod viewers;
 mod whep;
 mod whip;
 
@@ -37,3 +44,4 @@ pub use hls_access::guard_hls;
 pub use lifecycle::{Lifecycle, Status};
 pub use turn::{TurnConfig, TurnCredentials};
 pub use viewer_auth::{HLS_EXPIRY_STEP_SECS, ViewerAuth, ViewerClaims};
+pub use viewers::mark_hls_request;

@@ -37,6 +37,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         viewers as u64,
     );
     crate::health::render(&state, &mut out).await;
+    render_audience(&mut out, &state.watched());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,
@@ -45,6 +46,24 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 
 fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+}
+
+/// Current viewers per stream (WHEP, HLS and chat together), as of the last sweep.
+pub(crate) fn render_audience(out: &mut String, streams: &[(String, u64)]) {
+    let name = "fanout_stream_viewers";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Distinct viewers of a stream within the counting window (HyperLogLog).\n\
+         # TYPE {name} gauge"
+    );
+    for (stream, n) in streams {
+        // Stream ids are plain tokens; escape anyway, a label must not break the exposition.
+        let label = stream
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        let _ = writeln!(out, "{name}{{stream=\"{label}\"}} {n}");
+    }
 }
 
 /// The SFU's part of the exposition (pure, so it is tested without a server).
@@ -118,5 +137,14 @@ mod tests {
         assert!(out.contains("fanout_sfu_forward_delay_seconds_sum 1.5\n"));
         assert!(out.contains("fanout_sfu_packets_out_total 70\n"));
         assert!(out.contains("fanout_sfu_worker_sessions{worker=\"1\"} 4\n"));
+    }
+
+    #[test]
+    fn stream_viewers_are_one_gauge_with_a_label_per_stream() {
+        let mut out = String::new();
+        render_audience(&mut out, &[("a1".into(), 10), ("b\"2".into(), 0)]);
+        assert!(out.contains("# TYPE fanout_stream_viewers gauge\n"));
+        assert!(out.contains("fanout_stream_viewers{stream=\"a1\"} 10\n"));
+        assert!(out.contains("fanout_stream_viewers{stream=\"b\\\"2\"} 0\n"));
     }
 }

@@ -1,5 +1,5 @@
-//! The streams API: create, read, update, delete, browse, rotate the key, stop, and mint
-//! viewer tokens. Request and response shapes are in docs/api.md and the OpenAPI description
+//! The streams API: create, read (with viewer counts and ingest health), update, delete,
+//! browse, rotate the key, stop, and mint viewer tokens. Request and response shapes are in docs/api.md and the OpenAPI description
 //! (`GET /api/v1/openapi.json`).
 
 use std::time::Duration;
@@ -227,6 +227,7 @@ async fn create(
     state.inner.db.insert(&row)?;
     state.set_private(&row.id, row.meta.visibility == Visibility::Private);
     let mut v = body(&state, &headers, &row);
+    v["audience"] = crate::viewers::audience_json(audience::AudienceStats::default());
     v["streamKey"] = json!(key);
     Ok((StatusCode::CREATED, Json(v)))
 }
@@ -251,6 +252,7 @@ async fn read(
     let row = state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
     may_read(&state, &headers, &row)?;
     let mut v = body(&state, &headers, &row);
+    v["audience"] = crate::viewers::audience_json(state.audience_of(&row.id).await);
     let status = state.runtime(&row.id, row.status).0;
     v["health"] = match crate::health::of(&state, &row.id, status).await {
         Some(report) => crate::health::to_json(&report),

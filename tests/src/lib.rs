@@ -14,6 +14,7 @@
 //! - [`hls_load`]: simulated low-latency HLS players (hls.js-shaped) against an origin or a
 //!   cache in front of it, held blocking requests, parts per second.
 //! - [`api::ApiClient`]: the stream API (create a stream, read its status).
+//! - [`redis_server::Redis`]: a private redis-server (other crates' tests include the file).
 //! - Pure pieces, unit-tested: [`keyframe`], [`sequence`], [`frame`], [`lag`].
 //!
 //! Binaries: `fanout-publish` (publish for N seconds), `fanout-view` (watch and print the
@@ -53,6 +54,7 @@ pub mod keyframe;
 pub mod lag;
 pub mod loadgen;
 pub mod peer;
+pub mod redis_server;
 #[cfg(test)]
 mod reflector;
 pub mod sequence;

@@ -106,3 +106,43 @@ export class StallCounter {
     return this.stalledMs + (this.state === 'stalled' ? now - this.stalledSince : 0);
   }
 }
+
+/**
+ * A random id for this page load (viewer counts): the player's playlist requests carry it as
+ * `?sid=`, and the page sends it in heartbeats, so the server counts this player once.
+ */
+export function newSessionId() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * `url` with `sid` when it names a playlist (`.m3u8`); media parts and segments keep their
+ * plain URLs, so every player shares them in caches.
+ */
+export function withSid(url, sid) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (!parsed.pathname.endsWith('.m3u8')) return url;
+  parsed.searchParams.set('sid', sid);
+  return parsed.toString();
+}
+
+/**
+ * hls.js settings that put `sid` on every playlist request, whichever loader hls.js uses
+ * (XHR: reopen with the new URL before hls.js opens it; fetch: a new Request).
+ */
+export function sidLoaderConfig(sid) {
+  return {
+    xhrSetup: (xhr, url) => {
+      const target = withSid(url, sid);
+      if (target !== url) xhr.open('GET', target, true);
+    },
+    fetchSetup: (context, init) => new Request(withSid(context.url, sid), init),
+  };
+}

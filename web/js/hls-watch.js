@@ -8,11 +8,13 @@
 //        [&behind=SECONDS] (liveMaxLatencyDuration: further behind, jump to live)
 //        [&src=URL] (play this playlist instead: a private stream's signed hlsUrl).
 // Tests read window.hlsWatch.snapshot() and window.hlsWatch.g2g.
+// Viewer counts: every playlist request carries this page load's `sid`, and the page also
+// sends it as a heartbeat every 20 s (counted behind a CDN that never forwards each player).
 
 // hls.js is served from web/node_modules (package.json pins it); the server serves web/ as is.
 import Hls from '../node_modules/hls.js/dist/hls.mjs';
 import { decodeClockCode } from './clockcode.js';
-import { hlsConfig, dateAt, liveLimit, catchUpRate, StallCounter } from './hls-meter.js';
+import { hlsConfig, dateAt, liveLimit, catchUpRate, StallCounter, newSessionId, sidLoaderConfig } from './hls-meter.js';
 import { formatBps } from './stats.js';
 
 const $ = (id) => document.getElementById(id);
@@ -30,6 +32,9 @@ const canvas = document.createElement('canvas');
 const ctx = canvas.getContext('2d', { willReadFrequently: true });
 
 let hls = null;
+let heartbeat = null;
+const sid = newSessionId();
+const HEARTBEAT_MS = 20_000;
 let stalls = new StallCounter();
 let playingFrag = null;
 let frameCallback = null;
@@ -67,7 +72,14 @@ function play() {
     setState('failed');
     return;
   }
-  hls = new Hls(hlsConfig(overrides));
+  hls = new Hls({ ...hlsConfig(overrides), ...sidLoaderConfig(sid) });
+  const beat = () => fetch(`/api/v1/streams/${encodeURIComponent(id)}/heartbeat`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ sid }),
+  }).catch(() => {});
+  beat();
+  heartbeat = setInterval(beat, HEARTBEAT_MS);
   window.hlsWatch.hls = hls;
   hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
     fillLevels(data.levels);
@@ -106,6 +118,8 @@ function play() {
 }
 
 function stop() {
+  if (heartbeat !== null) clearInterval(heartbeat);
+  heartbeat = null;
   if (frameCallback !== null) video.cancelVideoFrameCallback?.(frameCallback);
   frameCallback = null;
   hls?.destroy();

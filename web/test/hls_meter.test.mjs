@@ -78,3 +78,17 @@ test('the catch-up rate speeds up only behind the target and with media ahead', 
   }
   assert.ok(latency <= 0.6 + 0.4 + 1e-9 && latency > 0.9, `settled at ${latency}`);
 });
+
+test('playlist URLs carry the session id, media URLs stay shared', async () => {
+  const { withSid, newSessionId } = await import('../js/hls-meter.js');
+  const sid = newSessionId();
+  assert.match(sid, /^[0-9a-f]{24}$/);
+  assert.notEqual(sid, newSessionId());
+  assert.equal(
+    withSid('http://h:8080/hls/s1/720p/live.m3u8?_HLS_msn=5&_HLS_part=1', sid),
+    `http://h:8080/hls/s1/720p/live.m3u8?_HLS_msn=5&_HLS_part=1&sid=${sid}`,
+  );
+  assert.equal(withSid('http://h/hls/s1/master.m3u8', sid), `http://h/hls/s1/master.m3u8?sid=${sid}`);
+  assert.equal(withSid('http://h/hls/s1/720p/p5.1.m4s', sid), 'http://h/hls/s1/720p/p5.1.m4s');
+  assert.equal(withSid('not a url', sid), 'not a url');
+});

@@ -77,6 +77,26 @@ pub struct Server {
 
 pub const ADMIN: &str = "test-admin-token";
 
+/// The ports a server listens on.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub http: u16,
+    /// First media port.
+    pub udp: u16,
+    /// Chat; the server's default (8081) when None.
+    pub chat: Option<u16>,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            http: 18080,
+            udp: 18189,
+            chat: None,
+        }
+    }
+}
+
 impl Server {
     /// Start `fanout serve` with fixed ports on every address of the private namespace.
     pub fn start(extra: &[&str]) -> Server {
@@ -88,17 +108,24 @@ impl Server {
 
     /// Start on an existing data dir (restart tests).
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
-        let log = data_dir.join("server.log");
+        Self::start_on(data_dir, Ports::default(), extra)
+    }
+
+    /// Start on an existing data dir with other ports (a second node beside the first).
+    pub fn start_on(data_dir: PathBuf, ports: Ports, extra: &[&str]) -> Server {
+        let log = data_dir.join(format!("server-{}.log", ports.http));
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(fanout_bin())
-            .args([
-                "serve",
-                "--http-addr",
-                "0.0.0.0:18080",
-                "--udp-port",
-                "18189",
-                "--ice-loopback",
-            ])
+        let mut cmd = Command::new(fanout_bin());
+        cmd.arg("serve")
+            .arg("--http-addr")
+            .arg(format!("0.0.0.0:{}", ports.http))
+            .arg("--udp-port")
+            .arg(ports.udp.to_string())
+            .arg("--ice-loopback");
+        if let Some(chat) = ports.chat {
+            cmd.arg("--chat-addr").arg(format!("0.0.0.0:{chat}"));
+        }
+        let child = cmd
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--admin-token", ADMIN, "--web-dir"])
@@ -114,7 +141,7 @@ impl Server {
             .expect("fanout starts");
         let server = Server {
             child,
-            base: "http://127.0.0.1:18080".into(),
+            base: format!("http://127.0.0.1:{}", ports.http),
             admin: ADMIN.into(),
             data_dir,
             log,
