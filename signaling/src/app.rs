@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderName, Method, header};
-use axum::routing::get;
 use sfu::{SessionId, SessionKind, SfuEvent, SfuHandle};
 use tokio::sync::broadcast::error::RecvError;
 use tower_http::cors::{Any, CorsLayer};
@@ -34,6 +33,12 @@ pub struct SignalConfig {
     pub chat: Option<crate::chat_link::ChatLink>,
     /// TURN servers to offer clients, when configured.
     pub turn: Option<crate::turn::TurnConfig>,
+    /// Where stream lifecycle webhooks go, when configured.
+    pub webhooks: Option<crate::webhook::WebhookConfig>,
+    /// Per-client limit on the API and on WHIP/WHEP session creation; `None`: unlimited.
+    pub rate_limit: Option<crate::token_bucket::RateLimit>,
+    /// Count clients by `X-Forwarded-For` (set only behind a reverse proxy that sets it).
+    pub trust_proxy: bool,
 }
 
 /// A WHIP or WHEP session as an HTTP resource.
@@ -58,6 +63,9 @@ pub(crate) struct Shared {
     pub(crate) config: SignalConfig,
     pub(crate) live: Mutex<HashMap<String, StreamLive>>,
     pub(crate) resources: Mutex<HashMap<String, Resource>>,
+    pub(crate) webhooks: Option<crate::webhook::Webhooks>,
+    pub(crate) limiter: Option<crate::rate_limit::RateLimiter>,
+    pub(crate) drain: crate::drain::Drain,
 }
 
 /// Everything handlers share. Cheap to clone.
@@ -78,6 +86,8 @@ impl AppState {
             Ok(_) => {}
             Err(e) => warn!("cannot reset stream states: {e}"),
         }
+        let webhooks = config.webhooks.as_ref().map(crate::webhook::Webhooks::start);
+        let limiter = config.rate_limit.map(crate::rate_limit::RateLimiter::new);
         let state = AppState {
             inner: Arc::new(Shared {
                 db,
@@ -85,6 +95,9 @@ impl AppState {
                 config,
                 live: Mutex::new(HashMap::new()),
                 resources: Mutex::new(HashMap::new()),
+                webhooks,
+                limiter,
+                drain: Default::default(),
             }),
         };
         let follower = state.clone();
@@ -163,8 +176,10 @@ impl AppState {
                 };
                 match kind {
                     SessionKind::Publisher => {
+                        let was = l.lifecycle.status();
                         if let Some(deadline) = l.lifecycle.publisher_closed(session, Instant::now()) {
                             info!(stream = %room, "publisher gone; waiting for it to come back");
+                            self.webhook(room.as_str(), crate::webhook::EventKind::Reconnecting);
                             let state = self.clone();
                             let id = room.to_string();
                             tokio::spawn(async move {
@@ -172,7 +187,7 @@ impl AppState {
                                 state.expire(&id);
                             });
                         }
-                        if l.lifecycle.status() == Status::Ended {
+                        if was != Status::Ended && l.lifecycle.status() == Status::Ended {
                             self.store_status(room.as_str(), Status::Ended);
                         }
                     }
@@ -194,9 +209,12 @@ impl AppState {
         }
     }
 
-    fn store_status(&self, id: &str, s: Status) {
+    pub(crate) fn store_status(&self, id: &str, s: Status) {
         if let Err(e) = self.inner.db.set_status(id, s) {
             warn!(stream = %id, "cannot store status: {e}");
+        }
+        if let Some(kind) = crate::webhook::EventKind::for_status(s) {
+            self.webhook(id, kind);
         }
         if let Some(link) = &self.inner.config.chat {
             crate::chat_link::notify_live(link, id, s == Status::Live);
@@ -224,8 +242,9 @@ pub fn router(state: AppState) -> Router {
             header::LINK,
             HeaderName::from_static("accept-patch"),
         ]);
+    let state_for_limits = state.clone();
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::health::router())
         .merge(crate::streams::router())
         .merge(crate::whip::router())
         .merge(crate::whep::router())
@@ -236,6 +255,15 @@ pub fn router(state: AppState) -> Router {
         .fallback_service(web)
         // SDP offers with simulcast are a few KiB; nothing we accept is larger than this.
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state_for_limits.clone(),
+            crate::drain::gate,
+        ))
+        // Inside the CORS layer: preflights are not counted, and a 429 can be read by a page.
+        .layer(axum::middleware::from_fn_with_state(
+            state_for_limits,
+            crate::rate_limit::limit,
+        ))
         .layer(cors)
         // Outside the CORS layer, which answers every OPTIONS itself.
         .layer(axum::middleware::from_fn_with_state(

@@ -11,17 +11,29 @@
 //! machine ([`Lifecycle`]) driven by SFU session events and a grace timer: a publisher
 //! that comes back with the same key within the grace period resumes the same stream, and
 //! viewers keep their sessions through it.
+//!
+//! # Operations
+//!
+//! Lifecycle changes are POSTed to the operator's webhooks, signed (see
+//! [`verify_signature`]); the API and session creation are rate limited per client;
+//! `/readyz` says whether new sessions are welcome, and [`AppState::drain`] shuts down
+//! without cutting viewers off mid-sentence.
 
 mod app;
 mod auth;
 mod chat_link;
 mod db;
+mod drain;
 mod error;
+mod health;
 mod lifecycle;
 mod metrics;
+mod rate_limit;
 mod resources;
 mod streams;
+mod token_bucket;
 mod turn;
+mod webhook;
 mod whep;
 mod whip;
 
@@ -31,4 +43,6 @@ pub use chat_link::ChatLink;
 pub use db::Db;
 pub use error::ApiError;
 pub use lifecycle::{Lifecycle, Status};
+pub use token_bucket::RateLimit;
 pub use turn::{TurnConfig, TurnCredentials};
+pub use webhook::{EventKind, SignatureError, WebhookConfig, WebhookError, verify_signature};

@@ -1,0 +1,59 @@
+//! `GET /healthz`: the process answers. `GET /readyz`: it can take new sessions now (the
+//! database answers, every media worker runs, and the server is not draining), for load
+//! balancers and orchestrators that route new viewers and publishers.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::app::AppState;
+
+/// A database that takes longer than this to answer a trivial query is not ready.
+const DB_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let (status, body) = match not_ready(&state).await {
+        None => (StatusCode::OK, "ready".to_string()),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}")),
+    };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Why the server should not get new sessions, if it should not.
+async fn not_ready(state: &AppState) -> Option<String> {
+    if state.draining() {
+        return Some("draining".into());
+    }
+    let (running, workers) = state.inner.sfu.workers_running();
+    if running < workers {
+        return Some(format!(
+            "{} of {workers} media workers stopped",
+            workers - running
+        ));
+    }
+    let db = state.inner.db.clone();
+    match tokio::time::timeout(DB_TIMEOUT, tokio::task::spawn_blocking(move || db.ping())).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(e))) => Some(format!("database: {e}")),
+        Ok(Err(_)) => Some("database check failed".into()),
+        Err(_) => Some("database not answering".into()),
+    }
+}
