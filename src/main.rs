@@ -128,7 +128,32 @@ struct ServeArgs {
     #[arg(long, env = "FANOUT_TURN_TTL", default_value_t = 86_400)]
     turn_ttl: u64,
     #[command(flatten)]
+    ops: OpsArgs,
+    #[command(flatten)]
     chat: ChatArgs,
+}
+
+/// Webhooks, rate limits, shutdown.
+#[derive(Args, Debug, Clone)]
+struct OpsArgs {
+    /// Receiver of stream lifecycle webhooks (repeatable; plain http:// only).
+    #[arg(long = "webhook-url", env = "FANOUT_WEBHOOK_URL", value_delimiter = ',')]
+    webhook_url: Vec<String>,
+    /// Secret that signs webhooks. Generated and kept in the data dir when absent.
+    #[arg(long, env = "FANOUT_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// API and WHIP/WHEP session requests per second per client IP (0: unlimited).
+    #[arg(long, env = "FANOUT_API_RATE_LIMIT", default_value_t = 20.0)]
+    api_rate_limit: f64,
+    /// Requests a client may send at once before the rate applies.
+    #[arg(long, env = "FANOUT_API_BURST", default_value_t = 40)]
+    api_burst: u32,
+    /// Take the client address from X-Forwarded-For (only behind a proxy that sets it).
+    #[arg(long, env = "FANOUT_TRUST_PROXY")]
+    trust_proxy: bool,
+    /// On SIGTERM, seconds open sessions may go on before streams end (0: at once).
+    #[arg(long, env = "FANOUT_DRAIN_SECS", default_value_t = 10)]
+    drain_secs: u64,
 }
 
 fn main() -> Result<()> {
@@ -211,9 +236,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
             viewer_auth: std::sync::Arc::new(viewer_auth),
             ingest: signaling::IngestUrls::default(),
             audience,
+            webhooks: webhook_config(&args.ops, &args.data_dir)?,
+            rate_limit: (args.ops.api_rate_limit > 0.0).then_some(signaling::RateLimit {
+                per_second: args.ops.api_rate_limit,
+                burst: args.ops.api_burst,
+            }),
+            trust_proxy: args.ops.trust_proxy,
         },
     );
     let _ = marks_to.set(state.clone());
+    let draining = state.clone();
     let origin = hls::Origin::new(hls::OriginConfig {
         data_dir: Some(args.data_dir.clone()),
         ..Default::default()
@@ -268,8 +300,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!();
     info!(%local, "HTTP listening");
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    let drain_window = Duration::from_secs(args.ops.drain_secs);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Still serving: open sessions go on, /readyz says 503, new sessions are refused.
+            draining.drain(drain_window).await;
+        })
         .await
         .context("HTTP server")?;
     if let Some(source) = test_source {
@@ -295,6 +332,26 @@ fn turn_config(args: &ServeArgs) -> Result<Option<signaling::TurnConfig>> {
             ttl: Duration::from_secs(args.turn_ttl.max(60)),
         })),
     }
+}
+
+fn webhook_config(args: &OpsArgs, data_dir: &Path) -> Result<Option<signaling::WebhookConfig>> {
+    if args.webhook_url.is_empty() {
+        return Ok(None);
+    }
+    let secret = match &args.webhook_secret {
+        Some(s) => s.clone(),
+        None => {
+            let secret = load_or_create_secret(data_dir, "webhook-secret", "whsec_")?;
+            info!(
+                "webhooks are signed with the secret in {}",
+                data_dir.join("webhook-secret").display()
+            );
+            secret
+        }
+    };
+    let config = signaling::WebhookConfig::new(&args.webhook_url, &secret)?;
+    info!(endpoints = config.endpoints(), "webhooks on");
+    Ok(Some(config))
 }
 
 /// The stream id the built-in test source publishes to.

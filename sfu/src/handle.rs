@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,6 +48,17 @@ struct WorkerSlot {
     mailbox: Mailbox,
     addrs: Vec<SocketAddr>,
     load: AtomicUsize,
+    /// Cleared when the worker thread returns or panics.
+    running: Arc<AtomicBool>,
+}
+
+/// Clears a worker's `running` flag however its thread ends.
+struct RunningGuard(Arc<AtomicBool>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 struct Inner {
@@ -117,6 +128,7 @@ impl Sfu {
                     mailbox: m.clone(),
                     addrs: s.iter().map(|(_, a)| *a).collect(),
                     load: AtomicUsize::new(0),
+                    running: Arc::new(AtomicBool::new(true)),
                 })
                 .collect(),
             next_id: AtomicU64::new(seed()),
@@ -157,9 +169,13 @@ impl Sfu {
                 tally: Default::default(),
                 published: (0, 0),
             };
+            let running = RunningGuard(inner.workers[i].running.clone());
             std::thread::Builder::new()
                 .name(format!("sfu-worker-{i}"))
-                .spawn(move || thread.run())?;
+                .spawn(move || {
+                    let _running = running;
+                    thread.run()
+                })?;
         }
         let addrs: Vec<String> = inner
             .workers
@@ -375,6 +391,13 @@ impl SfuHandle {
             .iter()
             .map(|w| w.load.load(Ordering::Relaxed))
             .collect()
+    }
+
+    /// Worker threads still running, and how many were started (readiness checks).
+    pub fn workers_running(&self) -> (usize, usize) {
+        let w = &self.inner.workers;
+        let running = w.iter().filter(|w| w.running.load(Ordering::Relaxed)).count();
+        (running, w.len())
     }
 
     /// Session events (connected, closed...), for the control plane.

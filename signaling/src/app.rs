@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderName, Method, header};
-use axum::routing::get;
 use sfu::{SessionId, SessionKind, SfuEvent, SfuHandle};
 use tokio::sync::broadcast::error::RecvError;
 use tower_http::cors::{Any, CorsLayer};
@@ -38,6 +37,14 @@ pub struct SignalConfig {
     pub viewer_auth: Arc<crate::viewer_auth::ViewerAuth>,
     /// Ingest endpoints other than WHIP running beside this server, for stream responses.
     pub ingest: IngestUrls,
+    /// Where viewer counts live (in process, or Redis shared with other nodes).
+    pub audience: audience::Audience,
+    /// Where stream lifecycle webhooks go, when configured.
+    pub webhooks: Option<crate::webhook::WebhookConfig>,
+    /// Per-client limit on the API and on WHIP/WHEP session creation; `None`: unlimited.
+    pub rate_limit: Option<crate::token_bucket::RateLimit>,
+    /// Count clients by `X-Forwarded-For` (set only behind a reverse proxy that sets it).
+    pub trust_proxy: bool,
 }
 
 /// Base URLs of the RTMP and SRT ingest, when they run (`None`: the stream response says
@@ -48,8 +55,6 @@ pub struct IngestUrls {
     pub rtmp: Option<String>,
     /// e.g. `srt://host:9000`.
     pub srt: Option<String>,
-    /// Where viewer counts live (in process, or Redis shared with other nodes).
-    pub audience: audience::Audience,
 }
 
 /// A WHIP or WHEP session as an HTTP resource.
@@ -80,6 +85,9 @@ pub(crate) struct Shared {
     pub(crate) watched: Mutex<HashMap<String, u64>>,
     /// This process's name in viewer ids (WHEP session ids are only unique per process).
     pub(crate) node_id: String,
+    pub(crate) webhooks: Option<crate::webhook::Webhooks>,
+    pub(crate) limiter: Option<crate::rate_limit::RateLimiter>,
+    pub(crate) drain: crate::drain::Drain,
 }
 
 /// Everything handlers share. Cheap to clone.
@@ -107,6 +115,8 @@ impl AppState {
                 HashSet::new()
             }
         };
+        let webhooks = config.webhooks.as_ref().map(crate::webhook::Webhooks::start);
+        let limiter = config.rate_limit.map(crate::rate_limit::RateLimiter::new);
         let state = AppState {
             inner: Arc::new(Shared {
                 private: RwLock::new(private),
@@ -117,6 +127,9 @@ impl AppState {
                 resources: Mutex::new(HashMap::new()),
                 watched: Mutex::new(HashMap::new()),
                 node_id: format!("{:08x}", rand::random::<u32>()),
+                webhooks,
+                limiter,
+                drain: Default::default(),
             }),
         };
         let sweeper = state.clone();
@@ -257,8 +270,10 @@ impl AppState {
                 };
                 match kind {
                     SessionKind::Publisher => {
+                        let was = l.lifecycle.status();
                         if let Some(deadline) = l.lifecycle.publisher_closed(session, Instant::now()) {
                             info!(stream = %room, "publisher gone; waiting for it to come back");
+                            self.webhook(room.as_str(), crate::webhook::EventKind::Reconnecting);
                             let state = self.clone();
                             let id = room.to_string();
                             tokio::spawn(async move {
@@ -266,7 +281,7 @@ impl AppState {
                                 state.expire(&id);
                             });
                         }
-                        if l.lifecycle.status() == Status::Ended {
+                        if was != Status::Ended && l.lifecycle.status() == Status::Ended {
                             self.store_status(room.as_str(), Status::Ended);
                         }
                     }
@@ -288,11 +303,14 @@ impl AppState {
         }
     }
 
-    fn store_status(&self, id: &str, s: Status) {
+    pub(crate) fn store_status(&self, id: &str, s: Status) {
         if let Err(e) = self.inner.db.set_status(id, s) {
             warn!(stream = %id, "cannot store status: {e}");
         }
         self.store_audience(id, s);
+        if let Some(kind) = crate::webhook::EventKind::for_status(s) {
+            self.webhook(id, kind);
+        }
         if let Some(link) = &self.inner.config.chat {
             crate::chat_link::notify_live(link, id, s == Status::Live);
         }
@@ -319,8 +337,9 @@ pub fn router(state: AppState) -> Router {
             header::LINK,
             HeaderName::from_static("accept-patch"),
         ]);
+    let state_for_limits = state.clone();
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::health::router())
         .merge(crate::streams::router())
         .merge(crate::whip::router())
         .merge(crate::whep::router())
@@ -332,6 +351,15 @@ pub fn router(state: AppState) -> Router {
         .fallback_service(web)
         // SDP offers with simulcast are a few KiB; nothing we accept is larger than this.
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state_for_limits.clone(),
+            crate::drain::gate,
+        ))
+        // Inside the CORS layer: preflights are not counted, and a 429 can be read by a page.
+        .layer(axum::middleware::from_fn_with_state(
+            state_for_limits,
+            crate::rate_limit::limit,
+        ))
         .layer(cors)
         // Outside the CORS layer, which answers every OPTIONS itself.
         .layer(axum::middleware::from_fn_with_state(

@@ -336,6 +336,11 @@ impl Db {
             [],
         )
     }
+
+    /// A trivial query, for readiness checks.
+    pub fn ping(&self) -> rusqlite::Result<()> {
+        self.conn().query_row("SELECT 1", [], |_| Ok(()))
+    }
 }
 
 #[cfg(test)]

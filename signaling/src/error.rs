@@ -39,6 +39,18 @@ pub enum ApiError {
     /// Something on our side broke.
     #[error("internal error")]
     Internal(String),
+    /// The client sent more requests than its rate allows.
+    #[error("rate_limited")]
+    RateLimited {
+        /// Seconds until a request will be accepted again.
+        retry_after: u64,
+    },
+    /// The server is shutting down and takes no new sessions.
+    #[error("draining")]
+    Draining {
+        /// Seconds after which another server (or this one, restarted) may answer.
+        retry_after: u64,
+    },
 }
 
 impl From<SfuError> for ApiError {
@@ -70,7 +82,8 @@ impl IntoResponse for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Draining { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(detail) => {
                 error!("{detail}");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -79,8 +92,28 @@ impl IntoResponse for ApiError {
         if let ApiError::BadRequest(reason) = &self {
             warn!("bad request: {reason}");
         }
-        let body = serde_json::json!({ "error": self.to_string() }).to_string();
-        let mut res = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        let mut body = serde_json::json!({ "error": self.to_string() });
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after } => {
+                body["message"] = format!("too many requests; retry in {retry_after} s").into();
+                Some(*retry_after)
+            }
+            ApiError::Draining { retry_after } => {
+                body["message"] = "the server is shutting down; retry on another server".into();
+                Some(*retry_after)
+            }
+            _ => None,
+        };
+        let mut res = (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
         if matches!(self, ApiError::Unauthorized) {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

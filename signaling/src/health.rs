@@ -1,184 +1,59 @@
-//! Stream health: how the publisher's media arrives (from the SFU's home worker), as JSON in
-//! the stream resource and as Prometheus series in `/metrics`.
+//! `GET /healthz`: the process answers. `GET /readyz`: it can take new sessions now (the
+//! database answers, every media worker runs, and the server is not draining), for load
+//! balancers and orchestrators that route new viewers and publishers.
 
-use std::fmt::Write;
+use std::time::Duration;
 
-use serde_json::{Value, json};
-use sfu::{HealthReport, TrackHealth};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
-use crate::app::{AppState, lock};
-use crate::lifecycle::Status;
+use crate::app::AppState;
 
-fn track_name(t: &TrackHealth) -> String {
-    match (&t.kind, &t.rid) {
-        (sfu::MediaKind::Audio, _) => "audio".into(),
-        (sfu::MediaKind::Video, Some(rid)) => format!("video/{rid}"),
-        (sfu::MediaKind::Video, None) => "video".into(),
-    }
+/// A database that takes longer than this to answer a trivial query is not ready.
+const DB_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
 }
 
-/// The `health` object of a live stream's resource.
-pub(crate) fn to_json(report: &HealthReport) -> Value {
-    let tracks: Vec<Value> = report
-        .tracks
-        .iter()
-        .map(|t| {
-            json!({
-                "track": track_name(t),
-                "bitrateBps": t.bitrate_bps,
-                "fps": (t.fps * 10.0).round() / 10.0,
-                "keyframeIntervalMs": t.keyframe_interval.map(|d| d.as_millis() as u64),
-                "loss": (t.loss * 10_000.0).round() / 10_000.0,
-                "jitterMs": (t.jitter_ms * 10.0).round() / 10.0,
-                "idleMs": t.idle.as_millis() as u64,
-                "warnings": t.warnings,
-            })
-        })
-        .collect();
-    let warnings = report.warnings();
-    json!({ "ok": warnings.is_empty(), "warnings": warnings, "tracks": tracks })
+async fn readyz(State(state): State<AppState>) -> Response {
+    let (status, body) = match not_ready(&state).await {
+        None => (StatusCode::OK, "ready".to_string()),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}")),
+    };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
-/// The health of a stream that is live with a publisher here, else `None`.
-pub(crate) async fn of(state: &AppState, id: &str, status: Status) -> Option<HealthReport> {
-    if status != Status::Live {
-        return None;
+/// Why the server should not get new sessions, if it should not.
+async fn not_ready(state: &AppState) -> Option<String> {
+    if state.draining() {
+        return Some("draining".into());
     }
-    state.inner.sfu.stream_health(id).await.ok().flatten()
-}
-
-/// `fanout_ingest_*` series for every live stream.
-pub(crate) async fn render(state: &AppState, out: &mut String) {
-    let live: Vec<String> = lock(&state.inner.live)
-        .iter()
-        .filter(|(_, l)| l.lifecycle.status() == Status::Live)
-        .map(|(id, _)| id.clone())
-        .collect();
-    let mut rows: Vec<(String, HealthReport)> = Vec::with_capacity(live.len());
-    for id in live {
-        if let Some(r) = of(state, &id, Status::Live).await {
-            rows.push((id, r));
-        }
+    let (running, workers) = state.inner.sfu.workers_running();
+    if running < workers {
+        return Some(format!(
+            "{} of {workers} media workers stopped",
+            workers - running
+        ));
     }
-    render_reports(out, &rows);
-}
-
-/// The exposition of `rows` (pure, tested without a server).
-pub(crate) fn render_reports(out: &mut String, rows: &[(String, HealthReport)]) {
-    type Getter = fn(&TrackHealth) -> f64;
-    let series: [(&str, &str, Getter); 5] = [
-        (
-            "fanout_ingest_bitrate_bps",
-            "Publisher payload bitrate per track, last second.",
-            |t| t.bitrate_bps as f64,
-        ),
-        (
-            "fanout_ingest_fps",
-            "Publisher video frame rate per layer, last second.",
-            |t| t.fps,
-        ),
-        (
-            "fanout_ingest_loss_ratio",
-            "Publisher packets lost per track, last second.",
-            |t| t.loss,
-        ),
-        (
-            "fanout_ingest_jitter_seconds",
-            "Publisher interarrival jitter per track (RFC 3550).",
-            |t| t.jitter_ms / 1000.0,
-        ),
-        (
-            "fanout_ingest_keyframe_interval_seconds",
-            "Between the publisher's last two keyframes per layer.",
-            |t| t.keyframe_interval.map_or(f64::NAN, |d| d.as_secs_f64()),
-        ),
-    ];
-    for (name, help, get) in series {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for (stream, report) in rows {
-            for t in &report.tracks {
-                let v = get(t);
-                if v.is_nan() {
-                    continue;
-                }
-                let _ = writeln!(
-                    out,
-                    "{name}{{stream=\"{stream}\",track=\"{}\"}} {v}",
-                    track_name(t)
-                );
-            }
-        }
-    }
-    let name = "fanout_ingest_warnings";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Health warnings of each live stream.\n# TYPE {name} gauge"
-    );
-    for (stream, report) in rows {
-        let _ = writeln!(out, "{name}{{stream=\"{stream}\"}} {}", report.warnings().len());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    fn report() -> HealthReport {
-        HealthReport {
-            tracks: vec![
-                TrackHealth {
-                    kind: sfu::MediaKind::Video,
-                    rid: Some("f".into()),
-                    bitrate_bps: 2_500_000,
-                    fps: 29.97,
-                    keyframe_interval: Some(Duration::from_secs(2)),
-                    loss: 0.0,
-                    jitter_ms: 3.25,
-                    idle: Duration::from_millis(12),
-                    warnings: Vec::new(),
-                },
-                TrackHealth {
-                    kind: sfu::MediaKind::Audio,
-                    rid: None,
-                    bitrate_bps: 64_000,
-                    fps: 0.0,
-                    keyframe_interval: None,
-                    loss: 0.05,
-                    jitter_ms: 1.0,
-                    idle: Duration::from_millis(5),
-                    warnings: vec!["5.0% packet loss".into()],
-                },
-            ],
-        }
-    }
-
-    #[test]
-    fn json_names_tracks_and_collects_warnings() {
-        let v = to_json(&report());
-        assert_eq!(v["ok"], false);
-        assert_eq!(v["warnings"], json!(["audio: 5.0% packet loss"]));
-        assert_eq!(v["tracks"][0]["track"], "video/f");
-        assert_eq!(v["tracks"][0]["fps"], 30.0);
-        assert_eq!(v["tracks"][0]["keyframeIntervalMs"], 2000);
-        assert_eq!(v["tracks"][1]["keyframeIntervalMs"], Value::Null);
-    }
-
-    #[test]
-    fn exposition_has_a_series_per_track() {
-        let mut out = String::new();
-        render_reports(&mut out, &[("s1".into(), report())]);
-        assert!(
-            out.contains("fanout_ingest_bitrate_bps{stream=\"s1\",track=\"video/f\"} 2500000\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("fanout_ingest_loss_ratio{stream=\"s1\",track=\"audio\"} 0.05\n"),
-            "{out}"
-        );
-        assert!(out.contains("fanout_ingest_keyframe_interval_seconds{stream=\"s1\",track=\"video/f\"} 2\n"));
-        assert!(!out.contains("keyframe_interval_seconds{stream=\"s1\",track=\"audio\"}"));
-        assert!(out.contains("fanout_ingest_warnings{stream=\"s1\"} 1\n"));
+    let db = state.inner.db.clone();
+    match tokio::time::timeout(DB_TIMEOUT, tokio::task::spawn_blocking(move || db.ping())).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(e))) => Some(format!("database: {e}")),
+        Ok(Err(_)) => Some("database check failed".into()),
+        Err(_) => Some("database not answering".into()),
     }
 }

@@ -17,21 +17,33 @@
 //! players by the `sid` on their playlist requests ([`mark_hls_request`], a middleware for
 //! the origin's routes) or by `POST /api/v1/streams/{id}/heartbeat`. Peak and total views
 //! are stored in SQLite when the stream ends.
+//!
+//! # Operations
+//!
+//! Lifecycle changes are POSTed to the operator's webhooks, signed (see
+//! [`verify_signature`]); the API and session creation are rate limited per client;
+//! `/readyz` says whether new sessions are welcome, and [`AppState::drain`] shuts down
+//! without cutting viewers off mid-sentence.
 
 mod app;
 mod auth;
 mod chat_link;
 mod db;
+mod drain;
 mod error;
 mod health;
 mod hls_access;
 mod lifecycle;
 mod metrics;
+mod rate_limit;
 mod resources;
+mod stream_health;
 mod streams;
+mod token_bucket;
 mod turn;
 mod viewer_auth;
 mod viewers;
+mod webhook;
 mod whep;
 mod whip;
 
@@ -42,6 +54,8 @@ pub use db::{Db, StreamMeta, Visibility};
 pub use error::ApiError;
 pub use hls_access::guard_hls;
 pub use lifecycle::{Lifecycle, Status};
+pub use token_bucket::RateLimit;
 pub use turn::{TurnConfig, TurnCredentials};
 pub use viewer_auth::{HLS_EXPIRY_STEP_SECS, ViewerAuth, ViewerClaims};
 pub use viewers::mark_hls_request;
+pub use webhook::{EventKind, SignatureError, WebhookConfig, WebhookError, verify_signature};

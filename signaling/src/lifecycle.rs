@@ -130,7 +130,7 @@ impl Lifecycle {
     pub fn stop(&mut self) -> Option<SessionId> {
         let publisher = self.publisher();
         self.publisher = Publisher::None;
-        self.status = Status::Ended;
+        self.set(Status::Ended);
         publisher
     }
 
@@ -142,6 +142,17 @@ impl Lifecycle {
                 self.set(Status::Ended)
             }
             _ => None,
+        }
+    }
+
+    /// The server is shutting down: a live stream ends now, whoever is publishing. Returns
+    /// the new status if it changed; the publisher's session closing later changes nothing.
+    pub fn end(&mut self) -> Option<Status> {
+        self.publisher = Publisher::None;
+        if self.status == Status::Live {
+            self.set(Status::Ended)
+        } else {
+            None
         }
     }
 
@@ -199,6 +210,38 @@ mod tests {
         // The same key may go live again later.
         l.publish_started(SessionId(2));
         assert_eq!(l.publisher_connected(SessionId(2)), Some(Status::Live));
+    }
+
+    #[test]
+    fn shutdown_ends_live_and_reconnecting_streams_once() {
+        let t0 = Instant::now();
+        let mut l = Lifecycle::new(Status::Created, GRACE);
+        l.publish_started(SessionId(1));
+        l.publisher_connected(SessionId(1));
+        assert_eq!(l.end(), Some(Status::Ended));
+        assert_eq!(l.end(), None);
+        assert_eq!(
+            l.publisher_closed(SessionId(1), t0),
+            None,
+            "no grace after the shutdown"
+        );
+        assert_eq!(l.status(), Status::Ended);
+
+        let mut away = Lifecycle::new(Status::Created, GRACE);
+        away.publish_started(SessionId(2));
+        away.publisher_connected(SessionId(2));
+        away.publisher_closed(SessionId(2), t0);
+        assert_eq!(away.end(), Some(Status::Ended));
+        assert_eq!(
+            away.poll(t0 + GRACE),
+            None,
+            "the grace timer finds nothing to end"
+        );
+
+        let mut never = Lifecycle::new(Status::Created, GRACE);
+        never.publish_started(SessionId(3));
+        assert_eq!(never.end(), None, "a stream that never went live stays created");
+        assert_eq!(never.status(), Status::Created);
     }
 
     #[test]

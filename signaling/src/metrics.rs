@@ -36,12 +36,33 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Connected WHEP viewers.",
         viewers as u64,
     );
-    crate::health::render(&state, &mut out).await;
+    crate::stream_health::render(&state, &mut out).await;
     render_audience(&mut out, &state.watched());
+    let webhooks = state.inner.webhooks.as_ref().map_or((0, 0, 0), |w| w.counts());
+    render_webhooks(&mut out, webhooks);
+    let refused = state.inner.limiter.as_ref().map_or(0, |l| l.refused());
+    let _ = writeln!(
+        out,
+        "# HELP fanout_api_rate_limited_total API and session requests refused with 429.\n\
+         # TYPE fanout_api_rate_limited_total counter\nfanout_api_rate_limited_total {refused}"
+    );
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,
     )
+}
+
+/// Webhook attempts: (delivered, failed and retried, given up).
+pub(crate) fn render_webhooks(out: &mut String, (ok, retry, failed): (u64, u64, u64)) {
+    let name = "fanout_webhook_deliveries_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Webhook delivery attempts: ok (2xx), retry (failed, tried again), \
+         failed (given up after the last retry).\n# TYPE {name} counter"
+    );
+    for (result, n) in [("ok", ok), ("retry", retry), ("failed", failed)] {
+        let _ = writeln!(out, "{name}{{result=\"{result}\"}} {n}");
+    }
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
@@ -146,5 +167,15 @@ mod tests {
         assert!(out.contains("# TYPE fanout_stream_viewers gauge\n"));
         assert!(out.contains("fanout_stream_viewers{stream=\"a1\"} 10\n"));
         assert!(out.contains("fanout_stream_viewers{stream=\"b\\\"2\"} 0\n"));
+    }
+
+    #[test]
+    fn webhook_counters_by_result() {
+        let mut out = String::new();
+        render_webhooks(&mut out, (5, 2, 1));
+        assert!(out.contains("# TYPE fanout_webhook_deliveries_total counter\n"));
+        assert!(out.contains("fanout_webhook_deliveries_total{result=\"ok\"} 5\n"));
+        assert!(out.contains("fanout_webhook_deliveries_total{result=\"retry\"} 2\n"));
+        assert!(out.contains("fanout_webhook_deliveries_total{result=\"failed\"} 1\n"));
     }
 }

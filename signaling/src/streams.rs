@@ -254,8 +254,8 @@ async fn read(
     let mut v = body(&state, &headers, &row);
     v["audience"] = crate::viewers::audience_json(state.audience_of(&row.id).await);
     let status = state.runtime(&row.id, row.status).0;
-    v["health"] = match crate::health::of(&state, &row.id, status).await {
-        Some(report) => crate::health::to_json(&report),
+    v["health"] = match crate::stream_health::of(&state, &row.id, status).await {
+        Some(report) => crate::stream_health::to_json(&report),
         None => Value::Null,
     };
     Ok(Json(v))

@@ -104,12 +104,16 @@ fn wait_for(
     }
 }
 
+/// The synthetic players all come from one address; real ones come from many, each far under
+/// the per-client API limit.
+const NO_LIMIT: [&str; 2] = ["--api-rate-limit", "0"];
+
 #[test]
 fn ten_thousand_heartbeating_players_are_counted_within_two_percent() {
     if !in_netns("ten_thousand_heartbeating_players_are_counted_within_two_percent") {
         return;
     }
-    let server = Server::start(&[]);
+    let server = Server::start(&NO_LIMIT);
     let (id, _) = create_stream(&server, "viewer counts");
     let fresh = audience(&server, &id);
     assert_eq!(
@@ -163,7 +167,7 @@ fn players_who_stop_heartbeating_drop_out_within_the_window() {
     }
     // A 4 s window (2 s buckets) instead of two minutes, so the drop-out happens for real.
     let window = Duration::from_secs(4);
-    let server = Server::start(&["--audience-window-secs", "4"]);
+    let server = Server::start(&["--audience-window-secs", "4", "--api-rate-limit", "0"]);
     let (id, _) = create_stream(&server, "drop out");
     let stayers: Vec<String> = (0..300).map(sid).collect();
     let leavers: Vec<String> = (300..600).map(sid).collect();
@@ -219,7 +223,7 @@ fn two_nodes_sharing_redis_both_count_every_player() {
     let url = redis.url();
     // Two nodes on one data dir: the streams table (SQLite) is shared like it would be in a
     // cluster; viewer counts are shared only through Redis.
-    let a = Server::start(&["--redis-url", &url]);
+    let a = Server::start(&["--redis-url", &url, "--api-rate-limit", "0"]);
     let b = Server::start_on(
         a.data_dir.clone(),
         Ports {
@@ -227,7 +231,7 @@ fn two_nodes_sharing_redis_both_count_every_player() {
             udp: 18289,
             chat: Some(18091),
         },
-        &["--redis-url", &url],
+        &["--redis-url", &url, "--api-rate-limit", "0"],
     );
     let (id, _) = create_stream(&a, "two nodes");
     let sids: Vec<String> = (0..VIEWERS).map(sid).collect();
