@@ -125,12 +125,11 @@ impl Lifecycle {
         }
     }
 
-    /// The stream is stopped by its owner: it ends now, with no grace. Returns the publisher
-    /// session to close, if one is connecting or connected.
+    /// The stream is stopped by its owner ([`Lifecycle::end`], for a live stream): returns the
+    /// publisher session to close, if one is connecting or connected.
     pub fn stop(&mut self) -> Option<SessionId> {
         let publisher = self.publisher();
-        self.publisher = Publisher::None;
-        self.set(Status::Ended);
+        self.end();
         publisher
     }
 
