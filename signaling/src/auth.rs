@@ -13,11 +13,17 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Whether the request carries the admin token.
+pub fn is_admin(headers: &HeaderMap, admin_token: &str) -> bool {
+    bearer(headers).is_some_and(|t| constant_time_eq(t.as_bytes(), admin_token.as_bytes()))
+}
+
 /// Require the admin token.
 pub fn require_admin(headers: &HeaderMap, admin_token: &str) -> Result<(), ApiError> {
-    match bearer(headers) {
-        Some(t) if constant_time_eq(t.as_bytes(), admin_token.as_bytes()) => Ok(()),
-        _ => Err(ApiError::Unauthorized),
+    if is_admin(headers, admin_token) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
     }
 }
 

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-use crate::auth::{bearer, constant_time_eq, hash_key, new_secret, require_admin};
+use crate::auth::{bearer, hash_key, is_admin, new_secret, require_admin};
 use crate::db::{StreamMeta, StreamRow, Visibility};
 use crate::error::ApiError;
 use crate::lifecycle::Status;
@@ -232,15 +232,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
-/// Admin, or a viewer token for this stream; anyone for a public stream.
-fn may_read(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Result<(), ApiError> {
-    if row.meta.visibility == Visibility::Public {
+/// Who may watch (WHEP) and read a stream: anyone when it is public; otherwise the admin or
+/// a viewer token for this stream.
+pub(crate) fn require_watch_access(
+    state: &AppState,
+    headers: &HeaderMap,
+    row: &StreamRow,
+) -> Result<(), ApiError> {
+    if row.meta.visibility == Visibility::Public || is_admin(headers, &state.inner.config.admin_token) {
         return Ok(());
     }
     let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
-    if constant_time_eq(token.as_bytes(), state.inner.config.admin_token.as_bytes()) {
-        return Ok(());
-    }
     state.inner.config.viewer_auth.check(token, &row.id).map(|_| ())
 }
 
@@ -250,7 +252,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let row = state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
-    may_read(&state, &headers, &row)?;
+    require_watch_access(&state, &headers, &row)?;
     let mut v = body(&state, &headers, &row);
     v["audience"] = crate::viewers::audience_json(state.audience_of(&row.id).await);
     let status = state.runtime(&row.id, row.status).0;
@@ -396,8 +398,7 @@ async fn browse(
     headers: HeaderMap,
     Query(q): Query<BrowseQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let admin = bearer(&headers)
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.inner.config.admin_token.as_bytes()));
+    let admin = is_admin(&headers, &state.inner.config.admin_token);
     let limit = match q.limit.as_deref() {
         None => 20,
         Some(l) => l

@@ -17,8 +17,6 @@ use serde_json::json;
 use sfu::SessionKind;
 
 use crate::app::AppState;
-use crate::auth::{bearer, constant_time_eq};
-use crate::db::Visibility;
 use crate::error::ApiError;
 use crate::resources;
 
@@ -45,13 +43,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     resources::require_content_type(&headers, "application/sdp")?;
     let row = resources::stream(&state, &id)?;
-    if row.meta.visibility == Visibility::Private {
-        // The viewer token of this stream, or the admin token.
-        let token = bearer(&headers).ok_or(ApiError::Unauthorized)?;
-        if !constant_time_eq(token.as_bytes(), state.inner.config.admin_token.as_bytes()) {
-            state.inner.config.viewer_auth.check(token, &row.id)?;
-        }
-    }
+    crate::streams::require_watch_access(&state, &headers, &row)?;
     resources::create(&state, &row, SessionKind::Subscriber, "whep", &body)
 }
 

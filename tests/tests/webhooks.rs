@@ -20,7 +20,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::{Server, create_stream, http, in_netns, whep_offer};
+use common::{Server, create_stream, http, in_netns, runtime, whep_offer};
 use fanout_tests::whip::{PublishOptions, Publisher};
 use serde_json::Value;
 use signaling::{SignatureError, verify_signature};
@@ -148,13 +148,6 @@ impl Receiver {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
 }
 
 #[test]

@@ -9,17 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{NodeProc, Server, create_stream, http, in_netns};
+use common::{NodeProc, Server, create_stream, http, in_netns, runtime};
 use fanout_tests::codec::VideoCodec;
 use fanout_tests::whep::{ViewOptions, Viewer};
 use fanout_tests::whip::{PublishOptions, Publisher};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 #[test]
 fn webrtc_rs_vp8_publisher_to_webrtc_rs_viewer() {

@@ -473,3 +473,11 @@ pub fn wait_for_hls(base: &str, stream: &str) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A multi-threaded tokio runtime for tests that drive async clients.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
