@@ -223,6 +223,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         args.chat.public_keys()?,
     )
     .context("reading --jwt-public-key")?;
+    let origin = hls::Origin::new(hls::OriginConfig {
+        data_dir: Some(args.data_dir.clone()),
+        ..Default::default()
+    })
+    .context("starting the LL-HLS origin")?;
     let state = signaling::AppState::new(
         state_db,
         sfu.handle(),
@@ -242,15 +247,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 burst: args.ops.api_burst,
             }),
             trust_proxy: args.ops.trust_proxy,
+            hls: Some(origin.clone()),
         },
     );
     let _ = marks_to.set(state.clone());
     let draining = state.clone();
-    let origin = hls::Origin::new(hls::OriginConfig {
-        data_dir: Some(args.data_dir.clone()),
-        ..Default::default()
-    })
-    .context("starting the LL-HLS origin")?;
     let test_source = if args.test_pattern {
         Some(start_test_pattern(&db, &origin)?)
     } else {

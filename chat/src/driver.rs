@@ -85,6 +85,7 @@ struct Driver {
     bus_rx: mpsc::Receiver<String>,
     pending: Vec<String>,
     deadline: Option<Instant>,
+    last_flush: Option<Instant>,
     /// Highest id admitted here, so Redis ids stay monotonic across a Redis data loss.
     floor: u64,
     local: u64,
@@ -128,6 +129,7 @@ impl Driver {
             bus_rx,
             pending: Vec::new(),
             deadline: None,
+            last_flush: None,
             floor: 0,
             local: 0,
             presence_sent: 0,
@@ -183,22 +185,27 @@ impl Driver {
             self.room.handle(now_ms(), Input::Modes(modes));
         }
         self.pending.push(frame);
-        let window = self.node.config.batch_window;
-        if window.is_zero() {
-            self.flush();
-        } else if self.deadline.is_none() {
-            self.deadline = Some(Instant::now() + window);
+        if self.deadline.is_some() {
+            return;
+        }
+        let gap = batch_gap(&self.node.config, self.room.local_count());
+        let now = Instant::now();
+        match self.last_flush.map(|t| t + gap) {
+            Some(due) if due > now => self.deadline = Some(due),
+            _ => self.flush(),
         }
     }
 
     fn flush(&mut self) {
         self.deadline = None;
+        self.last_flush = Some(Instant::now());
         let frame = match self.pending.len() {
             0 => return,
             1 => self.pending.pop().expect("one pending frame"),
             _ => render_batch(&self.pending),
         };
         self.pending.clear();
+        self.node.stats.fanout_frame();
         // No receivers is fine: nobody is listening on this node right now.
         let _ = self.frames.send(Utf8Bytes::from(frame));
     }
@@ -239,6 +246,7 @@ impl Driver {
     }
 
     fn reply_error(&mut self, conn: ConnId, code: ErrorCode, message: String, retry: Option<u64>) {
+        self.node.stats.error(code);
         let frame = ServerFrame::Error {
             code,
             message,
@@ -282,6 +290,7 @@ impl Driver {
                             frame: a.frame.clone(),
                         });
                         self.node.bus.publish_local(&self.id, a.frame);
+                        self.node.stats.message();
                         self.room.handle(now, Input::Posted(draft));
                     }
                     Err(LedgerError::Rejected(r)) => self.rejected(conn, r),
@@ -377,9 +386,46 @@ impl Driver {
     }
 }
 
+/// The shortest gap between two fan-out frames of a room with `sockets` local sockets: the
+/// configured window, stretched so the room's socket writes stay near `room_writes_per_sec`.
+fn batch_gap(config: &crate::ChatConfig, sockets: usize) -> Duration {
+    let base = config.batch_window;
+    if base.is_zero() {
+        return base;
+    }
+    let budget = f64::from(config.room_writes_per_sec.max(1));
+    let stretched = Duration::from_secs_f64(sockets as f64 / budget);
+    stretched.min(config.max_batch_window).max(base)
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gap_grows_with_the_room_between_its_bounds() {
+        let config = crate::ChatConfig::default();
+        let ms = |n| batch_gap(&config, n).as_secs_f64() * 1000.0;
+        // Small rooms: the configured window.
+        assert_eq!(ms(1), 10.0);
+        assert_eq!(ms(2_000), 10.0);
+        // 200,000 writes/s: 6,000 sockets get a frame every 30 ms at most.
+        assert!((ms(6_000) - 30.0).abs() < 1e-9);
+        // Never beyond the ceiling.
+        assert_eq!(ms(10_000), 50.0);
+        assert_eq!(ms(1_000_000), 50.0);
+        // No batching stays no batching.
+        let none = crate::ChatConfig {
+            batch_window: Duration::ZERO,
+            ..Default::default()
+        };
+        assert!(batch_gap(&none, 1_000_000).is_zero());
     }
 }

@@ -58,8 +58,10 @@ pub mod redis_ledger;
 pub mod room;
 pub mod server;
 pub mod socket;
+pub mod stats;
 pub mod viewers;
 
 pub use auth::{AuthError, Identity, JwtConfig, Role, Verifier, mint_guest_token, mint_token};
 pub use server::{ChatConfig, ChatError, ChatHandle, ChatState, router, serve};
+pub use stats::ChatStats;
 pub use viewers::ViewerMarks;

@@ -207,6 +207,56 @@ pub enum ErrorCode {
     ShuttingDown,
 }
 
+impl ErrorCode {
+    /// Every code, in declaration order (`code as usize` indexes it).
+    pub const ALL: [ErrorCode; 19] = [
+        ErrorCode::InvalidJson,
+        ErrorCode::UnknownType,
+        ErrorCode::BadFrame,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::BinaryNotSupported,
+        ErrorCode::Flood,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::RateLimited,
+        ErrorCode::SlowMode,
+        ErrorCode::Banned,
+        ErrorCode::TimedOut,
+        ErrorCode::EmoteOnly,
+        ErrorCode::SubscribersOnly,
+        ErrorCode::Rejected,
+        ErrorCode::Unavailable,
+        ErrorCode::Busy,
+        ErrorCode::SlowConsumer,
+        ErrorCode::ShuttingDown,
+    ];
+
+    /// The wire name (`"rate_limited"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::BinaryNotSupported => "binary_not_supported",
+            ErrorCode::Flood => "flood",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::SlowMode => "slow_mode",
+            ErrorCode::Banned => "banned",
+            ErrorCode::TimedOut => "timed_out",
+            ErrorCode::EmoteOnly => "emote_only",
+            ErrorCode::SubscribersOnly => "subscribers_only",
+            ErrorCode::Rejected => "rejected",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Busy => "busy",
+            ErrorCode::SlowConsumer => "slow_consumer",
+            ErrorCode::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
 /// What clients see of a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {

@@ -43,8 +43,17 @@ pub struct ChatConfig {
     pub room: RoomConfig,
     /// Rate limit and recent-history length.
     pub ledger: LedgerRules,
-    /// Frames to one room are coalesced for this long before fan-out (0: no batching).
+    /// Shortest gap between two fan-out frames of a room (0: no batching). A frame that finds
+    /// the room quiet for this long goes out at once; frames arriving closer together are
+    /// coalesced until the gap has passed.
     pub batch_window: Duration,
+    /// Longest gap the room may stretch to so that its socket writes stay within
+    /// `room_writes_per_sec` (large rooms).
+    pub max_batch_window: Duration,
+    /// Socket writes per second one room aims to stay under on this node: the gap grows with
+    /// the room's local sockets (`sockets / room_writes_per_sec`), between `batch_window` and
+    /// `max_batch_window`.
+    pub room_writes_per_sec: u32,
     /// Fan-out frames a socket may fall behind before it is told and closed.
     pub outbox_frames: usize,
     /// Client frames per second one socket may send (burst: twice that).
@@ -67,6 +76,8 @@ impl Default for ChatConfig {
             room: RoomConfig::default(),
             ledger: LedgerRules::default(),
             batch_window: Duration::from_millis(10),
+            max_batch_window: Duration::from_millis(50),
+            room_writes_per_sec: 200_000,
             outbox_frames: 256,
             inbound_per_sec: 10,
             room_idle: Duration::from_secs(30),
@@ -122,6 +133,7 @@ pub(crate) struct Node {
     next_conn: AtomicU64,
     next_generation: AtomicU64,
     shutdown: watch::Sender<bool>,
+    pub stats: crate::stats::Stats,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -236,8 +248,14 @@ impl ChatState {
                 next_conn: AtomicU64::new(1),
                 next_generation: AtomicU64::new(1),
                 shutdown,
+                stats: crate::stats::Stats::default(),
             }),
         })
+    }
+
+    /// This node's counters (sockets, rooms, messages, fan-out, errors by code).
+    pub fn stats(&self) -> crate::ChatStats {
+        self.node.stats.snapshot(self.node.room_count())
     }
 
     /// Tell the chat when a stream went live (`None`: it is not live), so messages carry
@@ -358,7 +376,27 @@ pub fn router(state: ChatState) -> Router {
     Router::new()
         .route("/v1/chat/{stream_id}", get(websocket))
         .route("/v1/chat/{stream_id}/replay", get(replay))
+        .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// `GET /metrics` on the chat listener: this node's counters (for `fanout chat`; `fanout
+/// serve` also puts them in its own `/metrics`).
+async fn metrics(State(state): State<ChatState>) -> Response {
+    let mut out = String::with_capacity(2048);
+    let stats = state.stats();
+    crate::stats::render(&mut out, &stats);
+    out.push_str(crate::stats::ERRORS_HEADER);
+    out.push('\n');
+    crate::stats::render_errors(&mut out, &stats);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 fn valid_stream_id(id: &str) -> bool {

@@ -47,6 +47,8 @@ pub mod close_code {
 enum Flow {
     Continue,
     Close(u16, ServerFrame),
+    /// The peer is gone (a write failed): nothing to tell it.
+    Gone,
 }
 
 /// Token bucket on client frames.
@@ -96,7 +98,7 @@ pub(crate) async fn run(
         Some(Err(e)) => {
             tracing::debug!(error = %e, "chat socket with invalid token");
             let err = ServerFrame::error(ErrorCode::Unauthorized, "invalid token");
-            close(&mut ws, close_code::UNAUTHORIZED, err).await;
+            close(&mut ws, &node, close_code::UNAUTHORIZED, err).await;
             return;
         }
         Some(Ok(i)) => Some(i),
@@ -113,9 +115,10 @@ pub(crate) async fn run(
     let (reply_tx, mut replies) = mpsc::channel(REPLY_QUEUE);
     let Some((room_handle, mut frames)) = node.join(&room, conn, identity, reply_tx) else {
         let err = ServerFrame::error(ErrorCode::Busy, "room overloaded, try again");
-        close(&mut ws, close_code::TRY_AGAIN, err).await;
+        close(&mut ws, &node, close_code::TRY_AGAIN, err).await;
         return;
     };
+    node.stats.socket_opened();
     let commands = room_handle.commands;
     let mut shutdown = node.shutdown_signal();
     let mut inbound = Inbound::new(node.config.inbound_per_sec);
@@ -129,11 +132,11 @@ pub(crate) async fn run(
                 ServerFrame::error(ErrorCode::ShuttingDown, "server shutting down"),
             ),
             reply = replies.recv() => match reply {
-                Some(first) => write(&mut ws, first, &mut replies, &mut frames).await,
+                Some(first) => write(&mut ws, &node, first, &mut replies, &mut frames).await,
                 None => Flow::Close(close_code::POLICY, slow()),
             },
             frame = frames.recv() => match frame {
-                Ok(first) => write(&mut ws, first, &mut replies, &mut frames).await,
+                Ok(first) => write(&mut ws, &node, first, &mut replies, &mut frames).await,
                 Err(RecvError::Lagged(_)) => Flow::Close(close_code::POLICY, slow()),
                 Err(RecvError::Closed) => Flow::Close(
                     close_code::GOING_AWAY,
@@ -147,11 +150,16 @@ pub(crate) async fn run(
                 _ => break,
             },
         };
-        if let Flow::Close(code, frame) = flow {
-            close(&mut ws, code, frame).await;
-            break;
+        match flow {
+            Flow::Continue => {}
+            Flow::Close(code, frame) => {
+                close(&mut ws, &node, code, frame).await;
+                break;
+            }
+            Flow::Gone => break,
         }
     }
+    node.stats.socket_closed();
     // The room must learn we left, or it would count us forever; waiting for queue space is
     // bounded by the room draining its queue.
     let _ = commands.send(Command::Leave { conn }).await;
@@ -160,6 +168,7 @@ pub(crate) async fn run(
 /// Write `first` plus whatever else is ready, then flush once.
 async fn write(
     ws: &mut WebSocket,
+    node: &Node,
     first: Utf8Bytes,
     replies: &mut mpsc::Receiver<Utf8Bytes>,
     frames: &mut broadcast::Receiver<Utf8Bytes>,
@@ -190,15 +199,13 @@ async fn write(
     })
     .await;
     match result {
-        Ok(Ok(true)) => Flow::Continue,
+        Ok(Ok(true)) => {
+            node.stats.socket_write();
+            Flow::Continue
+        }
         Ok(Ok(false)) | Err(_) => slow(),
-        // The peer is gone; the close attempt will fail quietly.
-        Ok(Err(_)) => Flow::Close(close_code::GOING_AWAY, slow_placeholder()),
+        Ok(Err(_)) => Flow::Gone,
     }
-}
-
-fn slow_placeholder() -> ServerFrame {
-    ServerFrame::error(ErrorCode::SlowConsumer, "write failed")
 }
 
 async fn on_message(
@@ -243,20 +250,20 @@ async fn on_message(
                 message: "too many frames; slow down".into(),
                 retry_after: Some(1000),
             };
-            return send_now(ws, err).await;
+            return send_now(ws, node, err).await;
         }
         return Flow::Continue;
     }
     let frame = match parse_client_frame(&text) {
         Ok(f) => f,
-        Err(e) => return send_now(ws, ServerFrame::error(e.code(), e.to_string())).await,
+        Err(e) => return send_now(ws, node, ServerFrame::error(e.code(), e.to_string())).await,
     };
     let command = match frame {
         ClientFrame::Auth { token } => match node.verifier.verify(&token) {
             Ok(identity) => Command::Identify { conn, identity },
             Err(e) => {
                 let err = ServerFrame::error(ErrorCode::Unauthorized, e.to_string());
-                return send_now(ws, err).await;
+                return send_now(ws, node, err).await;
             }
         },
         frame => Command::Frame { conn, frame },
@@ -267,22 +274,34 @@ async fn on_message(
             message: "room busy; not sent".into(),
             retry_after: Some(100),
         };
-        return send_now(ws, err).await;
+        return send_now(ws, node, err).await;
     }
     Flow::Continue
 }
 
-async fn send_now(ws: &mut WebSocket, frame: ServerFrame) -> Flow {
+async fn send_now(ws: &mut WebSocket, node: &Node, frame: ServerFrame) -> Flow {
+    count_error(node, &frame);
     let sent = tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Text(frame.to_json().into()))).await;
     match sent {
         Ok(Ok(())) => Flow::Continue,
-        _ => Flow::Close(close_code::POLICY, slow_placeholder()),
+        Ok(Err(_)) => Flow::Gone,
+        Err(_) => Flow::Close(
+            close_code::POLICY,
+            ServerFrame::error(ErrorCode::SlowConsumer, "too far behind; closing"),
+        ),
+    }
+}
+
+fn count_error(node: &Node, frame: &ServerFrame) {
+    if let ServerFrame::Error { code, .. } = frame {
+        node.stats.error(*code);
     }
 }
 
 /// Tell the peer why (best effort, bounded), close with `code`, and wait briefly for the
 /// peer's close so unread input does not turn our close into a TCP reset.
-async fn close(ws: &mut WebSocket, code: u16, frame: ServerFrame) {
+async fn close(ws: &mut WebSocket, node: &Node, code: u16, frame: ServerFrame) {
+    count_error(node, &frame);
     let reason = match &frame {
         ServerFrame::Error { code, .. } => serde_json::to_string(code).unwrap_or_default(),
         _ => String::new(),

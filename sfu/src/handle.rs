@@ -167,7 +167,7 @@ impl Sfu {
                 }),
                 metrics: inner.metrics.clone(),
                 tally: Default::default(),
-                published: (0, 0),
+                published: crate::metrics::Published::default(),
             };
             let running = RunningGuard(inner.workers[i].running.clone());
             std::thread::Builder::new()

@@ -21,6 +21,6 @@ pub use handle::{Sfu, SfuConfig, SfuHandle};
 pub use metrics::{DELAY_BUCKETS_US, MetricsSnapshot};
 pub use sfu_core::str0m::media::MediaKind;
 pub use sfu_core::{
-    HealthReport, IceFragment, LayerChoice, LayerState, RoomId, SessionId, SessionKind, SfuError, SfuEvent,
-    TrackHealth, WorkerStats,
+    ESTIMATE_BUCKETS_BPS, HealthReport, IceFragment, LayerChoice, LayerState, RoomId, SessionId, SessionKind,
+    SfuError, SfuEvent, TrackHealth, WorkerStats,
 };

@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sfu_core::{ESTIMATE_BUCKETS_BPS, WorkerStats};
+
 /// Upper bounds of the forwarding-delay buckets, in microseconds (the last bucket is open).
 pub const DELAY_BUCKETS_US: [u64; 22] = [
     5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 20_000,
@@ -20,6 +22,20 @@ pub(crate) struct Metrics {
     /// Per bucket counts (not cumulative); the extra slot is the open `+Inf` bucket.
     delay: [AtomicU64; DELAY_BUCKETS_US.len() + 1],
     delay_sum_ns: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    /// Viewers per estimate bucket, summed over workers (each adds its changes).
+    estimates: [AtomicU64; ESTIMATE_BUCKETS_BPS.len() + 1],
+    estimate_sum_bps: AtomicU64,
+}
+
+/// What a worker has published so far, so it adds only what changed.
+#[derive(Debug, Default)]
+pub(crate) struct Published {
+    stats: WorkerStats,
+    /// UDP payload bytes received and sent since the last publish.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 /// A worker's local tally, folded into [`Metrics`] once per loop.
@@ -41,14 +57,26 @@ impl DelayTally {
 }
 
 impl Metrics {
-    /// Fold a worker's tally and packet counters in, and clear the tally.
-    pub(crate) fn publish(&self, tally: &mut DelayTally, packets_in: u64, packets_out: u64) {
-        if packets_in > 0 {
-            self.packets_in.fetch_add(packets_in, Ordering::Relaxed);
+    /// Fold a worker's tally and counters in (what changed since `last`), and clear the tally.
+    pub(crate) fn publish(&self, tally: &mut DelayTally, now: WorkerStats, last: &mut Published) {
+        let add = |a: &AtomicU64, delta: u64| {
+            if delta != 0 {
+                // Gauges move both ways: a wrapping add of the wrapped difference.
+                a.fetch_add(delta, Ordering::Relaxed);
+            }
+        };
+        add(&self.packets_in, now.packets_in - last.stats.packets_in);
+        add(&self.packets_out, now.packets_out - last.stats.packets_out);
+        add(&self.bytes_in, std::mem::take(&mut last.bytes_in));
+        add(&self.bytes_out, std::mem::take(&mut last.bytes_out));
+        for ((slot, new), old) in self.estimates.iter().zip(now.estimates).zip(last.stats.estimates) {
+            add(slot, new.wrapping_sub(old));
         }
-        if packets_out > 0 {
-            self.packets_out.fetch_add(packets_out, Ordering::Relaxed);
-        }
+        add(
+            &self.estimate_sum_bps,
+            now.estimate_sum_bps.wrapping_sub(last.stats.estimate_sum_bps),
+        );
+        last.stats = now;
         if !tally.touched {
             return;
         }
@@ -69,6 +97,10 @@ impl Metrics {
             packets_out: self.packets_out.load(Ordering::Relaxed),
             delay_counts: self.delay.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
             delay_sum: Duration::from_nanos(self.delay_sum_ns.load(Ordering::Relaxed)),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            estimates: self.estimates.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
+            estimate_sum_bps: self.estimate_sum_bps.load(Ordering::Relaxed),
         }
     }
 }
@@ -86,6 +118,15 @@ pub struct MetricsSnapshot {
     pub delay_counts: Vec<u64>,
     /// Sum of all forwarding delays.
     pub delay_sum: Duration,
+    /// UDP payload bytes received (media, RTCP, STUN, DTLS).
+    pub bytes_in: u64,
+    /// UDP payload bytes sent.
+    pub bytes_out: u64,
+    /// Viewers by current bandwidth estimate, per bucket of [`ESTIMATE_BUCKETS_BPS`] (not
+    /// cumulative; the last entry is the open bucket).
+    pub estimates: Vec<u64>,
+    /// Sum of the viewers' current estimates, bit/s.
+    pub estimate_sum_bps: u64,
 }
 
 #[cfg(test)]
@@ -100,7 +141,20 @@ mod tests {
         t.record(Duration::from_micros(5));
         t.record(Duration::from_micros(6));
         t.record(Duration::from_millis(400));
-        m.publish(&mut t, 2, 4);
+        let mut last = Published {
+            bytes_in: 3000,
+            bytes_out: 9000,
+            ..Default::default()
+        };
+        let mut now = WorkerStats {
+            packets_in: 2,
+            packets_out: 4,
+            estimate_sum_bps: 3_000_000,
+            ..Default::default()
+        };
+        now.estimates[2] = 1; // one viewer at 1 Mbit/s
+        now.estimates[4] = 1; // one at 2 Mbit/s
+        m.publish(&mut t, now, &mut last);
         let s = m.snapshot();
         assert_eq!(s.packets_in, 2);
         assert_eq!(s.packets_out, 4);
@@ -108,8 +162,18 @@ mod tests {
         assert_eq!(s.delay_counts[1], 1);
         assert_eq!(s.delay_counts[DELAY_BUCKETS_US.len()], 1);
         assert_eq!(s.delay_sum, Duration::from_micros(400_014));
+        assert_eq!((s.bytes_in, s.bytes_out), (3000, 9000));
+        assert_eq!(s.estimates[2..5], [1, 0, 1]);
         // The tally was cleared: publishing again adds nothing.
-        m.publish(&mut t, 0, 0);
+        m.publish(&mut t, now, &mut last);
         assert_eq!(m.snapshot().delay_counts.iter().sum::<u64>(), 4);
+        assert_eq!(m.snapshot().bytes_in, 3000);
+        // The 2 Mbit/s viewer leaves: the gauges come down.
+        now.estimates[4] = 0;
+        now.estimate_sum_bps = 1_000_000;
+        m.publish(&mut t, now, &mut last);
+        let s = m.snapshot();
+        assert_eq!(s.estimates[2..5], [1, 0, 0]);
+        assert_eq!(s.estimate_sum_bps, 1_000_000);
     }
 }

@@ -12,7 +12,7 @@ use sfu_core::{Command, Datagram, Input, Output, PeerMessage, SfuEvent, Worker, 
 use tracing::{debug, warn};
 
 use crate::batch_send::SendBatch;
-use crate::metrics::{DelayTally, Metrics};
+use crate::metrics::{DelayTally, Metrics, Published};
 
 /// What arrives in a worker's inbox.
 #[derive(Debug)]
@@ -63,8 +63,8 @@ pub(crate) struct WorkerThread {
     pub(crate) outgoing: Vec<SendBatch>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) tally: DelayTally,
-    /// The worker's packet counters as last published.
-    pub(crate) published: (u64, u64),
+    /// The worker's counters as last published, and the bytes since.
+    pub(crate) published: Published,
 }
 
 impl WorkerThread {
@@ -109,6 +109,7 @@ impl WorkerThread {
                     let (socket, local) = &self.sockets[i];
                     match socket.recv_from(&mut buf) {
                         Ok((len, source)) => {
+                            self.published.bytes_in += len as u64;
                             let now = Instant::now();
                             self.worker.handle_input(Input::Datagram(
                                 now,
@@ -151,6 +152,7 @@ impl WorkerThread {
                     let Some(i) = self.sockets.iter().position(|(_, a)| *a == t.source) else {
                         continue;
                     };
+                    self.published.bytes_out += t.contents.len() as u64;
                     self.outgoing[i].push(t.destination, t.contents.into());
                     // A big room's first viewers need not wait for its last ones.
                     if self.outgoing[i].is_full()
@@ -191,10 +193,7 @@ impl WorkerThread {
         let tally = &mut self.tally;
         self.worker
             .take_forwarded(|received| tally.record(sent.saturating_duration_since(received)));
-        let stats = self.worker.stats();
-        let (pin, pout) = self.published;
         self.metrics
-            .publish(&mut self.tally, stats.packets_in - pin, stats.packets_out - pout);
-        self.published = (stats.packets_in, stats.packets_out);
+            .publish(&mut self.tally, self.worker.stats(), &mut self.published);
     }
 }

@@ -45,6 +45,8 @@ pub struct SignalConfig {
     pub rate_limit: Option<crate::token_bucket::RateLimit>,
     /// Count clients by `X-Forwarded-For` (set only behind a reverse proxy that sets it).
     pub trust_proxy: bool,
+    /// The LL-HLS origin served by this process, for its counters in `/metrics`.
+    pub hls: Option<hls::Origin>,
 }
 
 /// Base URLs of the RTMP and SRT ingest, when they run (`None`: the stream response says
@@ -88,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) webhooks: Option<crate::webhook::Webhooks>,
     pub(crate) limiter: Option<crate::rate_limit::RateLimiter>,
     pub(crate) drain: crate::drain::Drain,
+    /// Latency the players report in their heartbeats.
+    pub(crate) player_latency: crate::metrics::PlayerLatency,
 }
 
 /// Everything handlers share. Cheap to clone.
@@ -130,6 +134,7 @@ impl AppState {
                 webhooks,
                 limiter,
                 drain: Default::default(),
+                player_latency: Default::default(),
             }),
         };
         let sweeper = state.clone();

@@ -1,5 +1,7 @@
 //! One error type for every HTTP handler, mapped to a status in one place.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sfu::SfuError;
@@ -71,8 +73,56 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
+/// The `kind` labels of `fanout_errors_total{source="api"}`, one per [`ApiError`] variant.
+pub const API_ERROR_KINDS: [&str; 12] = [
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "unprocessable",
+    "unsupported_media_type",
+    "bad_request",
+    "precondition_failed",
+    "unavailable",
+    "internal",
+    "rate_limited",
+    "draining",
+];
+
+/// Errors answered by this process, per kind (a process has one `/metrics`).
+static API_ERRORS: [AtomicU64; API_ERROR_KINDS.len()] = [const { AtomicU64::new(0) }; API_ERROR_KINDS.len()];
+
+impl ApiError {
+    /// Index into [`API_ERROR_KINDS`].
+    fn kind(&self) -> usize {
+        match self {
+            ApiError::Unauthorized => 0,
+            ApiError::Forbidden(_) => 1,
+            ApiError::NotFound => 2,
+            ApiError::Conflict(_) => 3,
+            ApiError::Unprocessable(_) => 4,
+            ApiError::UnsupportedMediaType(_) => 5,
+            ApiError::BadRequest(_) => 6,
+            ApiError::PreconditionFailed => 7,
+            ApiError::Unavailable => 8,
+            ApiError::Internal(_) => 9,
+            ApiError::RateLimited { .. } => 10,
+            ApiError::Draining { .. } => 11,
+        }
+    }
+}
+
+/// API errors answered so far, by kind.
+pub(crate) fn api_error_counts() -> impl Iterator<Item = (&'static str, u64)> {
+    API_ERROR_KINDS
+        .iter()
+        .zip(&API_ERRORS)
+        .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        API_ERRORS[self.kind()].fetch_add(1, Ordering::Relaxed);
         let status = match &self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,

@@ -1,13 +1,14 @@
 //! `GET /metrics`: Prometheus text exposition of the SFU's counters and histograms.
 
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use sfu::{DELAY_BUCKETS_US, MetricsSnapshot};
+use sfu::{DELAY_BUCKETS_US, ESTIMATE_BUCKETS_BPS, MetricsSnapshot};
 
 use crate::app::{AppState, lock};
 
@@ -46,6 +47,27 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "# HELP fanout_api_rate_limited_total API and session requests refused with 429.\n\
          # TYPE fanout_api_rate_limited_total counter\nfanout_api_rate_limited_total {refused}"
     );
+    state.inner.player_latency.render(&mut out);
+    let chat = state.inner.config.chat.as_ref().map(|c| c.state.stats());
+    let hls = state.inner.config.hls.as_ref().map(hls::Origin::stats);
+    if let Some(c) = &chat {
+        chat::stats::render(&mut out, c);
+    }
+    if let Some(h) = &hls {
+        hls::stats::render(&mut out, h);
+    }
+    // One family for every source's errors.
+    out.push_str(chat::stats::ERRORS_HEADER);
+    out.push('\n');
+    for (kind, n) in crate::error::api_error_counts() {
+        let _ = writeln!(out, "fanout_errors_total{{source=\"api\",kind=\"{kind}\"}} {n}");
+    }
+    if let Some(c) = &chat {
+        chat::stats::render_errors(&mut out, c);
+    }
+    if let Some(h) = &hls {
+        hls::stats::render_errors(&mut out, h);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,
@@ -62,6 +84,84 @@ pub(crate) fn render_webhooks(out: &mut String, (ok, retry, failed): (u64, u64, 
     );
     for (result, n) in [("ok", ok), ("retry", retry), ("failed", failed)] {
         let _ = writeln!(out, "{name}{{result=\"{result}\"}} {n}");
+    }
+}
+
+/// Upper bounds of the player-latency buckets, in seconds (the last bucket is open).
+pub const LATENCY_BUCKETS_S: [f64; 13] = [
+    0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
+];
+
+/// How a player watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Hls,
+    WebRtc,
+}
+
+impl Protocol {
+    const ALL: [Protocol; 2] = [Protocol::Hls, Protocol::WebRtc];
+
+    pub(crate) fn parse(s: &str) -> Option<Protocol> {
+        match s {
+            "hls" => Some(Protocol::Hls),
+            "webrtc" => Some(Protocol::WebRtc),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Hls => "hls",
+            Protocol::WebRtc => "webrtc",
+        }
+    }
+}
+
+/// Glass-to-glass latency as players report it in heartbeats (`latencyMs`), per protocol.
+#[derive(Debug, Default)]
+pub(crate) struct PlayerLatency {
+    /// Per protocol: per bucket counts (not cumulative, last slot open), then the sum in µs.
+    counts: [[AtomicU64; LATENCY_BUCKETS_S.len() + 1]; 2],
+    sum_us: [AtomicU64; 2],
+}
+
+impl PlayerLatency {
+    pub(crate) fn observe(&self, protocol: Protocol, seconds: f64) {
+        let i = LATENCY_BUCKETS_S.partition_point(|&b| b < seconds);
+        self.counts[protocol as usize][i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us[protocol as usize].fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        let name = "fanout_glass_to_glass_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Glass-to-glass latency players report with their heartbeats: the \
+             wall-clock age of the frame on screen (HLS: from its PROGRAM-DATE-TIME; WebRTC: \
+             from the server's sender reports, so without the publisher's uplink).\n\
+             # TYPE {name} histogram"
+        );
+        for p in Protocol::ALL {
+            let label = p.as_str();
+            let mut cumulative = 0;
+            let counts = &self.counts[p as usize];
+            for (bound, n) in LATENCY_BUCKETS_S.iter().zip(counts) {
+                cumulative += n.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{protocol=\"{label}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            cumulative += counts[LATENCY_BUCKETS_S.len()].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{protocol=\"{label}\",le=\"+Inf\"}} {cumulative}"
+            );
+            let sum = self.sum_us[p as usize].load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(out, "{name}_sum{{protocol=\"{label}\"}} {sum}");
+            let _ = writeln!(out, "{name}_count{{protocol=\"{label}\"}} {cumulative}");
+        }
     }
 }
 
@@ -120,6 +220,37 @@ pub(crate) fn render_sfu(out: &mut String, m: &MetricsSnapshot, loads: &[usize])
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
     let _ = writeln!(out, "{name}_sum {}", m.delay_sum.as_secs_f64());
     let _ = writeln!(out, "{name}_count {cumulative}");
+    let bytes = [
+        ("in", m.bytes_in, "received from peers"),
+        ("out", m.bytes_out, "sent to peers"),
+    ];
+    for (dir, n, what) in bytes {
+        let _ = writeln!(
+            out,
+            "# HELP fanout_sfu_bytes_{dir}_total UDP payload bytes {what} (media, RTCP, STUN, DTLS).\n\
+             # TYPE fanout_sfu_bytes_{dir}_total counter\nfanout_sfu_bytes_{dir}_total {n}"
+        );
+    }
+    let name = "fanout_sfu_viewers_by_estimate";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Viewers whose current bandwidth estimate (TWCC) is at most `le` bit/s.\n\
+         # TYPE {name} gauge"
+    );
+    let mut cumulative = 0;
+    for (bound, n) in ESTIMATE_BUCKETS_BPS.iter().zip(&m.estimates) {
+        cumulative += n;
+        let _ = writeln!(out, "{name}{{le=\"{bound}\"}} {cumulative}");
+    }
+    cumulative += m.estimates.last().copied().unwrap_or(0);
+    let _ = writeln!(out, "{name}{{le=\"+Inf\"}} {cumulative}");
+    let name = "fanout_sfu_bandwidth_estimate_bps_sum";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Sum of the viewers' current bandwidth estimates, bit/s (divide by the \
+         +Inf count above for the mean).\n# TYPE {name} gauge\n{name} {}",
+        m.estimate_sum_bps
+    );
     let _ = writeln!(
         out,
         "# HELP fanout_sfu_worker_sessions WebRTC sessions per media worker.\n\
@@ -147,6 +278,10 @@ mod tests {
             packets_out: 70,
             delay_counts: counts,
             delay_sum: Duration::from_millis(1500),
+            bytes_in: 1234,
+            bytes_out: 98765,
+            estimates: vec![0, 1, 2, 0, 0, 0, 0, 1],
+            estimate_sum_bps: 9_000_000,
         };
         let mut out = String::new();
         render_sfu(&mut out, &m, &[3, 4]);
@@ -158,6 +293,11 @@ mod tests {
         assert!(out.contains("fanout_sfu_forward_delay_seconds_sum 1.5\n"));
         assert!(out.contains("fanout_sfu_packets_out_total 70\n"));
         assert!(out.contains("fanout_sfu_worker_sessions{worker=\"1\"} 4\n"));
+        assert!(out.contains("fanout_sfu_bytes_out_total 98765\n"));
+        assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"500000\"} 1\n"));
+        assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"1000000\"} 3\n"));
+        assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"+Inf\"} 4\n"));
+        assert!(out.contains("fanout_sfu_bandwidth_estimate_bps_sum 9000000\n"));
     }
 
     #[test]
@@ -167,6 +307,26 @@ mod tests {
         assert!(out.contains("# TYPE fanout_stream_viewers gauge\n"));
         assert!(out.contains("fanout_stream_viewers{stream=\"a1\"} 10\n"));
         assert!(out.contains("fanout_stream_viewers{stream=\"b\\\"2\"} 0\n"));
+    }
+
+    #[test]
+    fn player_latency_is_a_histogram_per_protocol() {
+        let l = PlayerLatency::default();
+        l.observe(Protocol::Hls, 0.95);
+        l.observe(Protocol::Hls, 1.1);
+        l.observe(Protocol::WebRtc, 0.08);
+        let mut out = String::new();
+        l.render(&mut out);
+        let name = "fanout_glass_to_glass_seconds";
+        assert!(
+            out.contains(&format!("{name}_bucket{{protocol=\"hls\",le=\"0.75\"}} 0\n")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("{name}_bucket{{protocol=\"hls\",le=\"1\"}} 1\n")));
+        assert!(out.contains(&format!("{name}_bucket{{protocol=\"hls\",le=\"1.25\"}} 2\n")));
+        assert!(out.contains(&format!("{name}_count{{protocol=\"hls\"}} 2\n")));
+        assert!(out.contains(&format!("{name}_sum{{protocol=\"hls\"}} 2.05\n")));
+        assert!(out.contains(&format!("{name}_bucket{{protocol=\"webrtc\",le=\"0.1\"}} 1\n")));
     }
 
     #[test]

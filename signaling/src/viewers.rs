@@ -36,8 +36,13 @@ pub(crate) fn valid_sid(sid: &str) -> bool {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Heartbeat {
     sid: String,
+    /// How far behind the source the frame on screen is, as the player measures it.
+    latency_ms: Option<f64>,
+    /// `hls` or `webrtc` (needed with `latencyMs`).
+    protocol: Option<String>,
 }
 
 async fn heartbeat(
@@ -52,8 +57,32 @@ async fn heartbeat(
             "sid must be 8-64 characters of A-Z a-z 0-9 _ -".into(),
         ));
     }
+    let latency = match (beat.latency_ms, beat.protocol.as_deref()) {
+        (None, _) => None,
+        (Some(ms), _) if !(0.0..=600_000.0).contains(&ms) => {
+            return Err(ApiError::Unprocessable(
+                "latencyMs must be between 0 and 600000".into(),
+            ));
+        }
+        (Some(ms), Some(p)) => match crate::metrics::Protocol::parse(p) {
+            Some(p) => Some((p, ms)),
+            None => {
+                return Err(ApiError::Unprocessable(
+                    "protocol must be \"hls\" or \"webrtc\"".into(),
+                ));
+            }
+        },
+        (Some(_), None) => {
+            return Err(ApiError::Unprocessable(
+                "protocol is required with latencyMs".into(),
+            ));
+        }
+    };
     state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
     state.mark(&id, &beat.sid);
+    if let Some((protocol, ms)) = latency {
+        state.inner.player_latency.observe(protocol, ms / 1000.0);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

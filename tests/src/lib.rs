@@ -54,6 +54,7 @@ pub mod keyframe;
 pub mod lag;
 pub mod loadgen;
 pub mod peer;
+pub mod prometheus;
 pub mod redis_server;
 #[cfg(test)]
 mod reflector;

@@ -9,7 +9,8 @@
 //        [&src=URL] (play this playlist instead: a private stream's signed hlsUrl).
 // Tests read window.hlsWatch.snapshot() and window.hlsWatch.g2g.
 // Viewer counts: every playlist request carries this page load's `sid`, and the page also
-// sends it as a heartbeat every 20 s (counted behind a CDN that never forwards each player).
+// sends it as a heartbeat every 20 s (counted behind a CDN that never forwards each player),
+// with its PROGRAM-DATE-TIME latency once playing (the server's glass-to-glass histogram).
 
 // hls.js is served from web/node_modules (package.json pins it); the server serves web/ as is.
 import Hls from '../node_modules/hls.js/dist/hls.mjs';
@@ -73,11 +74,19 @@ function play() {
     return;
   }
   hls = new Hls({ ...hlsConfig(overrides), ...sidLoaderConfig(sid) });
-  const beat = () => fetch(`/api/v1/streams/${encodeURIComponent(id)}/heartbeat`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ sid }),
-  }).catch(() => {});
+  // The heartbeat also reports how far behind the source this player is (glass to glass by
+  // PROGRAM-DATE-TIME), for the server's fanout_glass_to_glass_seconds histogram.
+  const beat = () => {
+    const latencyMs = window.hlsWatch.state === 'playing' ? snapshot().pdtLatencyMs : null;
+    const body = latencyMs !== null && latencyMs >= 0
+      ? { sid, latencyMs: Math.round(latencyMs), protocol: 'hls' }
+      : { sid };
+    fetch(`/api/v1/streams/${encodeURIComponent(id)}/heartbeat`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    }).catch(() => {});
+  };
   beat();
   heartbeat = setInterval(beat, HEARTBEAT_MS);
   window.hlsWatch.hls = hls;

@@ -64,6 +64,7 @@ pub mod resource;
 pub mod router;
 pub mod segment;
 mod segmenter;
+pub mod stats;
 pub mod stream;
 pub mod track;
 
@@ -71,4 +72,5 @@ pub use config::{OriginConfig, StreamConfig};
 pub use media::{AccessUnit, MediaSink, TrackConfig};
 pub use origin::{Origin, OriginError};
 pub use router::router;
+pub use stats::OriginStats;
 pub use stream::{StreamHandle, StreamSink, StreamView};

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use crate::config::{OriginConfig, StreamConfig};
 use crate::disk::{DiskJob, DiskWriter};
 use crate::resource::valid_name;
+use crate::stats::{OriginStats, Stats};
 use crate::stream::{StreamDisk, StreamHandle, StreamShared, StreamSink, StreamView};
 
 /// Why the origin refused.
@@ -30,6 +31,7 @@ struct OriginInner {
     config: OriginConfig,
     streams: Mutex<HashMap<String, StreamHandle>>,
     disk: Option<DiskWriter>,
+    stats: Stats,
 }
 
 /// The LL-HLS origin: a registry of streams, cheap to clone. Serve it with
@@ -51,8 +53,18 @@ impl Origin {
                 config,
                 streams: Mutex::new(HashMap::new()),
                 disk,
+                stats: Stats::default(),
             }),
         })
+    }
+
+    /// Requests, bytes and refusals so far, and the blocking requests held now.
+    pub fn stats(&self) -> OriginStats {
+        self.inner.stats.snapshot()
+    }
+
+    pub(crate) fn counters(&self) -> &Stats {
+        &self.inner.stats
     }
 
     /// The origin's settings.

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +25,7 @@ use crate::origin::Origin;
 use crate::reload::{PartWait, Readiness, part_wait, readiness, wait_until};
 use crate::request::{HlsRequest, RequestError, parse};
 use crate::resource::{PlaylistKind, Resource};
+use crate::stats::RequestKind;
 use crate::stream::StreamHandle;
 
 /// Media never changes under its name.
@@ -52,6 +53,17 @@ impl From<RequestError> for HlsError {
         match error {
             RequestError::NotFound => Self::NotFound("not found"),
             RequestError::BadPath(reason) | RequestError::BadQuery(reason) => Self::BadRequest(reason),
+        }
+    }
+}
+
+impl HlsError {
+    /// Index into [`crate::stats::ERROR_KINDS`].
+    fn kind(self) -> usize {
+        match self {
+            Self::BadRequest(_) => 0,
+            Self::NotFound(_) => 1,
+            Self::Unavailable(_) => 2,
         }
     }
 }
@@ -96,11 +108,31 @@ pub fn router(origin: Origin) -> Router {
 }
 
 async fn serve(State(origin): State<Origin>, uri: Uri) -> Result<Response, HlsError> {
-    let request = parse(uri.path(), uri.query())?;
+    let request = match parse(uri.path(), uri.query()) {
+        Ok(r) => r,
+        Err(e) => {
+            let e = HlsError::from(e);
+            origin.counters().refused(None, e.kind());
+            return Err(e);
+        }
+    };
+    let kind = RequestKind::of(request.resource, request.blocking.is_some());
+    let result = route(&origin, &request).await;
+    match &result {
+        Ok(response) => {
+            let bytes = HttpBody::size_hint(response.body()).exact().unwrap_or(0);
+            origin.counters().served(kind, bytes);
+        }
+        Err(e) => origin.counters().refused(Some(kind), e.kind()),
+    }
+    result
+}
+
+async fn route(origin: &Origin, request: &HlsRequest) -> Result<Response, HlsError> {
     let stream = origin.stream(&request.stream);
     match (&request.rendition, request.resource, stream) {
         (None, Resource::Multivariant(PlaylistKind::Vod), _) => {
-            from_disk(&origin, &request, PLAYLIST_TYPE, "public, max-age=60").await
+            from_disk(origin, request, PLAYLIST_TYPE, "public, max-age=60").await
         }
         (None, Resource::Multivariant(kind), Some(stream)) => {
             let text = stream
@@ -110,13 +142,13 @@ async fn serve(State(origin): State<Origin>, uri: Uri) -> Result<Response, HlsEr
             Ok(playlist(text, "public, max-age=2"))
         }
         (Some(_), Resource::Media(PlaylistKind::Vod), _) => {
-            from_disk(&origin, &request, PLAYLIST_TYPE, "public, max-age=60").await
+            from_disk(origin, request, PLAYLIST_TYPE, "public, max-age=60").await
         }
         (Some(name), resource, Some(stream)) => {
-            serve_rendition(&origin, &stream, name, resource, &request).await
+            serve_rendition(origin, &stream, name, resource, request).await
         }
         (Some(_), Resource::Init(_) | Resource::Segment(_), None) => {
-            from_disk(&origin, &request, "video/mp4", CACHE_MEDIA).await
+            from_disk(origin, request, "video/mp4", CACHE_MEDIA).await
         }
         _ => Err(HlsError::NotFound("no such stream")),
     }
@@ -163,6 +195,7 @@ async fn serve_rendition(
                 Readiness::TooFar => return Err(HlsError::BadRequest("_HLS_msn too far ahead")),
                 Readiness::Ready => view,
                 Readiness::Wait => {
+                    let _held = origin.counters().hold();
                     wait_until(&mut stream.subscribe(), limit, |v| decide(v) != Readiness::Wait)
                         .await
                         .ok_or(HlsError::Unavailable("the requested part has not come in time"))?
@@ -190,6 +223,7 @@ async fn serve_rendition(
                 let head = r.head();
                 head.ended || head.has_part(msn, index) || head.next_part() > (msn, index)
             };
+            let _held = origin.counters().hold();
             let view = wait_until(&mut stream.subscribe(), limit, |v| {
                 v.rendition(name).is_none_or(&gone)
             })

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release -p chat --bin chat-bench -- [--sockets 10000] [--rate 100]
-//!     [--seconds 10] [--batch-ms 10] [--skip-redis]
+//!     [--seconds 10] [--batch-ms 10] [--max-batch-ms 50] [--writes-per-sec 200000]
+//!     [--skip-redis]
 //! ```
 //!
 //! The server runs as a child process (this binary with `serve`), so its RSS and CPU are
@@ -27,8 +28,16 @@ struct Args {
     sockets: usize,
     rate: u32,
     seconds: u64,
-    batch_ms: u64,
+    batch: Batching,
     skip_redis: bool,
+}
+
+/// The room's fan-out gap settings (`ChatConfig::batch_window` and friends).
+#[derive(Clone, Copy)]
+struct Batching {
+    min_ms: u64,
+    max_ms: u64,
+    writes_per_sec: u32,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -36,7 +45,11 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         sockets: 10_000,
         rate: 100,
         seconds: 10,
-        batch_ms: 10,
+        batch: Batching {
+            min_ms: 10,
+            max_ms: 50,
+            writes_per_sec: 200_000,
+        },
         skip_redis: false,
     };
     while let Some(flag) = it.next() {
@@ -45,7 +58,11 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--sockets" => a.sockets = val()?.parse().map_err(|e| format!("--sockets: {e}"))?,
             "--rate" => a.rate = val()?.parse().map_err(|e| format!("--rate: {e}"))?,
             "--seconds" => a.seconds = val()?.parse().map_err(|e| format!("--seconds: {e}"))?,
-            "--batch-ms" => a.batch_ms = val()?.parse().map_err(|e| format!("--batch-ms: {e}"))?,
+            "--batch-ms" => a.batch.min_ms = val()?.parse().map_err(|e| format!("{flag}: {e}"))?,
+            "--max-batch-ms" => a.batch.max_ms = val()?.parse().map_err(|e| format!("{flag}: {e}"))?,
+            "--writes-per-sec" => {
+                a.batch.writes_per_sec = val()?.parse().map_err(|e| format!("{flag}: {e}"))?
+            }
             "--skip-redis" => a.skip_redis = true,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -89,11 +106,13 @@ fn raise_nofile() {
     }
 }
 
-/// `chat-bench serve <batch_ms> [redis_url]`: a chat node that prints its address.
+/// `chat-bench serve <batch_ms> <max_batch_ms> <writes_per_sec> [redis_url]`: a chat node that
+/// prints its address.
 fn serve_child(args: Vec<String>) {
     raise_nofile();
-    let batch_ms: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let redis_url = args.get(1).cloned();
+    let num = |i: usize, default: u64| -> u64 { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default) };
+    let (batch_ms, max_batch_ms, writes) = (num(0, 10), num(1, 50), num(2, 200_000));
+    let redis_url = args.get(3).cloned();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -107,6 +126,8 @@ fn serve_child(args: Vec<String>) {
             jwt: chat::JwtConfig::hs256(SECRET.to_vec()),
             data_dir: dir.clone(),
             batch_window: Duration::from_millis(batch_ms),
+            max_batch_window: Duration::from_millis(max_batch_ms),
+            room_writes_per_sec: u32::try_from(writes).unwrap_or(u32::MAX),
             ..Default::default()
         };
         let handle = chat::serve(config, std::future::pending())
@@ -124,10 +145,13 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(batch_ms: u64, redis_url: Option<&str>) -> Server {
+    fn spawn(batch: Batching, redis_url: Option<&str>) -> Server {
         let exe = std::env::current_exe().expect("own path");
         let mut cmd = Command::new(exe);
-        cmd.arg("serve").arg(batch_ms.to_string());
+        cmd.arg("serve")
+            .arg(batch.min_ms.to_string())
+            .arg(batch.max_ms.to_string())
+            .arg(batch.writes_per_sec.to_string());
         if let Some(u) = redis_url {
             cmd.arg(u);
         }
@@ -510,12 +534,18 @@ fn start_redis() -> Option<(Child, u16)> {
 
 async fn bench(args: Args) {
     println!(
-        "chat-bench: {} sockets, {} msg/s in ({} senders), {} s, batch window {} ms",
-        args.sockets, args.rate, SENDERS, args.seconds, args.batch_ms
+        "chat-bench: {} sockets, {} msg/s in ({} senders), {} s, fan-out gap {}-{} ms at {} writes/s",
+        args.sockets,
+        args.rate,
+        SENDERS,
+        args.seconds,
+        args.batch.min_ms,
+        args.batch.max_ms,
+        args.batch.writes_per_sec
     );
     let header = "| run | sockets | sent | p50 ms | p95 ms | p99 ms | deliveries/s | delivered | dropped | server RSS KiB/socket | server CPU | load-gen CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
     let one = {
-        let server = Server::spawn(args.batch_ms, None);
+        let server = Server::spawn(args.batch, None);
         let o = run_phase(
             "1 node",
             vec![server.addr.clone()],
@@ -537,8 +567,8 @@ async fn bench(args: Args) {
         return;
     };
     let url = format!("redis://127.0.0.1:{port}/");
-    let a = Server::spawn(args.batch_ms, Some(&url));
-    let b = Server::spawn(args.batch_ms, Some(&url));
+    let a = Server::spawn(args.batch, Some(&url));
+    let b = Server::spawn(args.batch, Some(&url));
     let two = run_phase(
         "2 nodes+redis",
         vec![a.addr.clone(), b.addr.clone()],

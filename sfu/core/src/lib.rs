@@ -62,8 +62,8 @@ pub use packet::MediaPacket;
 pub use room::home_worker;
 pub use session::{SessionConfig, SessionKind, SessionSetup, build_session};
 pub use worker::{
-    Command, Datagram, Input, LayerState, Output, PeerMessage, Reply, SfuEvent, Transmit, Worker,
-    WorkerConfig, WorkerStats,
+    Command, Datagram, ESTIMATE_BUCKETS_BPS, Input, LayerState, Output, PeerMessage, Reply, SfuEvent,
+    Transmit, Worker, WorkerConfig, WorkerStats,
 };
 
 /// Re-export of the WebRTC stack the core is built on.

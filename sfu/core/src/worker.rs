@@ -241,6 +241,12 @@ const REPLAY_MAX_AGE: Duration = Duration::from_millis(600);
 /// Viewers drained per [`Worker::poll_output`] step.
 const DRAIN_CHUNK: usize = 32;
 
+/// Upper bounds of the bandwidth-estimate buckets of [`WorkerStats::estimates`], in bit/s
+/// (the last bucket is open).
+pub const ESTIMATE_BUCKETS_BPS: [u64; 7] = [
+    250_000, 500_000, 1_000_000, 1_500_000, 2_500_000, 4_000_000, 8_000_000,
+];
+
 /// Counters for metrics.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WorkerStats {
@@ -250,6 +256,26 @@ pub struct WorkerStats {
     pub packets_in: u64,
     /// Packets written to subscribers.
     pub packets_out: u64,
+    /// Subscribers by their current bandwidth estimate (TWCC), per bucket of
+    /// [`ESTIMATE_BUCKETS_BPS`] (not cumulative; the last slot is the open bucket).
+    pub estimates: [u64; ESTIMATE_BUCKETS_BPS.len() + 1],
+    /// Sum of the subscribers' current estimates, bit/s.
+    pub estimate_sum_bps: u64,
+}
+
+impl WorkerStats {
+    /// A subscriber's estimate went from `old` to `new` (`None`: it did not exist / left).
+    fn estimate_moved(&mut self, old: Option<u64>, new: Option<u64>) {
+        let bucket = |bps: u64| ESTIMATE_BUCKETS_BPS.partition_point(|&b| b < bps);
+        if let Some(old) = old {
+            self.estimates[bucket(old)] -= 1;
+            self.estimate_sum_bps -= old;
+        }
+        if let Some(new) = new {
+            self.estimates[bucket(new)] += 1;
+            self.estimate_sum_bps += new;
+        }
+    }
 }
 
 /// One worker's sessions and rooms. See the crate docs for the loop that drives it.
@@ -512,6 +538,7 @@ impl Worker {
                 }
                 room.subscribers.push(id);
                 let mut sub = Box::new(Subscriber::new(self.config.initial_bwe_bps));
+                self.stats.estimate_moved(None, Some(sub.estimate_bps));
                 // Ask for the keyframe of the layer this viewer will start on now, one ICE +
                 // DTLS handshake before it can receive: when it connects, the keyframe waits
                 // in the room's cache (time to first frame).
@@ -713,7 +740,8 @@ impl Worker {
             }
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                 if let Role::Subscriber(sub) = &mut s.role {
-                    sub.estimate_bps = estimate.as_u64();
+                    let old = std::mem::replace(&mut sub.estimate_bps, estimate.as_u64());
+                    self.stats.estimate_moved(Some(old), Some(sub.estimate_bps));
                     debug!(session = %s.id, estimate = sub.estimate_bps, layer = ?sub.layers().0, "bandwidth estimate");
                 }
             }
@@ -724,6 +752,9 @@ impl Worker {
     fn remove_session(&mut self, s: Session) {
         for a in &s.addrs {
             self.by_addr.remove(a);
+        }
+        if let Role::Subscriber(sub) = &s.role {
+            self.stats.estimate_moved(Some(sub.estimate_bps), None);
         }
         info!(session = %s.id, room = %s.room, kind = ?s.kind, "closed");
         self.out.push_back(Output::Event(SfuEvent::Closed {

@@ -47,6 +47,7 @@ pub fn app(rate_limit: Option<RateLimit>, trust_proxy: bool) -> (Router, AppStat
             webhooks: None,
             rate_limit,
             trust_proxy,
+            hls: None,
         },
     );
     (signaling::router(state.clone()), state)
