@@ -217,7 +217,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
             }
         })
     };
-    let (chat, chat_link) = start_chat(&args.chat, &args.data_dir, Some(marks)).await?;
+    // Chat stays up through the drain (viewers still watching keep talking) and closes its
+    // sockets, with `shutting_down`, when the HTTP server stops.
+    let (stop_chat, chat_stopped) = tokio::sync::oneshot::channel::<()>();
+    let (chat, chat_link) = start_chat(&args.chat, &args.data_dir, Some(marks), async move {
+        let _ = chat_stopped.await;
+    })
+    .await?;
     let viewer_auth = signaling::ViewerAuth::new(
         args.chat.secret(&args.data_dir)?.into_bytes(),
         args.chat.public_keys()?,
@@ -307,6 +313,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             shutdown_signal().await;
             // Still serving: open sessions go on, /readyz says 503, new sessions are refused.
             draining.drain(drain_window).await;
+            let _ = stop_chat.send(());
         })
         .await
         .context("HTTP server")?;
@@ -387,6 +394,7 @@ async fn start_chat(
     args: &ChatArgs,
     data_dir: &Path,
     viewer_marks: Option<chat::ViewerMarks>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(chat::ChatHandle, signaling::ChatLink)> {
     let secret = args.secret(data_dir)?;
     let config = chat::ChatConfig {
@@ -401,7 +409,7 @@ async fn start_chat(
         viewer_marks,
         ..Default::default()
     };
-    let handle = chat::serve(config, shutdown_signal())
+    let handle = chat::serve(config, shutdown)
         .await
         .with_context(|| format!("starting chat on {}", args.chat_addr))?;
     let link = signaling::ChatLink {
@@ -430,7 +438,9 @@ async fn chat_only(args: ChatOnlyArgs) -> Result<()> {
         }
         None => None,
     };
-    let (chat, _) = start_chat(&args.chat, &args.data_dir, marks).await?;
+    // A chat-only node closes its sockets at once (`shutting_down`): clients reconnect to
+    // another node, which costs them nothing.
+    let (chat, _) = start_chat(&args.chat, &args.data_dir, marks, shutdown_signal()).await?;
     println!("  Fanout chat on ws://{}/v1/chat/<stream id>", chat.local_addr());
     chat.wait().await.context("chat service")?;
     Ok(())

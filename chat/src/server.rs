@@ -56,6 +56,9 @@ pub struct ChatConfig {
     pub room_writes_per_sec: u32,
     /// Fan-out frames a socket may fall behind before it is told and closed.
     pub outbox_frames: usize,
+    /// Longest a socket may take to accept a write before it is closed as a slow consumer
+    /// (its buffers are full by then, so it cannot be told why).
+    pub write_timeout: Duration,
     /// Client frames per second one socket may send (burst: twice that).
     pub inbound_per_sec: u32,
     /// How long an empty room stays loaded.
@@ -79,6 +82,7 @@ impl Default for ChatConfig {
             max_batch_window: Duration::from_millis(50),
             room_writes_per_sec: 200_000,
             outbox_frames: 256,
+            write_timeout: Duration::from_secs(5),
             inbound_per_sec: 10,
             room_idle: Duration::from_secs(30),
             node_id: None,
@@ -309,6 +313,9 @@ impl ChatState {
     }
 }
 
+/// How long [`ChatHandle::wait`] lets sockets finish their close after the listener stops.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
 /// A running chat service.
 #[derive(Debug)]
 pub struct ChatHandle {
@@ -337,9 +344,16 @@ impl ChatHandle {
         self.state.set_stream_live(stream_id, live_since).await
     }
 
-    /// Wait until the service stops (after the shutdown future resolves).
+    /// Wait until the service stops (after the shutdown future resolves): the listener has
+    /// closed and every socket has been told `shutting_down` and closed (given up to
+    /// [`CLOSE_GRACE`]; the listener does not track upgraded connections itself).
     pub async fn wait(self) -> Result<(), ChatError> {
-        Ok(self.task.await??)
+        self.task.await??;
+        let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+        while self.state.node.stats.open_sockets() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 //! room driver, and writes what the room sends: direct replies from a small bounded queue and
 //! fan-out frames from the room's broadcast ring. Whatever is ready is written with one flush
 //! (one syscall). A socket that lags the ring, fills its reply queue, or cannot flush within
-//! [`WRITE_TIMEOUT`] is sent `slow_consumer` and closed.
+//! `ChatConfig::write_timeout` is sent `slow_consumer` and closed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +21,6 @@ use crate::protocol::{ClientFrame, ErrorCode, MAX_FRAME_BYTES, ServerFrame, pars
 use crate::server::Node;
 use crate::viewers::SocketMark;
 
-/// Longest a socket may take to accept a write.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Direct replies (errors, history, pong) a socket may have queued.
 const REPLY_QUEUE: usize = 32;
 /// Frames written per flush at most.
@@ -179,7 +177,7 @@ async fn write(
             ServerFrame::error(ErrorCode::SlowConsumer, "too far behind; closing"),
         )
     };
-    let result = tokio::time::timeout(WRITE_TIMEOUT, async {
+    let result = tokio::time::timeout(node.config.write_timeout, async {
         ws.feed(Message::Text(first)).await?;
         let mut n = 1;
         while n < MAX_COALESCE {
@@ -281,7 +279,11 @@ async fn on_message(
 
 async fn send_now(ws: &mut WebSocket, node: &Node, frame: ServerFrame) -> Flow {
     count_error(node, &frame);
-    let sent = tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::Text(frame.to_json().into()))).await;
+    let sent = tokio::time::timeout(
+        node.config.write_timeout,
+        ws.send(Message::Text(frame.to_json().into())),
+    )
+    .await;
     match sent {
         Ok(Ok(())) => Flow::Continue,
         Ok(Err(_)) => Flow::Gone,

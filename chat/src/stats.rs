@@ -56,6 +56,10 @@ impl Stats {
         }
     }
 
+    pub fn open_sockets(&self) -> u64 {
+        self.sockets.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self, rooms: usize) -> ChatStats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ChatStats {

@@ -5,7 +5,7 @@
 //!   -> every session gone, or the drain window over
 //!   -> streams end (status ended, `stream.ended` webhooks), remaining sessions closed
 //!   -> queued webhooks delivered, until the window is over (at least MIN_FLUSH)
-//!   -> the HTTP server stops
+//!   -> the HTTP server stops, then chat (its sockets told `shutting_down`)
 //! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};

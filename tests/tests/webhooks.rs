@@ -22,8 +22,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use common::{Server, create_stream, http, in_netns, runtime, whep_offer};
 use fanout_tests::whip::{PublishOptions, Publisher};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use signaling::{SignatureError, verify_signature};
+use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: &str = "whsec_e2e_test_secret";
 const TOLERANCE: Duration = Duration::from_secs(300);
@@ -281,6 +283,7 @@ fn sigterm_drains_sessions_then_ends_streams_and_exits() {
     receiver.wait_accepted(&id, "stream.live", Duration::from_secs(20));
     let ready = http("GET", &format!("{}/readyz", server.base), &[], None);
     assert_eq!((ready.status, ready.body.as_str()), (200, "ready"));
+    let mut chat = rt.block_on(chat_socket(&server, &id));
 
     let sigterm = Instant::now();
     server.terminate();
@@ -310,6 +313,13 @@ fn sigterm_drains_sessions_then_ends_streams_and_exits() {
     let stream = http("GET", &format!("{}/api/v1/streams/{id}", server.base), &[], None);
     let v: Value = serde_json::from_str(&stream.body).expect("stream JSON");
     assert_eq!(v["status"], "live", "still live while draining: {v}");
+    // So does chat: a message sent while draining reaches its room.
+    rt.block_on(async {
+        chat.send(Message::Text(r#"{"type":"send","text":"still here"}"#.into()))
+            .await
+            .expect("chat send while draining");
+        next_text(&mut chat, "still here").await;
+    });
     assert!(
         server.wait_exit(Duration::ZERO).is_none(),
         "waiting for the session"
@@ -335,4 +345,47 @@ fn sigterm_drains_sessions_then_ends_streams_and_exits() {
     let ended = receiver.wait_accepted(&id, "stream.ended", Duration::ZERO);
     assert_eq!(ended.json()["stream"]["status"], "ended");
     assert_eq!(ended.verified, Ok(()));
+    // Chat was closed at the end of the drain, with a reason.
+    rt.block_on(next_text(&mut chat, "\"shutting_down\""));
+}
+
+type ChatSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A signed-in chat socket on the stream's room (guest token, `chatUrl`).
+async fn chat_socket(server: &Server, id: &str) -> ChatSocket {
+    let r = http(
+        "POST",
+        &format!("{}/api/v1/chat/guest-token", server.base),
+        &[],
+        None,
+    );
+    let token: Value = serde_json::from_str(&r.body).expect("token JSON");
+    let r = http("GET", &format!("{}/api/v1/streams/{id}", server.base), &[], None);
+    let stream: Value = serde_json::from_str(&r.body).expect("stream JSON");
+    let url = format!(
+        "{}?token={}",
+        stream["chatUrl"].as_str().expect("chatUrl"),
+        token["token"].as_str().expect("token")
+    );
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("chat socket")
+        .0
+}
+
+/// Read frames until a text frame containing `needle` (5 s at most).
+async fn next_text(ws: &mut ChatSocket, needle: &str) {
+    let found = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(frame)) = ws.next().await {
+            if let Message::Text(t) = frame
+                && t.contains(needle)
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "no chat frame with {needle}");
 }
