@@ -1,7 +1,9 @@
 //! `/metrics` of a running server while every part of it is used: a webrtc-rs publisher and
 //! viewer, LL-HLS requests on the test pattern, a chat socket, a player heartbeat with its
 //! latency, and a few refused requests. The exposition must parse strictly as Prometheus text
-//! (tests/src/prometheus.rs) and each family must have moved with what was done.
+//! (tests/src/prometheus.rs) and each family must have moved with what was done. The same
+//! activity is counted in the streams' audiences: a WHEP viewer, a chat socket, heartbeating
+//! players and an HLS playlist request with a `sid` are each one viewer.
 
 mod common;
 
@@ -85,6 +87,14 @@ fn metrics_move_with_media_hls_chat_heartbeats_and_errors() {
         .find_map(|attrs| attrs.split("URI=\"").nth(1)?.split('"').next())
         .unwrap_or_else(|| panic!("no part in the test pattern's playlist: {playlist}"))
         .to_string();
+    // A player's playlist request with its sid counts it as a viewer of the test stream.
+    let r = http(
+        "GET",
+        &format!("{hls}/720p/live.m3u8?sid=hls-player-01"),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200);
     let r = http("GET", &format!("{hls}/720p/{part}"), &[], None);
     assert_eq!(r.status, 200);
     let part_bytes: f64 = r
@@ -196,6 +206,30 @@ fn metrics_move_with_media_hls_chat_heartbeats_and_errors() {
         grew(errors, &[("source", "api"), ("kind", "unprocessable")], 2.0);
         grew(errors, &[("source", "hls"), ("kind", "not_found")], 1.0);
         grew(errors, &[("source", "chat"), ("kind", "invalid_json")], 1.0);
+
+        // Viewer counts: the two heartbeating players, the WHEP viewer and the chat socket
+        // watch `id`; the HLS player watches the test stream.
+        let current = |stream: &str| {
+            let r = http(
+                "GET",
+                &format!("{}/api/v1/streams/{stream}", server.base),
+                &[],
+                None,
+            );
+            let v: serde_json::Value = serde_json::from_str(&r.body).expect("stream JSON");
+            v["audience"]["current"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("audience in {v}"))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while (current(&id), current("test")) != (4, 1) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            (current(&id), current("test")),
+            (4, 1),
+            "viewers of the stream (2 players, WHEP, chat) and of the test pattern (1 HLS sid)"
+        );
 
         drop(ws);
         viewer.stop().await.expect("viewer DELETE");
