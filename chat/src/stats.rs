@@ -19,7 +19,6 @@ pub(crate) struct Stats {
     messages: AtomicU64,
     fanout_frames: AtomicU64,
     socket_writes: AtomicU64,
-    slow_consumers: AtomicU64,
     errors: [AtomicU64; ErrorCode::ALL.len()],
 }
 
@@ -51,9 +50,6 @@ impl Stats {
     /// An `error` frame was sent (or a socket closed with it).
     pub fn error(&self, code: ErrorCode) {
         self.errors[code as usize].fetch_add(1, Ordering::Relaxed);
-        if code == ErrorCode::SlowConsumer {
-            self.slow_consumers.fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     pub fn open_sockets(&self) -> u64 {
@@ -69,7 +65,8 @@ impl Stats {
             messages: get(&self.messages),
             fanout_frames: get(&self.fanout_frames),
             socket_writes: get(&self.socket_writes),
-            slow_consumers: get(&self.slow_consumers),
+            // Every slow consumer is told so (or closed as one) with that error code.
+            slow_consumers: get(&self.errors[ErrorCode::SlowConsumer as usize]),
             errors: ErrorCode::ALL
                 .iter()
                 .map(|&c| (c, get(&self.errors[c as usize])))

@@ -144,25 +144,46 @@ impl PlayerLatency {
         );
         for p in Protocol::ALL {
             let label = p.as_str();
-            let mut cumulative = 0;
-            let counts = &self.counts[p as usize];
-            for (bound, n) in LATENCY_BUCKETS_S.iter().zip(counts) {
-                cumulative += n.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{protocol=\"{label}\",le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            cumulative += counts[LATENCY_BUCKETS_S.len()].load(Ordering::Relaxed);
-            let _ = writeln!(
+            let counts: Vec<u64> = self.counts[p as usize]
+                .iter()
+                .map(|n| n.load(Ordering::Relaxed))
+                .collect();
+            let labels = format!("protocol=\"{label}\",");
+            let total = buckets(
                 out,
-                "{name}_bucket{{protocol=\"{label}\",le=\"+Inf\"}} {cumulative}"
+                &format!("{name}_bucket"),
+                &labels,
+                LATENCY_BUCKETS_S,
+                &counts,
             );
             let sum = self.sum_us[p as usize].load(Ordering::Relaxed) as f64 / 1e6;
             let _ = writeln!(out, "{name}_sum{{protocol=\"{label}\"}} {sum}");
-            let _ = writeln!(out, "{name}_count{{protocol=\"{label}\"}} {cumulative}");
+            let _ = writeln!(out, "{name}_count{{protocol=\"{label}\"}} {total}");
         }
     }
+}
+
+/// Write one `{series}{{{labels}le="bound"}} count` line per bound, counts made cumulative, then
+/// the `+Inf` line. `counts` holds one entry per bound plus the open bucket last; `labels` is
+/// empty or ends with a comma. Returns the total.
+fn buckets<B: std::fmt::Display>(
+    out: &mut String,
+    series: &str,
+    labels: &str,
+    bounds: impl IntoIterator<Item = B>,
+    counts: &[u64],
+) -> u64 {
+    let Some((open, closed)) = counts.split_last() else {
+        return 0;
+    };
+    let mut total = 0;
+    for (bound, n) in bounds.into_iter().zip(closed) {
+        total += n;
+        let _ = writeln!(out, "{series}{{{labels}le=\"{bound}\"}} {total}");
+    }
+    total += open;
+    let _ = writeln!(out, "{series}{{{labels}le=\"+Inf\"}} {total}");
+    total
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
@@ -207,19 +228,10 @@ pub(crate) fn render_sfu(out: &mut String, m: &MetricsSnapshot, loads: &[usize])
         "# HELP {name} Server forwarding delay of each packet: received from the publisher -> \
          handed to the kernel for a viewer.\n# TYPE {name} histogram"
     );
-    let mut cumulative = 0;
-    for (bound, n) in DELAY_BUCKETS_US.iter().zip(&m.delay_counts) {
-        cumulative += n;
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{le=\"{}\"}} {cumulative}",
-            *bound as f64 / 1e6
-        );
-    }
-    cumulative += m.delay_counts.last().copied().unwrap_or(0);
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let seconds = DELAY_BUCKETS_US.iter().map(|&us| us as f64 / 1e6);
+    let total = buckets(out, &format!("{name}_bucket"), "", seconds, &m.delay_counts);
     let _ = writeln!(out, "{name}_sum {}", m.delay_sum.as_secs_f64());
-    let _ = writeln!(out, "{name}_count {cumulative}");
+    let _ = writeln!(out, "{name}_count {total}");
     let bytes = [
         ("in", m.bytes_in, "received from peers"),
         ("out", m.bytes_out, "sent to peers"),
@@ -237,13 +249,7 @@ pub(crate) fn render_sfu(out: &mut String, m: &MetricsSnapshot, loads: &[usize])
         "# HELP {name} Viewers whose current bandwidth estimate (TWCC) is at most `le` bit/s.\n\
          # TYPE {name} gauge"
     );
-    let mut cumulative = 0;
-    for (bound, n) in ESTIMATE_BUCKETS_BPS.iter().zip(&m.estimates) {
-        cumulative += n;
-        let _ = writeln!(out, "{name}{{le=\"{bound}\"}} {cumulative}");
-    }
-    cumulative += m.estimates.last().copied().unwrap_or(0);
-    let _ = writeln!(out, "{name}{{le=\"+Inf\"}} {cumulative}");
+    buckets(out, name, "", ESTIMATE_BUCKETS_BPS, &m.estimates);
     let name = "fanout_sfu_bandwidth_estimate_bps_sum";
     let _ = writeln!(
         out,

@@ -263,14 +263,19 @@ async fn read(
     Ok(Json(v))
 }
 
+/// The stream an admin call is about: `401` without the admin token, `404` when there is none.
+fn admin_stream(state: &AppState, headers: &HeaderMap, id: &str) -> Result<StreamRow, ApiError> {
+    require_admin(headers, &state.inner.config.admin_token)?;
+    state.inner.db.get(id)?.ok_or(ApiError::NotFound)
+}
+
 async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     raw: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&headers, &state.inner.config.admin_token)?;
-    let mut row = state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
+    let mut row = admin_stream(&state, &headers, &id)?;
     apply(&mut row.meta, &object(&raw)?)?;
     row.updated_at = now_ms();
     if !state.inner.db.update_meta(&id, &row.meta, row.updated_at)? {
@@ -285,8 +290,7 @@ async fn remove(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&headers, &state.inner.config.admin_token)?;
-    let row = state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
+    let row = admin_stream(&state, &headers, &id)?;
     let (status, _, _) = state.runtime(&id, row.status);
     if status == Status::Live {
         return Err(ApiError::Conflict(
@@ -316,8 +320,7 @@ async fn stop(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&headers, &state.inner.config.admin_token)?;
-    let row = state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
+    let row = admin_stream(&state, &headers, &id)?;
     if !state.stop(&id, row.status) {
         return Err(ApiError::Conflict("the stream is not live".into()));
     }

@@ -9,10 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADMIN, Server, create_stream, http, in_netns, runtime};
+use common::{ADMIN, Server, create_stream, http, in_netns, runtime, webrtc_rs_publisher, webrtc_rs_viewer};
 use fanout_tests::prometheus::{self, Exposition};
-use fanout_tests::whep::{ViewOptions, Viewer};
-use fanout_tests::whip::{PublishOptions, Publisher};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -141,16 +139,8 @@ fn metrics_move_with_media_hls_chat_heartbeats_and_errors() {
         }
 
         // Media: a webrtc-rs publisher and viewer.
-        let publisher = Publisher::publish(
-            &format!("{}/whip/{id}", server.base),
-            &key,
-            PublishOptions::default(),
-        )
-        .await
-        .expect("webrtc-rs publishes over WHIP");
-        let viewer = Viewer::subscribe(&format!("{}/whep/{id}", server.base), ViewOptions::default())
-            .await
-            .expect("webrtc-rs subscribes over WHEP");
+        let publisher = webrtc_rs_publisher(&server, &id, &key).await;
+        let viewer = webrtc_rs_viewer(&server, &id).await;
         viewer
             .wait_for(Duration::from_secs(20), |s| {
                 s.video.frames > 60 && s.audio.packets > 100

@@ -20,8 +20,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::{Server, create_stream, http, in_netns, runtime, whep_offer};
-use fanout_tests::whip::{PublishOptions, Publisher};
+use common::{Server, create_stream, http, in_netns, runtime, webrtc_rs_publisher, whep_offer};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use signaling::{SignatureError, verify_signature};
@@ -169,13 +168,7 @@ fn lifecycle_webhooks_are_signed_retried_and_in_order() {
     ]);
     let (id, key) = create_stream(&server, "Webhook show");
     rt.block_on(async {
-        let publisher = Publisher::publish(
-            &format!("{}/whip/{id}", server.base),
-            &key,
-            PublishOptions::default(),
-        )
-        .await
-        .expect("webrtc-rs publishes over WHIP");
+        let publisher = webrtc_rs_publisher(&server, &id, &key).await;
         receiver.wait_accepted(&id, "stream.live", Duration::from_secs(20));
         let status = publisher.stop().await.expect("publisher DELETE");
         assert_eq!(status.as_u16(), 200);
@@ -273,13 +266,7 @@ fn sigterm_drains_sessions_then_ends_streams_and_exits() {
         &drain,
     ]);
     let (id, key) = create_stream(&server, "Drained show");
-    let publisher = rt
-        .block_on(Publisher::publish(
-            &format!("{}/whip/{id}", server.base),
-            &key,
-            PublishOptions::default(),
-        ))
-        .expect("webrtc-rs publishes over WHIP");
+    let publisher = rt.block_on(webrtc_rs_publisher(&server, &id, &key));
     receiver.wait_accepted(&id, "stream.live", Duration::from_secs(20));
     let ready = http("GET", &format!("{}/readyz", server.base), &[], None);
     assert_eq!((ready.status, ready.body.as_str()), (200, "ready"));

@@ -9,9 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{NodeProc, Server, create_stream, http, in_netns, runtime};
+use common::{
+    NodeProc, Server, create_stream, http, in_netns, runtime, webrtc_rs_publisher, webrtc_rs_viewer,
+};
 use fanout_tests::codec::VideoCodec;
-use fanout_tests::whep::{ViewOptions, Viewer};
 use fanout_tests::whip::{PublishOptions, Publisher};
 
 #[test]
@@ -22,16 +23,8 @@ fn webrtc_rs_vp8_publisher_to_webrtc_rs_viewer() {
     let server = Server::start(&[]);
     let (id, key) = create_stream(&server, "webrtc-rs");
     runtime().block_on(async {
-        let publisher = Publisher::publish(
-            &format!("{}/whip/{id}", server.base),
-            &key,
-            PublishOptions::default(),
-        )
-        .await
-        .expect("webrtc-rs publishes over WHIP");
-        let viewer = Viewer::subscribe(&format!("{}/whep/{id}", server.base), ViewOptions::default())
-            .await
-            .expect("webrtc-rs subscribes over WHEP");
+        let publisher = webrtc_rs_publisher(&server, &id, &key).await;
+        let viewer = webrtc_rs_viewer(&server, &id).await;
         let stats = viewer
             .wait_for(Duration::from_secs(20), |s| {
                 s.video.frames > 60 && s.video.keyframes > 0 && s.audio.packets > 100
@@ -118,9 +111,7 @@ fn obs_shaped_h264_publisher_plays_in_chromium() {
     );
 
     rt.block_on(async {
-        let viewer = Viewer::subscribe(&format!("{}/whep/{id}", server.base), ViewOptions::default())
-            .await
-            .expect("webrtc-rs subscribes");
+        let viewer = webrtc_rs_viewer(&server, &id).await;
         let stats = viewer
             .wait_for(Duration::from_secs(20), |s| {
                 s.video.keyframes > 0 && s.audio.packets > 50

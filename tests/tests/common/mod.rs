@@ -481,3 +481,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// A webrtc-rs publisher (VP8 + Opus) live on the stream over WHIP.
+pub async fn webrtc_rs_publisher(server: &Server, id: &str, key: &str) -> fanout_tests::whip::Publisher {
+    fanout_tests::whip::Publisher::publish(
+        &format!("{}/whip/{id}", server.base),
+        key,
+        fanout_tests::whip::PublishOptions::default(),
+    )
+    .await
+    .expect("webrtc-rs publishes over WHIP")
+}
+
+/// A webrtc-rs viewer of the stream over WHEP.
+pub async fn webrtc_rs_viewer(server: &Server, id: &str) -> fanout_tests::whep::Viewer {
+    fanout_tests::whep::Viewer::subscribe(
+        &format!("{}/whep/{id}", server.base),
+        fanout_tests::whep::ViewOptions::default(),
+    )
+    .await
+    .expect("webrtc-rs subscribes over WHEP")
+}
