@@ -20,4 +20,5 @@ echo "== web unit tests"
 (cd web && node --test test/*.test.mjs)
 
 echo "== end-to-end tests (real peers, one at a time: they share 2 cores)"
-cargo test -p fanout-tests "$@" -- --test-threads=1
+# Every test file runs even when an earlier one fails, so one run reports every failure.
+cargo test -p fanout-tests --no-fail-fast "$@" -- --test-threads=1

@@ -259,7 +259,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let _ = marks_to.set(state.clone());
     let draining = state.clone();
     let test_source = if args.test_pattern {
-        Some(start_test_pattern(&db, &origin)?)
+        Some(start_test_pattern(&db, &origin, &draining)?)
     } else {
         None
     };
@@ -367,7 +367,11 @@ const TEST_STREAM: &str = "test";
 
 /// Create (or reuse) the public `test` stream and feed its LL-HLS renditions from the
 /// built-in test source.
-fn start_test_pattern(db: &signaling::Db, origin: &hls::Origin) -> Result<bridge::test_source::TestSource> {
+fn start_test_pattern(
+    db: &signaling::Db,
+    origin: &hls::Origin,
+    state: &signaling::AppState,
+) -> Result<bridge::test_source::TestSource> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -384,8 +388,9 @@ fn start_test_pattern(db: &signaling::Db, origin: &hls::Origin) -> Result<bridge
     };
     let source = bridge::test_source::TestSource::start(config, Box::new(sink))
         .context("starting the test pattern (GStreamer)")?;
-    db.set_status(TEST_STREAM, signaling::Status::Live)
-        .context("marking the test stream live")?;
+    state
+        .source_started(TEST_STREAM)
+        .map_err(|e| anyhow::anyhow!("marking the test stream live: {e}"))?;
     info!("test pattern running as stream {TEST_STREAM}");
     Ok(source)
 }

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use crate::counter::{AudienceStats, ViewerCounter};
+use crate::counter::{AudienceRecord, AudienceStats, ViewerCounter};
 use crate::redis_store::{RedisStore, RedisStoreError};
 use crate::window::Window;
 
@@ -60,6 +60,27 @@ impl Audience {
             Audience::InProcess(c) => Ok(Self::counter(c).stats(stream, now)),
             Audience::Redis(r) => r.stats(stream, now).await,
         }
+    }
+
+    /// In process: `stream`'s record to store, when it moved since the last call. Redis
+    /// keeps its own (`None`).
+    pub fn unsaved_record(&self, stream: &str) -> Option<AudienceRecord> {
+        match self {
+            Audience::InProcess(c) => Self::counter(c).unsaved_record(stream),
+            Audience::Redis(_) => None,
+        }
+    }
+
+    /// In process: fold a stored record back in (after a restart). Redis: nothing to do.
+    pub fn restore(&self, stream: &str, record: &AudienceRecord) {
+        if let Audience::InProcess(c) = self {
+            Self::counter(c).restore(stream, record);
+        }
+    }
+
+    /// Whether records are kept by the caller (in process) rather than by Redis.
+    pub fn needs_records(&self) -> bool {
+        matches!(self, Audience::InProcess(_))
     }
 
     /// Drop this process's state of `stream` (it ended). Redis keys expire on their own.

@@ -19,12 +19,25 @@ pub struct AudienceStats {
     pub total: u64,
 }
 
+/// The part of a stream's audience that outlives the process: its lifetime sketch (total
+/// views) and peak. Stored while the stream is watched and restored after a restart, so a
+/// viewer seen before and after the restart still counts once.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AudienceRecord {
+    /// Distinct viewers ever seen.
+    pub total: HyperLogLog,
+    /// The largest current count.
+    pub peak: u64,
+}
+
 #[derive(Debug, Default)]
 struct StreamAudience {
     /// At most the two live buckets, oldest first.
     buckets: Vec<(u64, HyperLogLog)>,
     total: HyperLogLog,
     peak: u64,
+    /// The total or the peak moved since the record was last taken.
+    unsaved: bool,
 }
 
 impl StreamAudience {
@@ -45,7 +58,10 @@ impl StreamAudience {
                 union.count()
             }
         };
-        self.peak = self.peak.max(count);
+        if count > self.peak {
+            self.peak = count;
+            self.unsaved = true;
+        }
         count
     }
 }
@@ -81,7 +97,7 @@ impl ViewerCounter {
             None => self.streams.entry(stream.to_string()).or_default(),
         };
         audience.expire(bucket.saturating_sub(1));
-        audience.total.insert_hash(h);
+        audience.unsaved |= audience.total.insert_hash(h);
         match audience.buckets.iter_mut().find(|(b, _)| *b == bucket) {
             Some((_, sketch)) => {
                 sketch.insert_hash(h);
@@ -122,6 +138,25 @@ impl ViewerCounter {
             peak: self.peak(stream),
             total: self.total(stream),
         }
+    }
+
+    /// `stream`'s record when its total or peak moved since the last call (then it is
+    /// counted as saved), `None` otherwise.
+    pub fn unsaved_record(&mut self, stream: &str) -> Option<AudienceRecord> {
+        let a = self.streams.get_mut(stream).filter(|a| a.unsaved)?;
+        a.unsaved = false;
+        Some(AudienceRecord {
+            total: a.total.clone(),
+            peak: a.peak,
+        })
+    }
+
+    /// Fold a stored record into `stream` (after a restart): the lifetime sketch becomes the
+    /// union of both, the peak the larger.
+    pub fn restore(&mut self, stream: &str, record: &AudienceRecord) {
+        let a = self.streams.entry(stream.to_string()).or_default();
+        a.total.merge(&record.total);
+        a.peak = a.peak.max(record.peak);
     }
 
     /// Drop everything about `stream` (it ended and its numbers are stored elsewhere).
@@ -231,6 +266,31 @@ mod tests {
                 gone_at - last
             );
         }
+    }
+
+    #[test]
+    fn a_restored_record_keeps_earlier_viewers_counted_once() {
+        let mut before = ViewerCounter::new(Window::default());
+        for i in 0..1_000 {
+            before.seen("s", &format!("v{i}"), at(0));
+        }
+        assert_eq!(before.current("s", at(1)), before.peak("s"));
+        let record = before.unsaved_record("s").expect("moved");
+        assert!(before.unsaved_record("s").is_none(), "taken once");
+        before.seen("s", "v3", at(2));
+        assert!(before.unsaved_record("s").is_none(), "a repeat changes nothing");
+
+        // A new process: half the old viewers come back, 500 new ones arrive.
+        let mut after = ViewerCounter::new(Window::default());
+        after.restore("s", &record);
+        for i in 500..1_500 {
+            after.seen("s", &format!("v{i}"), at(60));
+        }
+        let stats = after.stats("s", at(61));
+        assert!(within(stats.total, 1_500, 0.02), "{stats:?}");
+        assert!(within(stats.current, 1_000, 0.02), "{stats:?}");
+        assert_eq!(stats.peak, record.peak.max(stats.current));
+        assert!(after.unsaved_record("s").is_some());
     }
 
     #[test]

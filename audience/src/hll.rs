@@ -80,6 +80,22 @@ impl HyperLogLog {
         }
     }
 
+    /// The registers, one byte each: the sketch's whole state, for storing it.
+    pub fn registers(&self) -> &[u8] {
+        &self.registers
+    }
+
+    /// A sketch from stored [`HyperLogLog::registers`]; `None` when `bytes` is not one
+    /// (wrong length, or a register above the largest possible rank).
+    pub fn from_registers(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != REGISTERS || bytes.iter().any(|r| u32::from(*r) > RANK_BITS + 1) {
+            return None;
+        }
+        Some(HyperLogLog {
+            registers: bytes.into(),
+        })
+    }
+
     /// Whether nothing was ever added.
     pub fn is_empty(&self) -> bool {
         self.registers.iter().all(|r| *r == 0)
@@ -209,6 +225,18 @@ mod tests {
             assert!(!h.insert(format!("viewer-{i}").as_bytes()));
         }
         assert_eq!(h.count(), before);
+    }
+
+    #[test]
+    fn registers_round_trip_and_bad_bytes_are_refused() {
+        let h = filled(0..5_000);
+        let back = HyperLogLog::from_registers(h.registers()).expect("valid registers");
+        assert_eq!(back, h);
+        assert_eq!(back.count(), h.count());
+        assert!(HyperLogLog::from_registers(&h.registers()[1..]).is_none());
+        let mut too_high = h.registers().to_vec();
+        too_high[7] = (RANK_BITS + 2) as u8;
+        assert!(HyperLogLog::from_registers(&too_high).is_none());
     }
 
     #[test]

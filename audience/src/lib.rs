@@ -25,6 +25,10 @@
 //! - **peak**: the largest current count computed (each read and each periodic sweep
 //!   computes one).
 //! - **total**: the lifetime sketch: distinct viewers ever seen.
+//! - **surviving a restart**: in process, the lifetime sketch and the peak of a watched
+//!   stream are an [`AudienceRecord`] that the service stores (signaling: SQLite, at every
+//!   sweep where they moved) and folds back in after a restart, so a viewer seen on both
+//!   sides of the restart counts once. In Redis they live in Redis.
 //!
 //! # Driving it
 //!
@@ -56,7 +60,7 @@ pub mod redis_store;
 mod window;
 
 pub use backend::Audience;
-pub use counter::{AudienceStats, ViewerCounter};
+pub use counter::{AudienceRecord, AudienceStats, ViewerCounter};
 pub use hll::HyperLogLog;
 pub use redis_store::{RedisStore, RedisStoreError};
 pub use window::Window;

@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use tracing::{info, warn};
 
 use crate::db::Db;
+use crate::error::ApiError;
 use crate::lifecycle::{Lifecycle, Status};
 
 /// Signaling settings.
@@ -306,6 +307,17 @@ impl AppState {
             self.inner.sfu.room_ended(id);
             self.store_status(id, s);
         }
+    }
+
+    /// A source outside the SFU (the built-in test pattern) started feeding stream `id`,
+    /// which exists: it goes live as on a first WHIP publish (status, `stream.live` webhook,
+    /// chat's stream time) and ends with the server's drain.
+    pub fn source_started(&self, id: &str) -> Result<(), ApiError> {
+        let stored = self.inner.db.get(id)?.ok_or(ApiError::NotFound)?.status;
+        if let Some(s) = self.with_live(id, stored, |l| l.lifecycle.source_started()) {
+            self.store_status(id, s);
+        }
+        Ok(())
     }
 
     pub(crate) fn store_status(&self, id: &str, s: Status) {

@@ -124,6 +124,26 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("visibility", "TEXT NOT NULL DEFAULT 'public'"),
 ];
 
+/// Columns added to `stream_audience` after its first release.
+const ADDED_AUDIENCE_COLUMNS: &[(&str, &str)] = &[
+    // The lifetime viewer sketch (HyperLogLog registers) of an in-process counter.
+    ("sketch", "BLOB"),
+];
+
+/// Add the columns of `added` that `table` lacks (older databases).
+fn add_missing_columns(conn: &Connection, table: &str, added: &[(&str, &str)]) -> rusqlite::Result<()> {
+    let existing: Vec<String> = conn
+        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, definition) in added {
+        if !existing.iter().any(|c| c == name) {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {name} {definition};"))?;
+        }
+    }
+    Ok(())
+}
+
 /// The database handle. SQLite calls are short; they run under a mutex on the caller's
 /// thread (never on the media path).
 #[derive(Clone)]
@@ -150,15 +170,8 @@ impl Db {
                  total_views INTEGER NOT NULL
              );",
         )?;
-        let existing: Vec<String> = conn
-            .prepare("SELECT name FROM pragma_table_info('streams')")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for (name, definition) in ADDED_COLUMNS {
-            if !existing.iter().any(|c| c == name) {
-                conn.execute_batch(&format!("ALTER TABLE streams ADD COLUMN {name} {definition};"))?;
-            }
-        }
+        add_missing_columns(&conn, "streams", ADDED_COLUMNS)?;
+        add_missing_columns(&conn, "stream_audience", ADDED_AUDIENCE_COLUMNS)?;
         conn.execute_batch(
             "CREATE INDEX IF NOT EXISTS streams_status ON streams (status, visibility, category);",
         )?;
@@ -311,6 +324,42 @@ impl Db {
             params![id, clamp(peak), clamp(total_views)],
         )?;
         Ok(())
+    }
+
+    /// Keep a stream's viewer record (lifetime sketch and peak) with its total views; the
+    /// peak and total never go down.
+    pub fn store_audience_record(&self, id: &str, record: &audience::AudienceRecord) -> rusqlite::Result<()> {
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.conn().execute(
+            "INSERT INTO stream_audience (id, peak, total_views, sketch) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET peak = MAX(peak, excluded.peak),
+                 total_views = MAX(total_views, excluded.total_views), sketch = excluded.sketch",
+            params![
+                id,
+                clamp(record.peak),
+                clamp(record.total.count()),
+                record.total.registers()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A stream's stored viewer record, if one was kept (and is readable).
+    pub fn audience_record(&self, id: &str) -> rusqlite::Result<Option<audience::AudienceRecord>> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT peak, sketch FROM stream_audience WHERE id = ?1 AND sketch IS NOT NULL",
+                params![id],
+                |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(peak, sketch)| {
+            Some(audience::AudienceRecord {
+                total: audience::HyperLogLog::from_registers(&sketch)?,
+                peak,
+            })
+        }))
     }
 
     /// A stream's stored (peak viewers, total views), if it ended with any.

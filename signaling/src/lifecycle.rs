@@ -52,6 +52,8 @@ enum Publisher {
     Connected(SessionId),
     /// Gone; the stream stays live until the deadline.
     Grace(Instant),
+    /// A source outside the SFU feeds the stream (the built-in test pattern).
+    External,
 }
 
 /// Lifecycle of one stream.
@@ -101,6 +103,13 @@ impl Lifecycle {
             return None;
         }
         self.publisher = Publisher::Connected(session);
+        self.set(Status::Live)
+    }
+
+    /// A source outside the SFU started feeding the stream: it is live until it ends, is
+    /// stopped, or the server shuts down. Returns the new status if it changed.
+    pub fn source_started(&mut self) -> Option<Status> {
+        self.publisher = Publisher::External;
         self.set(Status::Live)
     }
 
@@ -168,6 +177,16 @@ mod tests {
     use super::*;
 
     const GRACE: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn an_external_source_is_live_until_the_shutdown() {
+        let mut l = Lifecycle::new(Status::Ended, GRACE);
+        assert_eq!(l.source_started(), Some(Status::Live));
+        assert_eq!(l.source_started(), None, "already live");
+        assert_eq!((l.publisher(), l.reconnecting()), (None, false));
+        assert_eq!(l.poll(Instant::now() + GRACE * 2), None, "no grace runs out");
+        assert_eq!(l.end(), Some(Status::Ended));
+    }
 
     #[test]
     fn reconnect_within_grace_stays_live() {

@@ -1,6 +1,8 @@
 //! Viewer counts: WHEP sessions, HLS playlist requests that carry a `sid`, and heartbeats
 //! are marked into the [`audience::Audience`]; the stream resource reads it back; peak and
-//! total views are stored when a stream ends.
+//! total views are stored when a stream ends. In process, each watched stream's viewer record
+//! (lifetime sketch and peak) is also stored at every sweep where it moved and restored at
+//! its first mark after a restart, so the numbers survive a restart or a crash.
 //!
 //! Viewer ids: `sid` values as the player sent them (the same player's playlist requests and
 //! heartbeats are one viewer), `whep:<node>:<session>` for WHEP sessions.
@@ -38,7 +40,9 @@ pub(crate) fn valid_sid(sid: &str) -> bool {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Heartbeat {
-    sid: String,
+    /// The player's session id (HLS players: the `sid` of their playlist requests). A WebRTC
+    /// page reporting its latency sends none: its WHEP session already counts it.
+    sid: Option<String>,
     /// How far behind the source the frame on screen is, as the player measures it.
     latency_ms: Option<f64>,
     /// `hls` or `webrtc` (needed with `latencyMs`).
@@ -52,9 +56,14 @@ async fn heartbeat(
 ) -> Result<StatusCode, ApiError> {
     let beat: Heartbeat =
         serde_json::from_slice(&raw).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
-    if !valid_sid(&beat.sid) {
+    if beat.sid.as_deref().is_some_and(|sid| !valid_sid(sid)) {
         return Err(ApiError::BadRequest(
             "sid must be 8-64 characters of A-Z a-z 0-9 _ -".into(),
+        ));
+    }
+    if beat.sid.is_none() && beat.latency_ms.is_none() {
+        return Err(ApiError::BadRequest(
+            "a heartbeat carries a sid, a latencyMs, or both".into(),
         ));
     }
     let latency = match (beat.latency_ms, beat.protocol.as_deref()) {
@@ -79,7 +88,9 @@ async fn heartbeat(
         }
     };
     state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
-    state.mark(&id, &beat.sid);
+    if let Some(sid) = &beat.sid {
+        state.mark(&id, sid);
+    }
     if let Some((protocol, ms)) = latency {
         state.inner.player_latency.observe(protocol, ms / 1000.0);
     }
@@ -126,10 +137,36 @@ pub(crate) fn audience_json(stats: AudienceStats) -> Value {
 impl AppState {
     /// `viewer` is watching `stream` now.
     pub(crate) fn mark(&self, stream: &str, viewer: &str) {
+        if !lock(&self.inner.watched).contains_key(stream) {
+            // First mark since this process started watching it: earlier viewers (before a
+            // restart, or an earlier live session) come back from the stored record.
+            self.restore_audience(stream);
+        }
         self.inner.config.audience.seen(stream, viewer, SystemTime::now());
         let mut watched = lock(&self.inner.watched);
         if !watched.contains_key(stream) {
             watched.insert(stream.to_string(), 0);
+        }
+    }
+
+    fn restore_audience(&self, stream: &str) {
+        let audience = &self.inner.config.audience;
+        if !audience.needs_records() {
+            return;
+        }
+        match self.inner.db.audience_record(stream) {
+            Ok(Some(record)) => audience.restore(stream, &record),
+            Ok(None) => {}
+            Err(e) => warn!(stream = %stream, "cannot read the stored viewer record: {e}"),
+        }
+    }
+
+    /// Store `stream`'s viewer record if it moved since it was last stored (in process).
+    fn save_audience(&self, stream: &str) {
+        if let Some(record) = self.inner.config.audience.unsaved_record(stream)
+            && let Err(e) = self.inner.db.store_audience_record(stream, &record)
+        {
+            warn!(stream = %stream, "cannot store the viewer record: {e}");
         }
     }
 
@@ -191,6 +228,8 @@ impl AppState {
                     continue;
                 }
             };
+            // A crash or restart loses at most one sweep of total views and peak.
+            self.save_audience(&stream);
             let mut watched = lock(&self.inner.watched);
             if current == 0 {
                 watched.remove(&stream);
@@ -209,11 +248,14 @@ impl AppState {
         let id = id.to_string();
         tokio::spawn(async move {
             let stats = state.audience_of(&id).await;
+            state.save_audience(&id);
             if let Err(e) = state.inner.db.store_audience(&id, stats.peak, stats.total) {
                 warn!(stream = %id, "cannot store viewer counts: {e}");
                 return;
             }
             state.inner.config.audience.forget(&id);
+            // The next mark restores the record rather than counting from nothing.
+            lock(&state.inner.watched).remove(&id);
         });
     }
 

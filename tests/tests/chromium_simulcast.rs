@@ -1,6 +1,6 @@
 //! Headless Chromium publishes 3-layer simulcast over WHIP; a second Chromium page plays
-//! it over WHEP, decodes video and receives audio; pinning the low layer shrinks the
-//! decoded picture.
+//! it over WHEP, decodes video and receives audio, and reports its latency to `/metrics`;
+//! pinning the low layer shrinks the decoded picture.
 
 mod common;
 
@@ -32,6 +32,21 @@ fn chromium_simulcast_publish_and_watch() {
     assert!(v["audioPacketsReceived"].as_u64().unwrap_or(0) > 0, "{v}");
     let layers = v["publisherLayers"].as_array().map(|a| a.len()).unwrap_or(0);
     assert_eq!(layers, 3, "publisher sends three layers: {v}");
+
+    // The watch page measures how far behind the server it plays (Chromium's
+    // estimatedPlayoutTimestamp against the SFU's sender reports) and reports it.
+    let latency = v["latencyMs"].as_u64().unwrap_or(u64::MAX);
+    assert!((1..1_000).contains(&latency), "server to screen on loopback: {v}");
+    let metrics = common::http("GET", &format!("{}/metrics", server.base), &[], None).body;
+    let reports = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("fanout_glass_to_glass_seconds_count{protocol=\"webrtc\"} "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(
+        reports >= 1,
+        "the page's latency report reached /metrics:\n{metrics}"
+    );
 }
 
 #[test]

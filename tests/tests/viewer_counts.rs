@@ -1,6 +1,7 @@
 //! Viewer counts through the HTTP API of real `fanout serve` processes: 10,000 synthetic
 //! players heartbeating are counted within 2 %, players who stop drop out within the
-//! counting window, and two nodes sharing a real redis-server both count everyone.
+//! counting window, two nodes sharing a real redis-server both count everyone, and total
+//! views and peak survive a crash and restart (each viewer still counted once).
 
 mod common;
 
@@ -132,6 +133,14 @@ fn ten_thousand_heartbeating_players_are_counted_within_two_percent() {
         400
     );
     assert_eq!(http("POST", &beat, &[json], Some(b"not json")).status, 400);
+    assert_eq!(
+        http("POST", &beat, &[json], Some(b"{}")).status,
+        400,
+        "neither sid nor latencyMs"
+    );
+    // A WebRTC page's latency report has no sid: accepted, and counts no viewer.
+    let report = br#"{"latencyMs":40,"protocol":"webrtc"}"#;
+    assert_eq!(http("POST", &beat, &[json], Some(report)).status, 204);
     let unknown = format!("{}/api/v1/streams/nosuchstream/heartbeat", server.base);
     assert_eq!(
         http("POST", &unknown, &[json], Some(br#"{"sid":"abcdefgh"}"#)).status,
@@ -251,4 +260,44 @@ fn two_nodes_sharing_redis_both_count_every_player() {
         );
         assert!(error(count(&got, "totalViews"), VIEWERS) < 0.02, "{got}");
     }
+}
+
+#[test]
+fn total_views_and_peak_survive_a_crash_and_restart() {
+    if !in_netns("total_views_and_peak_survive_a_crash_and_restart") {
+        return;
+    }
+    // A 4 s window: the server sweeps (and stores the viewer record) about every 0.7 s.
+    let args = ["--audience-window-secs", "4", "--api-rate-limit", "0"];
+    let mut server = Server::start(&args);
+    let (id, _) = create_stream(&server, "restart");
+    let rt = runtime();
+    let first: Vec<String> = (0..1_000).map(sid).collect();
+    rt.block_on(heartbeats(std::slice::from_ref(&server.base), &id, &first));
+    let before = wait_for(&server, &id, Duration::from_secs(5), "first players", |a| {
+        error(count(a, "current"), 1_000) < 0.02
+    });
+    // Let a few sweeps pass, then kill the server outright (no drain, nothing at exit).
+    std::thread::sleep(Duration::from_secs(2));
+    let data_dir = server.data_dir.clone();
+    server.stop();
+    drop(server);
+
+    let server = Server::start_in(data_dir, &args);
+    let stored = audience(&server, &id);
+    assert!(
+        count(&stored, "peak") >= count(&before, "current")
+            && error(count(&stored, "totalViews"), 1_000) < 0.02,
+        "numbers before the first mark after the restart: {stored} (before: {before})"
+    );
+    // Half the players come back, 500 new ones arrive: 1,500 distinct in all, not 2,000
+    // (the returning ones counted twice) nor 1,000 (the earlier ones forgotten).
+    let second: Vec<String> = (500..1_500).map(sid).collect();
+    rt.block_on(heartbeats(std::slice::from_ref(&server.base), &id, &second));
+    let after = wait_for(&server, &id, Duration::from_secs(5), "second players", |a| {
+        error(count(a, "current"), 1_000) < 0.02
+    });
+    println!("before the crash {before}; after the restart {after}");
+    assert!(error(count(&after, "totalViews"), 1_500) < 0.02, "total {after}");
+    assert!(count(&after, "peak") >= count(&before, "peak"), "peak {after}");
 }

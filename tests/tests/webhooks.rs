@@ -8,6 +8,8 @@
 //! - SIGTERM with a publisher on: `/readyz` turns 503, a new WHEP offer gets 503 +
 //!   `Retry-After`, the open session goes on; once it leaves the stream ends, its
 //!   `stream.ended` still goes out, and the process exits 0 within the drain window.
+//! - The built-in test pattern (a source outside the SFU) sends `stream.live` when it starts
+//!   and `stream.ended` at the shutdown, like a publisher.
 
 mod common;
 
@@ -334,6 +336,39 @@ fn sigterm_drains_sessions_then_ends_streams_and_exits() {
     assert_eq!(ended.verified, Ok(()));
     // Chat was closed at the end of the drain, with a reason.
     rt.block_on(next_text(&mut chat, "\"shutting_down\""));
+}
+
+#[test]
+fn the_test_pattern_goes_live_and_ends_with_webhooks() {
+    if !in_netns("the_test_pattern_goes_live_and_ends_with_webhooks") {
+        return;
+    }
+    let rt = runtime();
+    let receiver = Receiver::start(&rt);
+    let mut server = Server::start(&[
+        "--webhook-url",
+        &receiver.url,
+        "--webhook-secret",
+        SECRET,
+        "--test-pattern",
+    ]);
+    // A source outside the SFU goes through the same lifecycle as a WHIP publisher.
+    let live = receiver.wait_accepted("test", "stream.live", Duration::from_secs(20));
+    assert_eq!(live.json()["stream"]["status"], "live");
+    assert_eq!(live.verified, Ok(()));
+    let stream = http("GET", &format!("{}/api/v1/streams/test", server.base), &[], None);
+    let v: Value = serde_json::from_str(&stream.body).expect("stream JSON");
+    assert_eq!(v["status"], "live", "{v}");
+
+    server.terminate();
+    let exit = server
+        .wait_exit(Duration::from_secs(15))
+        .expect("exits after SIGTERM");
+    assert!(exit.success(), "exit status after SIGTERM: {exit}");
+    let ended = receiver.wait_accepted("test", "stream.ended", Duration::ZERO);
+    assert_eq!(ended.json()["stream"]["status"], "ended");
+    let order: Vec<String> = receiver.accepted("test").into_iter().map(|a| a.event).collect();
+    assert_eq!(order, ["stream.live", "stream.ended"]);
 }
 
 type ChatSocket =

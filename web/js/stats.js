@@ -45,6 +45,31 @@ export function codecOf(stats, rtp) {
   return codec ? codec.mimeType.split('/')[1] : '';
 }
 
+/**
+ * Server-to-screen latency of a WebRTC viewer, in ms: the network's one-way share (half the
+ * round trip of the candidate pair in use) plus how long the frames on screen waited between
+ * the arrival of their last packet and their display (jitter buffer, decode, render; the
+ * median of `waitsMs`, from requestVideoFrameCallback's `expectedDisplayTime - receiveTime`).
+ * null while either part is unknown. Chromium maps media time to the sender's clock
+ * (`estimatedPlayoutTimestamp`, `captureTime`) only with a receiver-side RTT estimate, which a
+ * receive-only peer does not have, so the latency is built from the parts it does report. It
+ * leaves out the publisher's capture, encode and uplink, and the server's own forwarding delay
+ * (`fanout_sfu_forward_delay_seconds`).
+ */
+export function screenLatencyMs(waitsMs, rttS) {
+  if (!waitsMs?.length || typeof rttS !== 'number' || !(rttS >= 0)) return null;
+  const sorted = [...waitsMs].sort((a, b) => a - b);
+  const wait = sorted[Math.floor(sorted.length / 2)];
+  return wait >= 0 ? wait + (rttS * 1000) / 2 : null;
+}
+
+/** The round trip (s) of the candidate pair in use, or null. */
+export function currentRttS(stats) {
+  const transport = stats.find((s) => s.type === 'transport');
+  const pair = stats.find((s) => s.id === transport?.selectedCandidatePairId);
+  return typeof pair?.currentRoundTripTime === 'number' ? pair.currentRoundTripTime : null;
+}
+
 export function formatBps(bps) {
   if (bps >= 1e6) return `${(bps / 1e6).toFixed(2)} Mbit/s`;
   return `${Math.round(bps / 1e3)} kbit/s`;

@@ -1,17 +1,28 @@
 // Watch page: plays a stream over WHEP, shows what arrives, and lets the viewer pin a simulcast
 // layer. Query: ?stream=ID[&token=JWT][&whep=URL][&layer=q|h|f][&autoplay=0].
-// Tests read window.fanout.client (a WhepClient).
+// Tests read window.fanout.client (a WhepClient) and window.fanout.latencyMs.
+//
+// The page reports its latency (server to screen, see screenLatencyMs) to the server's
+// heartbeat endpoint every 20 s, for the fanout_glass_to_glass_seconds{protocol="webrtc"}
+// histogram; the WHEP session itself already counts this viewer.
 
 import { WhepClient } from './whep.js';
 import { streamUrls } from './api.js';
-import { statsList, inbound, codecOf, RateMeter, formatBps } from './stats.js';
+import {
+  statsList, inbound, codecOf, RateMeter, formatBps, screenLatencyMs, currentRttS,
+} from './stats.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 $('stream').value = params.get('stream') ?? '';
 $('token').value = params.get('token') ?? '';
 
+const LATENCY_REPORT_MS = 20_000;
 let client = null;
+let lastReport = 0;
+// Per presented frame: ms from the arrival of its last packet to its display.
+const frameWaits = [];
+watchFrames($('video'));
 let pinned = params.get('layer') || null; // null: the server chooses
 window.fanout = { client: null };
 selectRadio(pinned);
@@ -27,7 +38,9 @@ async function play() {
     iceServers: urls?.iceServers ?? [],
     iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all',
   });
-  window.fanout = { client };
+  window.fanout = { client, latencyMs: null };
+  lastReport = 0;
+  frameWaits.length = 0;
   client.addEventListener('state', (e) => {
     $('state').textContent = e.detail;
     $('state').dataset.state = e.detail;
@@ -52,6 +65,27 @@ async function stop() {
   client = null;
   $('video').srcObject = null;
   setRunning(false);
+}
+
+function watchFrames(video) {
+  if (!('requestVideoFrameCallback' in video)) return;
+  const onFrame = (_, meta) => {
+    if (typeof meta.receiveTime === 'number') {
+      frameWaits.push(meta.expectedDisplayTime - meta.receiveTime);
+      if (frameWaits.length > 60) frameWaits.shift();
+    }
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+}
+
+function reportLatency(latencyMs) {
+  const id = $('stream').value.trim();
+  fetch(`/api/v1/streams/${encodeURIComponent(id)}/heartbeat`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ latencyMs: Math.round(latencyMs), protocol: 'webrtc' }),
+  }).catch(() => {});
 }
 
 function setRunning(running) {
@@ -88,6 +122,13 @@ setInterval(async () => {
     $('lost').textContent = video.packetsLost ?? 0;
     const emitted = video.jitterBufferEmittedCount;
     $('jitter').textContent = emitted ? `${Math.round((video.jitterBufferDelay / emitted) * 1000)} ms` : '-';
+  }
+  const latency = screenLatencyMs(frameWaits, currentRttS(stats));
+  $('latency').textContent = latency === null ? '-' : `${Math.round(latency)} ms`;
+  if (window.fanout) window.fanout.latencyMs = latency;
+  if (latency !== null && client?.state === 'connected' && Date.now() - lastReport >= LATENCY_REPORT_MS) {
+    lastReport = Date.now();
+    reportLatency(latency);
   }
   if (audio) $('audio-bitrate').textContent = formatBps(meter.bps(audio, audio.bytesReceived));
   if (client?.state === 'connected') {

@@ -50,8 +50,15 @@ run(3 * timeoutMs + args.seconds * 1000 + 60_000, async (browser, partial) => {
   if (!(later.video.framesDecoded > first.video.framesDecoded)) throw new Error('video stopped decoding');
   if (!(later.audio.packetsReceived > first.audio.packetsReceived)) throw new Error('audio stopped arriving');
 
+  // The page's own latency (server to screen), once the browser has had a sender report.
+  const { latencyMs } = await waitFor(async () => {
+    const l = await view.evaluate(() => window.fanout?.latencyMs);
+    return typeof l === 'number' && { latencyMs: l };
+  }, { timeoutMs, what: 'the watch page to know its latency' });
+
   const result = {
     publishMs: partial.publishMs,
+    latencyMs: Math.round(latencyMs),
     firstMediaMs,
     framesDecoded: later.video.framesDecoded,
     frameWidth: later.video.frameWidth,
