@@ -42,7 +42,11 @@ let frameCallback = null;
 let edgeLagMs = null;
 
 const g2g = { samples: [], last: null, unreadable: 0, presented: 0, lastStamp: null };
-window.hlsWatch = { state: 'idle', error: null, g2g, snapshot, hls: null, errors: [], catchUps: 0 };
+// The last media loads (parts and segments), so that a stall can be explained afterwards: a
+// slow request, or none made. Each stall keeps a copy in window.hlsWatch.stallReports.
+const RECENT_LOADS = 30;
+const recentLoads = [];
+window.hlsWatch = { state: 'idle', error: null, g2g, snapshot, hls: null, errors: [], catchUps: 0, stallReports: [] };
 
 function setState(state) {
   window.hlsWatch.state = state;
@@ -96,6 +100,20 @@ function play() {
     if (pin !== undefined && pin >= 0 && pin < data.levels.length) hls.currentLevel = pin;
   });
   hls.on(Hls.Events.FRAG_CHANGED, (_, data) => { playingFrag = data.frag; });
+  recentLoads.length = 0;
+  hls.on(Hls.Events.FRAG_LOADED, (_, { frag, part }) => {
+    const { loading } = (part ?? frag).stats;
+    recentLoads.push({
+      type: frag.type,
+      level: frag.level,
+      sn: frag.sn,
+      part: part?.index ?? null,
+      requestedAt: Math.round(performance.timeOrigin + loading.start),
+      firstByteMs: Math.round(loading.first - loading.start),
+      loadedMs: Math.round(loading.end - loading.start),
+    });
+    if (recentLoads.length > RECENT_LOADS) recentLoads.shift();
+  });
   // How old the newest media is when its playlist arrives: the source's and the packager's
   // share of the latency (capture, encode, part cut, publish), before the player's own.
   hls.on(Hls.Events.LEVEL_UPDATED, (_, { details }) => {
@@ -145,9 +163,16 @@ function stop() {
 
 for (const type of ['playing', 'waiting']) {
   video.addEventListener(type, () => {
+    if (type === 'waiting' && stalls.state === 'playing') {
+      window.hlsWatch.stallReports.push({ at: Date.now(), ...bufferState(), loads: recentLoads.slice(-12) });
+    }
     stalls.event(type, Date.now());
     if (hls) setState(type === 'playing' ? 'playing' : 'buffering');
   });
+}
+
+function bufferState() {
+  return { currentTime: video.currentTime, bufferedAheadS: bufferAhead() };
 }
 
 function fillLevels(levels) {

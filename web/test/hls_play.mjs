@@ -62,6 +62,7 @@ run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
   }
   const g2gAll = await page.evaluate(() => window.hlsWatch.g2g.samples.slice());
   const errors = await page.evaluate(() => window.hlsWatch.errors);
+  const stallReports = await page.evaluate(() => window.hlsWatch.stallReports);
 
   const steady = samples.slice(args.warmup);
   const sorted = (xs) => xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
@@ -99,6 +100,8 @@ run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
     width: last.width,
     height: last.height,
     hlsErrors: errors,
+    // Per stall: the media loads just before it (a slow part request, or none made).
+    stallReports,
   };
   printTable(result);
   if (args.trace) await writeFile(args.trace, JSON.stringify(trace));
