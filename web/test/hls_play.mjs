@@ -21,12 +21,15 @@ const args = parseArgs(process.argv.slice(2), {
 
 run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
   const opened = Date.now();
+  // Every /hls/ request with its send and answer times (always kept: stall reports quote it).
   const trace = [];
-  if (args.trace) {
-    const sent = new Map();
-    browser.context.on('request', (r) => sent.set(r, Date.now()));
-    browser.context.on('requestfinished', (r) => {
-      if (r.url().includes('/hls/')) trace.push({ url: r.url(), sent: sent.get(r), answered: Date.now() });
+  const sent = new Map();
+  browser.context.on('request', (r) => sent.set(r, Date.now()));
+  for (const event of ['requestfinished', 'requestfailed']) {
+    browser.context.on(event, (r) => {
+      if (r.url().includes('/hls/')) {
+        trace.push({ url: r.url(), sent: sent.get(r), answered: Date.now(), failed: event === 'requestfailed' });
+      }
       sent.delete(r);
     });
   }
@@ -62,7 +65,23 @@ run((args.timeout + args.seconds) * 1000 + 60_000, async (browser, partial) => {
   }
   const g2gAll = await page.evaluate(() => window.hlsWatch.g2g.samples.slice());
   const errors = await page.evaluate(() => window.hlsWatch.errors);
-  const stallReports = await page.evaluate(() => window.hlsWatch.stallReports);
+  // Each stall with the HLS requests around it (sent from 2 s before to 1 s after; times
+  // relative to the stall; `answeredMs: null`: still unanswered when the run ended).
+  const pending = [...sent.entries()]
+    .filter(([r]) => r.url().includes('/hls/'))
+    .map(([r, t]) => ({ url: r.url(), sent: t, answered: null }));
+  const stallReports = (await page.evaluate(() => window.hlsWatch.stallReports)).map((report) => ({
+    ...report,
+    requests: [...trace, ...pending]
+      .filter((q) => q.sent >= report.at - 2000 && q.sent <= report.at + 1000)
+      .sort((a, b) => a.sent - b.sent)
+      .map((q) => ({
+        path: new URL(q.url).pathname.replace(/^\/hls\/[^/]+\//, '') + new URL(q.url).search,
+        sentMs: q.sent - report.at,
+        answeredMs: q.answered === null ? null : q.answered - report.at,
+        ...(q.failed ? { failed: true } : {}),
+      })),
+  }));
 
   const steady = samples.slice(args.warmup);
   const sorted = (xs) => xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
