@@ -316,30 +316,35 @@ impl Db {
     /// Keep a stream's peak viewers and total views (the larger of these and what is stored:
     /// a stream that ends twice keeps its best numbers).
     pub fn store_audience(&self, id: &str, peak: u64, total_views: u64) -> rusqlite::Result<()> {
-        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        self.conn().execute(
-            "INSERT INTO stream_audience (id, peak, total_views) VALUES (?1, ?2, ?3)
-             ON CONFLICT(id) DO UPDATE SET peak = MAX(peak, excluded.peak),
-                 total_views = MAX(total_views, excluded.total_views)",
-            params![id, clamp(peak), clamp(total_views)],
-        )?;
-        Ok(())
+        self.upsert_audience(id, peak, total_views, None)
     }
 
     /// Keep a stream's viewer record (lifetime sketch and peak) with its total views; the
     /// peak and total never go down.
     pub fn store_audience_record(&self, id: &str, record: &audience::AudienceRecord) -> rusqlite::Result<()> {
+        self.upsert_audience(
+            id,
+            record.peak,
+            record.total.count(),
+            Some(record.total.registers()),
+        )
+    }
+
+    /// Raise the stored peak and total to at least these; replace the sketch when one is given.
+    fn upsert_audience(
+        &self,
+        id: &str,
+        peak: u64,
+        total_views: u64,
+        sketch: Option<&[u8]>,
+    ) -> rusqlite::Result<()> {
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.conn().execute(
             "INSERT INTO stream_audience (id, peak, total_views, sketch) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(id) DO UPDATE SET peak = MAX(peak, excluded.peak),
-                 total_views = MAX(total_views, excluded.total_views), sketch = excluded.sketch",
-            params![
-                id,
-                clamp(record.peak),
-                clamp(record.total.count()),
-                record.total.registers()
-            ],
+                 total_views = MAX(total_views, excluded.total_views),
+                 sketch = COALESCE(excluded.sketch, sketch)",
+            params![id, clamp(peak), clamp(total_views), sketch],
         )?;
         Ok(())
     }

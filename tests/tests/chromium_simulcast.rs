@@ -33,18 +33,18 @@ fn chromium_simulcast_publish_and_watch() {
     let layers = v["publisherLayers"].as_array().map(|a| a.len()).unwrap_or(0);
     assert_eq!(layers, 3, "publisher sends three layers: {v}");
 
-    // The watch page measures how far behind the server it plays (Chromium's
-    // estimatedPlayoutTimestamp against the SFU's sender reports) and reports it.
+    // The watch page measures how far behind the server it plays (half the ICE round trip
+    // plus the presented frames' wait from arrival to display) and reports it.
     let latency = v["latencyMs"].as_u64().unwrap_or(u64::MAX);
     assert!((1..1_000).contains(&latency), "server to screen on loopback: {v}");
     let metrics = common::http("GET", &format!("{}/metrics", server.base), &[], None).body;
-    let reports = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("fanout_glass_to_glass_seconds_count{protocol=\"webrtc\"} "))
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
+    let exposition = fanout_tests::prometheus::parse(&metrics)
+        .unwrap_or_else(|e| panic!("/metrics is not valid Prometheus text: {e}"));
+    let reports = exposition
+        .value("fanout_glass_to_glass_seconds_count", &[("protocol", "webrtc")])
+        .unwrap_or(0.0);
     assert!(
-        reports >= 1,
+        reports >= 1.0,
         "the page's latency report reached /metrics:\n{metrics}"
     );
 }

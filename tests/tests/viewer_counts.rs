@@ -277,8 +277,25 @@ fn total_views_and_peak_survive_a_crash_and_restart() {
     let before = wait_for(&server, &id, Duration::from_secs(5), "first players", |a| {
         error(count(a, "current"), 1_000) < 0.02
     });
-    // Let a few sweeps pass, then kill the server outright (no drain, nothing at exit).
-    std::thread::sleep(Duration::from_secs(2));
+    // Wait until a sweep has stored the viewer record (read from the server's own database),
+    // then kill the server outright (no drain, nothing at exit).
+    let db = signaling::Db::open(&server.data_dir).expect("the server's database opens");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let record = db.audience_record(&id).expect("the record reads");
+        if record
+            .as_ref()
+            .is_some_and(|r| error(r.total.count(), 1_000) < 0.02 && r.peak >= count(&before, "current"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no viewer record stored within 5 s: {record:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(db);
     let data_dir = server.data_dir.clone();
     server.stop();
     drop(server);

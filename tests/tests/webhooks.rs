@@ -112,6 +112,13 @@ impl Receiver {
         }
     }
 
+    /// A server that sends its webhooks here, signed with [`SECRET`], with `extra` flags.
+    fn server(&self, extra: &[&str]) -> Server {
+        let mut args = vec!["--webhook-url", self.url.as_str(), "--webhook-secret", SECRET];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     /// Attempts for stream `id` that were accepted (2xx).
     fn accepted(&self, id: &str) -> Vec<Attempt> {
         self.seen
@@ -160,14 +167,7 @@ fn lifecycle_webhooks_are_signed_retried_and_in_order() {
     }
     let rt = runtime();
     let receiver = Receiver::start(&rt);
-    let server = Server::start(&[
-        "--webhook-url",
-        &receiver.url,
-        "--webhook-secret",
-        SECRET,
-        "--reconnect-grace",
-        "2",
-    ]);
+    let server = receiver.server(&["--reconnect-grace", "2"]);
     let (id, key) = create_stream(&server, "Webhook show");
     rt.block_on(async {
         let publisher = webrtc_rs_publisher(&server, &id, &key).await;
@@ -259,14 +259,7 @@ fn sigterm_drains_sessions_then_ends_streams_and_exits() {
     let rt = runtime();
     let receiver = Receiver::start(&rt);
     let drain = DRAIN_SECS.to_string();
-    let mut server = Server::start(&[
-        "--webhook-url",
-        &receiver.url,
-        "--webhook-secret",
-        SECRET,
-        "--drain-secs",
-        &drain,
-    ]);
+    let mut server = receiver.server(&["--drain-secs", &drain]);
     let (id, key) = create_stream(&server, "Drained show");
     let publisher = rt.block_on(webrtc_rs_publisher(&server, &id, &key));
     receiver.wait_accepted(&id, "stream.live", Duration::from_secs(20));
@@ -345,13 +338,7 @@ fn the_test_pattern_goes_live_and_ends_with_webhooks() {
     }
     let rt = runtime();
     let receiver = Receiver::start(&rt);
-    let mut server = Server::start(&[
-        "--webhook-url",
-        &receiver.url,
-        "--webhook-secret",
-        SECRET,
-        "--test-pattern",
-    ]);
+    let mut server = receiver.server(&["--test-pattern"]);
     // A source outside the SFU goes through the same lifecycle as a WHIP publisher.
     let live = receiver.wait_accepted("test", "stream.live", Duration::from_secs(20));
     assert_eq!(live.json()["stream"]["status"], "live");

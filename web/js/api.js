@@ -48,6 +48,22 @@ export async function iceServers() {
   }
 }
 
+/**
+ * POST a heartbeat for stream `id`: `{sid}` counts a player, `{latencyMs, protocol}` reports how
+ * far behind it plays (both may go together). Best effort: never throws.
+ */
+export async function postHeartbeat(id, body) {
+  try {
+    await fetch(apiUrl(`streams/${encodeURIComponent(id)}/heartbeat`), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    // A lost heartbeat is replaced by the next one.
+  }
+}
+
 function apiUrl(path) {
   return new URL(`/api/v1/${path}`, location.href).href;
 }

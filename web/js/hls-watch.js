@@ -17,6 +17,7 @@ import Hls from '../node_modules/hls.js/dist/hls.mjs';
 import { decodeClockCode } from './clockcode.js';
 import { hlsConfig, dateAt, liveLimit, catchUpRate, StallCounter, newSessionId, sidLoaderConfig } from './hls-meter.js';
 import { formatBps } from './stats.js';
+import { postHeartbeat } from './api.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -85,11 +86,7 @@ function play() {
     const body = latencyMs !== null && latencyMs >= 0
       ? { sid, latencyMs: Math.round(latencyMs), protocol: 'hls' }
       : { sid };
-    fetch(`/api/v1/streams/${encodeURIComponent(id)}/heartbeat`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(body),
-    }).catch(() => {});
+    postHeartbeat(id, body);
   };
   beat();
   heartbeat = setInterval(beat, HEARTBEAT_MS);

@@ -7,7 +7,7 @@
 // histogram; the WHEP session itself already counts this viewer.
 
 import { WhepClient } from './whep.js';
-import { streamUrls } from './api.js';
+import { streamUrls, postHeartbeat } from './api.js';
 import {
   statsList, inbound, codecOf, RateMeter, formatBps, screenLatencyMs, currentRttS,
 } from './stats.js';
@@ -79,15 +79,6 @@ function watchFrames(video) {
   video.requestVideoFrameCallback(onFrame);
 }
 
-function reportLatency(latencyMs) {
-  const id = $('stream').value.trim();
-  fetch(`/api/v1/streams/${encodeURIComponent(id)}/heartbeat`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ latencyMs: Math.round(latencyMs), protocol: 'webrtc' }),
-  }).catch(() => {});
-}
-
 function setRunning(running) {
   $('play').disabled = running;
   $('stop').disabled = !running;
@@ -128,7 +119,7 @@ setInterval(async () => {
   if (window.fanout) window.fanout.latencyMs = latency;
   if (latency !== null && client?.state === 'connected' && Date.now() - lastReport >= LATENCY_REPORT_MS) {
     lastReport = Date.now();
-    reportLatency(latency);
+    postHeartbeat($('stream').value.trim(), { latencyMs: Math.round(latency), protocol: 'webrtc' });
   }
   if (audio) $('audio-bitrate').textContent = formatBps(meter.bps(audio, audio.bytesReceived));
   if (client?.state === 'connected') {
