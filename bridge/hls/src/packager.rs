@@ -328,7 +328,8 @@ impl Packager {
     }
 
     fn part(&mut self, index: usize, part: CutPart) {
-        let anchor = self.anchor;
+        let exact = self.anchor.checked_add(part.start).unwrap_or(self.anchor);
+        let program_date_time = written_date_time(exact, !self.followers.contains(&index));
         let rendition = &mut self.renditions[index];
         self.events.push_back(Event::Part(PartReady {
             rendition: index,
@@ -337,7 +338,7 @@ impl Packager {
             duration: part.duration,
             independent: part.independent,
             data: part.data,
-            program_date_time: anchor.checked_add(part.start).unwrap_or(anchor),
+            program_date_time,
             generation: rendition.generation,
         }));
         rendition.part = rendition.part.saturating_add(1);
@@ -391,6 +392,28 @@ impl Packager {
 }
 
 /// A video part target that is a whole number of frames: (ticks, frames).
+/// The date-time a playlist states for media that starts at `exact`, to the millisecond that
+/// PROGRAM-DATE-TIME carries. Video's (`leads`: every rung, or audio when there is no video)
+/// is its instant to the nearest millisecond plus one, so 0.5-1.5 ms late; audio's that
+/// follows video is the whole millisecond at or before its instant, so 0-1 ms early.
+///
+/// Players line the audio playlist up with the video one by these dates (hls.js takes the
+/// difference of two of them as the offset between the timelines). Written this way the
+/// audio is placed at least half a millisecond before where its media really is, never
+/// after: a playlist that puts an audio part's end even microseconds past the buffered audio
+/// makes hls.js think the part is still incomplete, so it never asks for the next one and
+/// stalls at the segment boundary until the playlist slides.
+fn written_date_time(exact: SystemTime, leads: bool) -> SystemTime {
+    let since = exact.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let millis = |d: Duration| Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let written = if leads {
+        millis(since + Duration::from_micros(500)) + Duration::from_millis(1)
+    } else {
+        millis(since)
+    };
+    SystemTime::UNIX_EPOCH + written
+}
+
 fn video_part_ticks(info: &TrackInfo, part_target: Duration) -> (u64, u64) {
     let frame = info.nominal_sample_ticks();
     let target = to_ticks(part_target, info.timescale);
@@ -522,12 +545,14 @@ mod tests {
         for ((vm, vt), (am, at)) in starts[0].iter().zip(&starts[2]) {
             assert_eq!(vm, am);
             // Audio starts with the frame holding the video's first instant: at most one AAC
-            // frame (21.3 ms) before it, never after.
+            // frame (21.3 ms) before it, never after; the written dates add 0.5-2.5 ms to
+            // that lead (see `written_date_time`).
             let lead = vt
                 .duration_since(*at)
                 .unwrap_or_else(|e| panic!("audio segment {am} starts {:?} after the video", e.duration()));
             assert!(
-                lead < Duration::from_nanos(1024 * 1_000_000_000 / 48_000),
+                lead > Duration::ZERO
+                    && lead < Duration::from_nanos(1024 * 1_000_000_000 / 48_000 + 2_000_000),
                 "audio segment {am} starts {lead:?} early"
             );
         }
@@ -588,10 +613,42 @@ mod tests {
         });
         let part = part.expect("a part after the restart");
         assert_eq!((part.msn, part.part, part.generation), (1, 0, 1));
+        // The new anchor, as video's date-times are written (the next whole millisecond).
         assert_eq!(
             part.program_date_time,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(100)
+            SystemTime::UNIX_EPOCH + Duration::from_millis(100_001)
         );
+    }
+
+    #[test]
+    fn written_date_times_place_audio_early_against_video() {
+        let at = |nanos: u64| SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos);
+        // Video: strictly after its instant; audio: at or before it.
+        assert_eq!(written_date_time(at(2_000_000_000), true), at(2_001_000_000));
+        assert_eq!(written_date_time(at(2_000_000_000), false), at(2_000_000_000));
+        assert_eq!(written_date_time(at(1_984_400_000), true), at(1_985_000_000));
+        assert_eq!(written_date_time(at(1_984_400_000), false), at(1_984_000_000));
+        assert_eq!(written_date_time(at(1_984_600_000), true), at(1_986_000_000));
+        // So the audio-minus-video offset a player reads from two written dates is always
+        // smaller than the real one, by at least 0.5 ms and less than 2.5 ms.
+        for (video, audio) in [
+            (2_000_000_000, 1_984_000_000),
+            (2_000_333_333, 1_995_999_999),
+            (7, 3),
+        ] {
+            let real = i128::from(audio) - i128::from(video);
+            let written = |t, v| {
+                let d = written_date_time(at(t), v)
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .expect("after the epoch");
+                i128::try_from(d.as_nanos()).expect("fits")
+            };
+            let read = written(audio, false) - written(video, true);
+            assert!(
+                read < real && real - read <= 2_000_000,
+                "{video} {audio}: {read} vs {real}"
+            );
+        }
     }
 
     #[test]

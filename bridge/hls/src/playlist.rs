@@ -144,7 +144,7 @@ impl MediaPlaylist<'_> {
                 if segment.gap {
                     writeln!(w, "#EXT-X-GAP")?;
                 }
-                writeln!(w, "#EXTINF:{},", Seconds::round(segment.duration))?;
+                writeln!(w, "#EXTINF:{},", Seconds::floor(segment.duration))?;
                 writeln!(w, "{}", Resource::Segment(segment.msn))?;
             }
             start += segment.duration;
@@ -205,7 +205,7 @@ impl MediaPlaylist<'_> {
             write!(
                 w,
                 "#EXT-X-PART:DURATION={},URI=\"{}\"",
-                Seconds::round(part.duration),
+                Seconds::floor(part.duration),
                 Resource::Part(part.msn, part.index)
             )?;
             if part.independent {
@@ -229,8 +229,12 @@ impl MediaPlaylist<'_> {
 struct Seconds(u128);
 
 impl Seconds {
-    fn round(d: Duration) -> Self {
-        Self((d.as_nanos() + 5_000) / 10_000)
+    /// Rounded down, for media durations: a player that adds them up then never places the
+    /// end of a part or segment after the end of the media it holds. Within a microsecond
+    /// below a step counts as the step: that is a nanosecond conversion's truncation (1.984 s
+    /// of 48 kHz audio summed as 1.983999999 s), not a shorter duration.
+    fn floor(d: Duration) -> Self {
+        Self((d.as_nanos() + 1_000) / 10_000)
     }
 
     /// Rounded up, for limits that real durations must not exceed once written.
@@ -297,9 +301,9 @@ mod tests {
 
     #[test]
     fn seconds_have_five_decimals() {
-        assert_eq!(Seconds::round(Duration::from_millis(2000)).to_string(), "2.00000");
+        assert_eq!(Seconds::floor(Duration::from_millis(2000)).to_string(), "2.00000");
         assert_eq!(
-            Seconds::round(Duration::from_nanos(200_200_000)).to_string(),
+            Seconds::floor(Duration::from_nanos(200_200_000)).to_string(),
             "0.20020"
         );
         assert_eq!(
@@ -307,7 +311,7 @@ mod tests {
             "0.22134"
         );
         assert_eq!(
-            Seconds::round(Duration::from_nanos(221_333_333)).to_string(),
+            Seconds::floor(Duration::from_nanos(221_333_333)).to_string(),
             "0.22133"
         );
     }

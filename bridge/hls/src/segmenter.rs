@@ -142,6 +142,29 @@ impl Segmenter {
         self.sequence
     }
 
+    /// Video timestamps moved to the nearest whole step of microseconds that the timescale
+    /// can express (9 ticks, 100 µs, at 90 kHz); audio's are left alone.
+    ///
+    /// Browsers keep media times in whole microseconds and round each frame's time and
+    /// duration separately, so a segment of 30 fps video on the plain 90 kHz grid ends a
+    /// microsecond before the time a player computes from its timestamps. hls.js then
+    /// believes the segment incomplete and can stop loading at the boundary. On this grid
+    /// every timestamp and duration is a whole number of microseconds and the two agree; a
+    /// frame moves by at most 50 µs.
+    fn video_grid(&self, ticks: u64) -> u64 {
+        let step = self.grid_step();
+        ticks.saturating_add(step / 2) / step * step
+    }
+
+    /// The grid's step in ticks (1 for audio: no grid).
+    fn grid_step(&self) -> u64 {
+        if self.rules.video {
+            u64::from(self.rules.timescale / gcd(self.rules.timescale, 1_000_000))
+        } else {
+            1
+        }
+    }
+
     fn estimate(&self) -> u64 {
         self.last_duration.unwrap_or(self.rules.nominal_sample).max(1)
     }
@@ -158,7 +181,7 @@ impl Segmenter {
         if au.data.is_empty() {
             return out;
         }
-        let dts = to_ticks(au.dts, self.rules.timescale);
+        let dts = self.video_grid(to_ticks(au.dts, self.rules.timescale));
         if self.last_dts.is_some_and(|last| dts <= last) {
             return out;
         }
@@ -175,7 +198,7 @@ impl Segmenter {
             self.started = true;
             out.push(Cut::Started(au.dts));
         }
-        let pts = to_ticks(au.pts, self.rules.timescale);
+        let pts = self.video_grid(to_ticks(au.pts, self.rules.timescale));
         let offset = i128::from(pts) - i128::from(dts);
         let composition_offset = i32::try_from(offset.max(0)).unwrap_or(i32::MAX);
         let mut gap = false;
@@ -220,7 +243,8 @@ impl Segmenter {
             let ends_part = ends_segment
                 || gap
                 || part_ticks.saturating_add(est / 2) >= self.rules.part_target
-                || part_ticks.saturating_add(est) > self.rules.part_max;
+                // Gridded video spans and the estimate are each off by up to one step.
+                || part_ticks.saturating_add(est) > self.rules.part_max + 2 * (self.grid_step() - 1);
             if ends_part {
                 let n = self.pending.len();
                 out.extend(self.cut(n, Some(sample.time), ends_segment));
@@ -433,6 +457,10 @@ impl Segmenter {
     }
 }
 
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a.max(1) } else { gcd(b, a % b) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,7 +588,43 @@ mod tests {
         cuts.extend(s.push(au(300, false)));
         let parts = parts(&cuts);
         assert_eq!(parts.len(), 1);
-        assert_eq!(parts[0].duration, Duration::from_nanos(66_666_666));
+        // Two frames of 33.3 ms: frame 1 sits at 33.3 ms on the 100 µs video grid.
+        assert_eq!(parts[0].duration, Duration::from_micros(66_600));
+    }
+
+    #[test]
+    fn video_times_are_whole_microseconds_and_parts_keep_six_frames() {
+        use shiguredo_mp4::{Decode, boxes::MoofBox};
+        // 30 fps frames starting 14.7222 ms after the anchor (1,325 ticks), as a live
+        // source does: off the 100 µs grid until the segmenter moves them.
+        let mut s = Segmenter::new(video_rules(), false, 0);
+        let mut cuts = Vec::new();
+        for n in 0..61 {
+            let t = Duration::from_nanos(14_722_222 + n * 1_000_000_000 / 30);
+            cuts.extend(s.push(AccessUnit {
+                pts: t,
+                dts: t,
+                keyframe: n % 60 == 0,
+                data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            }));
+        }
+        let parts = parts(&cuts);
+        assert_eq!(parts.len(), 10, "six frames a part, as on the plain grid");
+        for part in &parts {
+            assert_eq!(part.duration, Duration::from_millis(200));
+            let (moof, _) = MoofBox::decode(&part.data).expect("moof parses");
+            let traf = &moof.traf_boxes[0];
+            let tfdt = traf.tfdt_box.as_ref().expect("tfdt").base_media_decode_time;
+            assert_eq!(tfdt % 9, 0, "decode time {tfdt} is whole 100 µs");
+            let durations: Vec<u32> = traf.trun_boxes[0]
+                .samples
+                .iter()
+                .filter_map(|x| x.duration)
+                .collect();
+            assert_eq!(durations.len(), 6);
+            assert!(durations.iter().all(|d| d % 9 == 0), "{durations:?}");
+            assert_eq!(durations.iter().sum::<u32>(), 18_000);
+        }
     }
 
     fn audio_au(frame: u64) -> AccessUnit {

@@ -69,7 +69,7 @@ async fn multivariant_and_live_playlists() {
         "{text}"
     );
     assert!(
-        text.contains("#EXT-X-PROGRAM-DATE-TIME:2026-05-01T12:00:00.000Z\n"),
+        text.contains("#EXT-X-PROGRAM-DATE-TIME:2026-05-01T12:00:00.001Z\n"),
         "{text}"
     );
 
@@ -272,7 +272,7 @@ async fn a_source_change_is_a_discontinuity_with_a_new_init_segment() {
         "{text}"
     );
     assert!(
-        text.contains("#EXT-X-PROGRAM-DATE-TIME:2026-05-01T12:03:20.000Z\n"),
+        text.contains("#EXT-X-PROGRAM-DATE-TIME:2026-05-01T12:03:20.001Z\n"),
         "{text}"
     );
     assert_eq!(
