@@ -137,16 +137,21 @@ pub(crate) fn audience_json(stats: AudienceStats) -> Value {
 impl AppState {
     /// `viewer` is watching `stream` now.
     pub(crate) fn mark(&self, stream: &str, viewer: &str) {
-        if !lock(&self.inner.watched).contains_key(stream) {
+        let first = {
+            let mut watched = lock(&self.inner.watched);
+            let first = !watched.contains_key(stream);
+            if first {
+                watched.insert(stream.to_string(), 0);
+            }
+            first
+        };
+        if first {
             // First mark since this process started watching it: earlier viewers (before a
-            // restart, or an earlier live session) come back from the stored record.
+            // restart, or an earlier live session) come back from the stored record (a union,
+            // so a mark that lands before it is not lost).
             self.restore_audience(stream);
         }
         self.inner.config.audience.seen(stream, viewer, SystemTime::now());
-        let mut watched = lock(&self.inner.watched);
-        if !watched.contains_key(stream) {
-            watched.insert(stream.to_string(), 0);
-        }
     }
 
     fn restore_audience(&self, stream: &str) {

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{NodeProc, Server, fanout_bin, http, in_netns, node_script, workspace};
-use fanout_tests::hls_load::playlist::parse_media;
+use fanout_tests::hls_load::{player::now_unix_ms, playlist::parse_media};
 use serde_json::Value;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -50,23 +50,20 @@ fn source_runs_in_real_time(base: &str) {
     while fresh_in_a_row < 3 {
         let reply = http("GET", &url, &[], None);
         let newest = parse_media(&reply.body).and_then(|p| p.parts.last().and_then(|part| part.end_ms));
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .unwrap_or(0.0);
-        let age = newest.map(|end| now_ms - end);
+        let age = newest.map(|end| now_unix_ms() - end);
         ages.push(age.map(|a| a.round()));
         fresh_in_a_row = if age.is_some_and(|a| a < 500.0) {
             fresh_in_a_row + 1
         } else {
             0
         };
-        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         assert!(
             Instant::now() < deadline,
             "the test source did not keep up with the clock within 60 s (newest part ages, ms: \
              {ages:?}; load average {})",
-            load.trim()
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
         );
         std::thread::sleep(Duration::from_millis(300));
     }

@@ -391,7 +391,6 @@ impl Packager {
     }
 }
 
-/// A video part target that is a whole number of frames: (ticks, frames).
 /// The date-time a playlist states for media that starts at `exact`, to the millisecond that
 /// PROGRAM-DATE-TIME carries. Video's (`leads`: every rung, or audio when there is no video)
 /// is its instant to the nearest millisecond plus one, so 0.5-1.5 ms late; audio's that
@@ -414,6 +413,7 @@ fn written_date_time(exact: SystemTime, leads: bool) -> SystemTime {
     SystemTime::UNIX_EPOCH + written
 }
 
+/// A video part target that is a whole number of frames: (ticks, frames).
 fn video_part_ticks(info: &TrackInfo, part_target: Duration) -> (u64, u64) {
     let frame = info.nominal_sample_ticks();
     let target = to_ticks(part_target, info.timescale);
@@ -630,7 +630,7 @@ mod tests {
         assert_eq!(written_date_time(at(1_984_400_000), false), at(1_984_000_000));
         assert_eq!(written_date_time(at(1_984_600_000), true), at(1_986_000_000));
         // So the audio-minus-video offset a player reads from two written dates is always
-        // smaller than the real one, by at least 0.5 ms and less than 2.5 ms.
+        // smaller than the real one (by 0.5 to 2.5 ms; at most 2 ms for these instants).
         for (video, audio) in [
             (2_000_000_000, 1_984_000_000),
             (2_000_333_333, 1_995_999_999),

@@ -116,12 +116,20 @@ pub(crate) struct Segmenter {
     floor: Option<Duration>,
     /// End of the last part cut.
     cut_until: Option<Duration>,
+    /// Step of the video timestamp grid in ticks (see `video_grid`); 1 for audio: no grid.
+    grid: u64,
 }
 
 impl Segmenter {
     /// A segmenter whose first fragment gets sequence number `sequence + 1`.
     pub(crate) fn new(rules: Rules, follower: bool, sequence: u32) -> Self {
+        let grid = if rules.video {
+            u64::from(rules.timescale / gcd(rules.timescale, 1_000_000))
+        } else {
+            1
+        };
         Self {
+            grid,
             rules,
             follower,
             pending: VecDeque::new(),
@@ -152,17 +160,7 @@ impl Segmenter {
     /// every timestamp and duration is a whole number of microseconds and the two agree; a
     /// frame moves by at most 50 µs.
     fn video_grid(&self, ticks: u64) -> u64 {
-        let step = self.grid_step();
-        ticks.saturating_add(step / 2) / step * step
-    }
-
-    /// The grid's step in ticks (1 for audio: no grid).
-    fn grid_step(&self) -> u64 {
-        if self.rules.video {
-            u64::from(self.rules.timescale / gcd(self.rules.timescale, 1_000_000))
-        } else {
-            1
-        }
+        ticks.saturating_add(self.grid / 2) / self.grid * self.grid
     }
 
     fn estimate(&self) -> u64 {
@@ -244,7 +242,7 @@ impl Segmenter {
                 || gap
                 || part_ticks.saturating_add(est / 2) >= self.rules.part_target
                 // Gridded video spans and the estimate are each off by up to one step.
-                || part_ticks.saturating_add(est) > self.rules.part_max + 2 * (self.grid_step() - 1);
+                || part_ticks.saturating_add(est) > self.rules.part_max + 2 * (self.grid - 1);
             if ends_part {
                 let n = self.pending.len();
                 out.extend(self.cut(n, Some(sample.time), ends_segment));

@@ -247,7 +247,8 @@ impl LiveEdge {
     }
 }
 
-fn now_unix_ms() -> f64 {
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_unix_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
