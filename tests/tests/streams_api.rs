@@ -433,3 +433,154 @@ fn private_streams_need_a_viewer_token_or_a_signed_url() {
     let (_, listed) = call(s, "GET", "/api/v1/streams", None, None);
     assert!(listed.to_string().contains("\"id\":\"test\""), "{listed}");
 }
+
+/// Every secret the server handles in a stream's life, with debug logging on: the admin
+/// token, stream keys (right, wrong and rotated), the JWT, TURN and webhook secrets, viewer
+/// and chat tokens, TURN credentials. None of them may reach the log. The server logs JSON
+/// lines here (`--log-json`), which the test also checks.
+#[test]
+fn secrets_never_appear_in_the_log() {
+    if !in_netns("secrets_never_appear_in_the_log") {
+        return;
+    }
+    const TURN_SECRET: &str = "turn-secret-for-the-log-test";
+    const WEBHOOK_SECRET: &str = "webhook-secret-for-the-log-test";
+    let server = Server::start_logging(
+        "debug",
+        &[
+            "--jwt-secret",
+            JWT_SECRET,
+            "--turn-url",
+            "turn:127.0.0.1:3478",
+            "--turn-secret",
+            TURN_SECRET,
+            "--webhook-url",
+            "http://127.0.0.1:9/hooks",
+            "--webhook-secret",
+            WEBHOOK_SECRET,
+            "--api-rate-limit",
+            "0",
+            "--log-json",
+        ],
+    );
+    let s = &server;
+    let base = &s.base;
+    let (st, created) = call(
+        s,
+        "POST",
+        "/api/v1/streams",
+        Some(ADMIN),
+        Some(r#"{"title":"secrets"}"#),
+    );
+    assert_eq!(st, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let first_key = created["streamKey"].as_str().expect("key").to_string();
+    let (st, rotated) = call(
+        s,
+        "POST",
+        &format!("/api/v1/streams/{id}/rotate-key"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(st, 200, "{rotated}");
+    let key = rotated["streamKey"].as_str().expect("new key").to_string();
+
+    // Publishing with a wrong and with the rotated-out key: both refused.
+    let wrong_key = "sk_wrong_key_the_log_must_not_show";
+    for bad in [wrong_key, first_key.as_str()] {
+        let auth = format!("Bearer {bad}");
+        let r = http(
+            "POST",
+            &format!("{base}/whip/{id}"),
+            &[("Content-Type", "application/sdp"), ("Authorization", &auth)],
+            Some(whep_offer().as_bytes()),
+        );
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+
+    let (st, _) = call(
+        s,
+        "PATCH",
+        &format!("/api/v1/streams/{id}"),
+        Some(ADMIN),
+        Some(r#"{"visibility":"private"}"#),
+    );
+    assert_eq!(st, 200);
+    let (st, minted) = call(
+        s,
+        "POST",
+        &format!("/api/v1/streams/{id}/viewer-token"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(st, 201, "{minted}");
+    let viewer_token = minted["token"].as_str().expect("token").to_string();
+    let (st, ice) = call(s, "GET", "/api/v1/ice-servers", None, None);
+    assert_eq!(st, 200, "{ice}");
+    let turn_credential = ice["iceServers"][0]["credential"]
+        .as_str()
+        .expect("credential")
+        .to_string();
+    let chat_token = common::guest_token(s);
+
+    let rt = common::runtime();
+    rt.block_on(async {
+        let publisher = common::webrtc_rs_publisher(s, &id, &key).await;
+        let viewer = fanout_tests::whep::Viewer::subscribe(
+            &format!("{base}/whep/{id}"),
+            fanout_tests::whep::ViewOptions {
+                bearer: Some(viewer_token.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("the viewer token opens WHEP");
+        viewer
+            .wait_connected(std::time::Duration::from_secs(10))
+            .await
+            .expect("viewer connects");
+        let mut chat = common::chat_socket_as(s, &id, &chat_token).await;
+        use futures_util::SinkExt;
+        chat.send(tokio_tungstenite::tungstenite::Message::text(
+            r#"{"type":"send","text":"hello"}"#,
+        ))
+        .await
+        .expect("chat send");
+        drop(chat);
+        drop(viewer);
+        publisher.stop().await.expect("publisher stops");
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    let log = s.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string()),
+        "every JSON line has a timestamp and a level"
+    );
+    // The log did record this stream's life at debug level, so the check below can fail.
+    assert!(
+        lines.iter().filter(|l| l["level"] == "DEBUG").count() > 20,
+        "too few debug lines in the log"
+    );
+    assert!(log.contains(&id), "the stream's id is not in the log");
+    for (what, secret) in [
+        ("admin token", ADMIN),
+        ("JWT secret", JWT_SECRET),
+        ("TURN secret", TURN_SECRET),
+        ("webhook secret", WEBHOOK_SECRET),
+        ("stream key", key.as_str()),
+        ("rotated-out stream key", first_key.as_str()),
+        ("wrong stream key", wrong_key),
+        ("viewer token", viewer_token.as_str()),
+        ("chat token", chat_token.as_str()),
+        ("TURN credential", turn_credential.as_str()),
+    ] {
+        assert!(!log.contains(secret), "the {what} appears in the log");
+    }
+}

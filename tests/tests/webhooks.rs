@@ -22,7 +22,9 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::{Server, create_stream, http, in_netns, runtime, webrtc_rs_publisher, whep_offer};
+use common::{
+    ChatSocket, Server, chat_socket, create_stream, http, in_netns, runtime, webrtc_rs_publisher, whep_offer,
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use signaling::{SignatureError, verify_signature};
@@ -356,31 +358,6 @@ fn the_test_pattern_goes_live_and_ends_with_webhooks() {
     assert_eq!(ended.json()["stream"]["status"], "ended");
     let order: Vec<String> = receiver.accepted("test").into_iter().map(|a| a.event).collect();
     assert_eq!(order, ["stream.live", "stream.ended"]);
-}
-
-type ChatSocket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A signed-in chat socket on the stream's room (guest token, `chatUrl`).
-async fn chat_socket(server: &Server, id: &str) -> ChatSocket {
-    let r = http(
-        "POST",
-        &format!("{}/api/v1/chat/guest-token", server.base),
-        &[],
-        None,
-    );
-    let token: Value = serde_json::from_str(&r.body).expect("token JSON");
-    let r = http("GET", &format!("{}/api/v1/streams/{id}", server.base), &[], None);
-    let stream: Value = serde_json::from_str(&r.body).expect("stream JSON");
-    let url = format!(
-        "{}?token={}",
-        stream["chatUrl"].as_str().expect("chatUrl"),
-        token["token"].as_str().expect("token")
-    );
-    tokio_tungstenite::connect_async(url)
-        .await
-        .expect("chat socket")
-        .0
 }
 
 /// Read frames until a text frame containing `needle` (5 s at most).

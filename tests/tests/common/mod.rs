@@ -97,13 +97,17 @@ impl Default for Ports {
     }
 }
 
+/// A new, empty data dir under the system's temp dir.
+fn fresh_data_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fanout-test-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
 impl Server {
     /// Start `fanout serve` with fixed ports on every address of the private namespace.
     pub fn start(extra: &[&str]) -> Server {
-        let data_dir =
-            std::env::temp_dir().join(format!("fanout-test-{}-{}", std::process::id(), rand_suffix()));
-        std::fs::create_dir_all(&data_dir).expect("temp dir");
-        Self::start_in(data_dir, extra)
+        Self::start_in(fresh_data_dir(), extra)
     }
 
     /// Start on an existing data dir (restart tests).
@@ -113,6 +117,16 @@ impl Server {
 
     /// Start on an existing data dir with other ports (a second node beside the first).
     pub fn start_on(data_dir: PathBuf, ports: Ports, extra: &[&str]) -> Server {
+        let filter = std::env::var("FANOUT_TEST_LOG").unwrap_or_else(|_| "info,str0m=warn".into());
+        Self::launch(data_dir, ports, extra, &filter)
+    }
+
+    /// Start with its own log filter (`RUST_LOG` syntax), e.g. `debug` for the secrets test.
+    pub fn start_logging(filter: &str, extra: &[&str]) -> Server {
+        Self::launch(fresh_data_dir(), Ports::default(), extra, filter)
+    }
+
+    fn launch(data_dir: PathBuf, ports: Ports, extra: &[&str], filter: &str) -> Server {
         let log = data_dir.join(format!("server-{}.log", ports.http));
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(fanout_bin());
@@ -131,10 +145,7 @@ impl Server {
             .args(["--admin-token", ADMIN, "--web-dir"])
             .arg(workspace().join("web"))
             .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("FANOUT_TEST_LOG").unwrap_or_else(|_| "info,str0m=warn".into()),
-            )
+            .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -501,4 +512,42 @@ pub async fn webrtc_rs_viewer(server: &Server, id: &str) -> fanout_tests::whep::
     )
     .await
     .expect("webrtc-rs subscribes over WHEP")
+}
+
+pub type ChatSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A chat guest token from the server's guest-token endpoint.
+pub fn guest_token(server: &Server) -> String {
+    let r = http(
+        "POST",
+        &format!("{}/api/v1/chat/guest-token", server.base),
+        &[],
+        None,
+    );
+    let token: Value = serde_json::from_str(&r.body).expect("token JSON");
+    token["token"].as_str().expect("token").to_string()
+}
+
+/// A signed-in chat socket on the stream's room (guest token, `chatUrl`).
+pub async fn chat_socket(server: &Server, id: &str) -> ChatSocket {
+    chat_socket_as(server, id, &guest_token(server)).await
+}
+
+/// A chat socket on the stream's room (`chatUrl`, read as admin so private streams work too)
+/// signed in with `token`.
+pub async fn chat_socket_as(server: &Server, id: &str, token: &str) -> ChatSocket {
+    let admin = format!("Bearer {}", server.admin);
+    let r = http(
+        "GET",
+        &format!("{}/api/v1/streams/{id}", server.base),
+        &[("Authorization", &admin)],
+        None,
+    );
+    let stream: Value = serde_json::from_str(&r.body).expect("stream JSON");
+    let url = format!("{}?token={token}", stream["chatUrl"].as_str().expect("chatUrl"));
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("chat socket")
+        .0
 }
