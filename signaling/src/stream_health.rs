@@ -26,7 +26,7 @@ pub(crate) fn to_json(report: &HealthReport) -> Value {
             json!({
                 "track": track_name(t),
                 "bitrateBps": t.bitrate_bps,
-                "fps": (t.fps * 10.0).round() / 10.0,
+                "fps": (t.kind == sfu::MediaKind::Video).then(|| (t.fps * 10.0).round() / 10.0),
                 "keyframeIntervalMs": t.keyframe_interval.map(|d| d.as_millis() as u64),
                 "loss": (t.loss * 10_000.0).round() / 10_000.0,
                 "jitterMs": (t.jitter_ms * 10.0).round() / 10.0,
@@ -163,6 +163,7 @@ mod tests {
         assert_eq!(v["tracks"][0]["fps"], 30.0);
         assert_eq!(v["tracks"][0]["keyframeIntervalMs"], 2000);
         assert_eq!(v["tracks"][1]["keyframeIntervalMs"], Value::Null);
+        assert_eq!(v["tracks"][1]["fps"], Value::Null, "audio has no frame rate");
     }
 
     #[test]

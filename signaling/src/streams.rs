@@ -253,14 +253,19 @@ async fn read(
 ) -> Result<impl IntoResponse, ApiError> {
     let row = state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
     require_watch_access(&state, &headers, &row)?;
-    let mut v = body(&state, &headers, &row);
+    Ok(Json(full_body(&state, &headers, &row).await))
+}
+
+/// One stream as read, updated or stopped: [`body`] plus its audience and ingest health.
+async fn full_body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Value {
+    let mut v = body(state, headers, row);
     v["audience"] = crate::viewers::audience_json(state.audience_of(&row.id).await);
     let status = state.runtime(&row.id, row.status).0;
-    v["health"] = match crate::stream_health::of(&state, &row.id, status).await {
+    v["health"] = match crate::stream_health::of(state, &row.id, status).await {
         Some(report) => crate::stream_health::to_json(&report),
         None => Value::Null,
     };
-    Ok(Json(v))
+    v
 }
 
 /// The stream an admin call is about: `401` without the admin token, `404` when there is none.
@@ -282,7 +287,7 @@ async fn update(
         return Err(ApiError::NotFound);
     }
     state.set_private(&id, row.meta.visibility == Visibility::Private);
-    Ok(Json(body(&state, &headers, &row)))
+    Ok(Json(full_body(&state, &headers, &row).await))
 }
 
 async fn remove(
@@ -325,7 +330,7 @@ async fn stop(
         return Err(ApiError::Conflict("the stream is not live".into()));
     }
     let row = state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
-    Ok(Json(body(&state, &headers, &row)))
+    Ok(Json(full_body(&state, &headers, &row).await))
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@ mod common;
 use common::{ADMIN, Server, http, in_netns, whep_offer};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
+use webrtc::peer_connection::RTCPeerConnectionState;
 
 const JWT_SECRET: &str = "streams-api-test-secret";
 
@@ -123,6 +124,10 @@ fn every_endpoint_and_error_of_the_streams_api() {
         Some(r#"{"title":"Renamed","category":null}"#),
     );
     assert_eq!(st, 200, "{v}");
+    assert!(
+        v["audience"]["totalViews"].is_u64() && v.get("health").is_some(),
+        "an update answers with the whole stream: {v}"
+    );
     assert_eq!(
         (v["title"].as_str(), v["category"].is_null()),
         (Some("Renamed"), true)
@@ -434,7 +439,8 @@ fn private_streams_need_a_viewer_token_or_a_signed_url() {
     assert!(listed.to_string().contains("\"id\":\"test\""), "{listed}");
 }
 
-/// Every secret the server handles in a stream's life, with debug logging on: the admin
+/// Every secret the server handles in a stream's life (created, rotated, published, watched
+/// privately, chatted in, stopped from the API), with debug logging on: the admin
 /// token, stream keys (right, wrong and rotated), the JWT, TURN and webhook secrets, viewer
 /// and chat tokens, TURN credentials. None of them may reach the log. The server logs JSON
 /// lines here (`--log-json`), which the test also checks.
@@ -548,7 +554,23 @@ fn secrets_never_appear_in_the_log() {
         .expect("chat send");
         drop(chat);
         drop(viewer);
-        publisher.stop().await.expect("publisher stops");
+        // Stopping a live stream from the API kicks its publisher and answers the ended stream.
+        let (st, v) = call(
+            s,
+            "POST",
+            &format!("/api/v1/streams/{id}/stop"),
+            Some(ADMIN),
+            None,
+        );
+        assert_eq!((st, v["status"].as_str()), (200, Some("ended")), "{v}");
+        assert!(v["audience"]["totalViews"].as_u64() >= Some(1), "{v}");
+        let kicked = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while publisher.connection_state() == RTCPeerConnectionState::Connected {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        assert!(kicked.is_ok(), "the publisher is still connected after the stop");
     });
     std::thread::sleep(std::time::Duration::from_millis(500));
 
