@@ -5,13 +5,13 @@
 //! live source finishing must end the stream with the slate gone. Needs GStreamer's
 //! base/good/bad/ugly/libav plugins.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use bridge::slate::{LiveInput, SlateConfig, Slated};
-use bridge::test_source::{Rendition, SpeedPreset, TestSource, TestSourceConfig};
-use hls::{AccessUnit, MediaSink, Origin, OriginConfig, StreamConfig, TrackConfig};
+mod gate;
+
+use bridge::test_source::{Rendition, SpeedPreset, TestSourceConfig};
+use hls::{Origin, OriginConfig};
 
 const AFTER: Duration = Duration::from_secs(1);
 
@@ -26,26 +26,6 @@ fn ladder() -> TestSourceConfig {
         keyframe_interval: Duration::from_secs(1),
         speed_preset: SpeedPreset::Ultrafast,
         ..Default::default()
-    }
-}
-
-/// The live producer's connection: media passes only while it is open.
-struct Gate {
-    inner: LiveInput,
-    open: Arc<AtomicBool>,
-}
-
-impl MediaSink for Gate {
-    fn start(&mut self, tracks: Vec<TrackConfig>, anchor: SystemTime) {
-        self.inner.start(tracks, anchor);
-    }
-    fn push(&mut self, track: usize, au: AccessUnit) {
-        if self.open.load(Ordering::Relaxed) {
-            self.inner.push(track, au);
-        }
-    }
-    fn finish(&mut self) {
-        self.inner.finish();
     }
 }
 
@@ -84,25 +64,7 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> 
 #[test]
 fn the_slate_covers_a_dropped_live_source_and_hands_back_on_a_keyframe() {
     let origin = Origin::new(OriginConfig::default()).expect("origin");
-    let sink = origin
-        .create_stream("s", StreamConfig::default())
-        .expect("stream");
-    let slated = Slated::new(
-        Box::new(sink),
-        SlateConfig {
-            after: AFTER,
-            source: ladder(),
-        },
-    );
-    let open = Arc::new(AtomicBool::new(true));
-    let live = TestSource::start(
-        ladder(),
-        Box::new(Gate {
-            inner: slated.live_input(),
-            open: open.clone(),
-        }),
-    )
-    .expect("the live test source starts");
+    let gate::Rig { slated, live, open } = gate::rig(&origin, AFTER, ladder());
 
     for rendition in ["360p", "audio"] {
         wait_until("live parts", Duration::from_secs(20), || {

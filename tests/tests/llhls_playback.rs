@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use common::{NodeProc, Server, fanout_bin, http, in_netns, node_script, workspace};
 use fanout_tests::hls_load::{player::now_unix_ms, playlist::parse_media};
-use serde_json::Value;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -100,26 +99,15 @@ fn hls_js_plays_the_test_pattern_near_live() {
         "hls_play.mjs",
         &["--base", &server.base, "--seconds", &seconds],
     );
-    let deadline = Instant::now() + Duration::from_secs(PLAY_SECONDS + 60);
-    let mut samples: Vec<Value> = Vec::new();
     let mut refused: Option<f64> = None;
-    let summary = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = player
-            .lines
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("hls_play.mjs gave no summary; samples: {samples:?}"));
-        if line["event"] == "sample" {
+    let (samples, summary) =
+        common::hls_play_samples(&player, Duration::from_secs(PLAY_SECONDS + 60), |samples| {
             // Mid-run, bad requests beside the player: they are refused and it plays on.
-            if refused.is_none() && samples.len() >= 20 {
-                refused = Some(line["t"].as_f64().expect("t"));
+            if refused.is_none() && samples.len() > 20 {
+                refused = samples.last().and_then(|s| s["t"].as_f64());
                 bad_requests_are_refused(&server.base);
             }
-            samples.push(line);
-        } else {
-            break line;
-        }
-    };
+        });
     assert_eq!(summary["ok"], true, "the player failed: {summary}");
     assert!(
         refused.is_some(),

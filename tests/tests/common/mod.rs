@@ -467,6 +467,29 @@ pub fn start_publisher(server: &Server, id: &str, key: &str, seconds: u32) -> No
     p
 }
 
+/// Read `hls_play.mjs`'s per-second samples until its summary line (within `within`), calling
+/// `each` with the samples so far after every new one. Returns the samples and the summary.
+pub fn hls_play_samples(
+    player: &NodeProc,
+    within: Duration,
+    mut each: impl FnMut(&[Value]),
+) -> (Vec<Value>, Value) {
+    let deadline = Instant::now() + within;
+    let mut samples: Vec<Value> = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = player
+            .lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("hls_play.mjs gave no summary; samples: {samples:?}"));
+        if line["event"] != "sample" {
+            return (samples, line);
+        }
+        samples.push(line);
+        each(&samples);
+    }
+}
+
 /// Waits (up to 30 s) until the stream's first video rendition lists parts.
 pub fn wait_for_hls(base: &str, stream: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);

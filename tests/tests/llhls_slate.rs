@@ -1,0 +1,135 @@
+//! hls.js across a publisher drop. A live test source feeds an LL-HLS stream through the
+//! slate (`bridge::slate`) and a gate, served in-process by the origin's router beside the web
+//! pages. Mid-run the gate closes for a few seconds (the publisher drops: its media stops,
+//! nothing finishes) and opens again. hls.js in low-latency mode (`web/hls.html` in headless
+//! Chromium) must play through both DISCONTINUITYs: frames keep being decoded while the slate
+//! is on and after the live source is back, the player ends near live, and hls.js reports no
+//! fatal error.
+
+mod common;
+#[path = "../../bridge/tests/gate/mod.rs"]
+mod gate;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bridge::test_source::{SpeedPreset, TestSourceConfig};
+use common::{NodeProc, in_netns, workspace};
+use hls::{Origin, OriginConfig};
+use serde_json::Value;
+
+const PLAY_SECONDS: u64 = 36;
+/// The publisher drops after this many seconds of playback, for `DROP_SECONDS`.
+const DROP_AT: usize = 10;
+const DROP_SECONDS: u64 = 8;
+
+/// The test pattern's ladder with its first two rungs (two ladders run at once here).
+fn ladder() -> TestSourceConfig {
+    let mut config = TestSourceConfig {
+        speed_preset: SpeedPreset::Ultrafast,
+        ..Default::default()
+    };
+    config.renditions.truncate(2);
+    config
+}
+
+#[test]
+fn hls_js_plays_through_a_publisher_drop_on_the_slate() {
+    if !in_netns("hls_js_plays_through_a_publisher_drop_on_the_slate") {
+        return;
+    }
+    let rt = common::runtime();
+    let origin = Origin::new(OriginConfig::default()).expect("origin");
+    let gate::Rig { slated, live, open } = gate::rig(&origin, Duration::from_secs(1), ladder());
+
+    let app = hls::router(origin.clone()).fallback_service(
+        tower_http::services::ServeDir::new(workspace().join("web")).append_index_html_on_directories(true),
+    );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:18080"))
+        .expect("port 18080");
+    rt.spawn(async move { axum::serve(listener, app).await });
+
+    let seconds = PLAY_SECONDS.to_string();
+    let player = NodeProc::spawn(
+        None,
+        "hls_play.mjs",
+        &[
+            "--base",
+            "http://127.0.0.1:18080",
+            "--stream",
+            "s",
+            "--seconds",
+            &seconds,
+        ],
+    );
+    let mut dropped_at: Option<usize> = None;
+    let mut back_at: Option<usize> = None;
+    let mut slate_seen = false;
+    let (samples, summary) =
+        common::hls_play_samples(&player, Duration::from_secs(PLAY_SECONDS + 60), |samples| {
+            slate_seen |= slated.showing_slate();
+            let n = samples.len();
+            if dropped_at.is_none() && n == DROP_AT {
+                open.store(false, Ordering::Relaxed);
+                dropped_at = Some(n);
+            }
+            if back_at.is_none() && dropped_at.is_some_and(|d| n == d + DROP_SECONDS as usize) {
+                open.store(true, Ordering::Relaxed);
+                back_at = Some(n);
+            }
+        });
+    println!("summary: {summary}");
+    assert_eq!(summary["ok"], true, "the player failed: {summary}");
+    let (dropped_at, back_at) = (
+        dropped_at.expect("the run reached the drop"),
+        back_at.expect("the run reached the return"),
+    );
+    assert!(slate_seen, "the slate never came on");
+    assert_eq!(slated.slates_shown(), 1);
+    assert!(!slated.showing_slate(), "the live source did not come back");
+
+    let frames = |i: usize| samples[i]["framesDecoded"].as_u64().unwrap_or(0);
+    let clock = |i: usize| samples[i]["pdtLatencyMs"].as_f64();
+    // While the publisher is away, the slate plays: frames decoded in its last seconds.
+    let slate_frames = frames(back_at - 1) - frames(dropped_at + 3);
+    // After it is back, the live source plays to the end of the run.
+    let last = samples.len() - 1;
+    let live_frames = frames(last) - frames(back_at + 6);
+    println!(
+        "frames decoded: {slate_frames} in the slate's last {} s, {live_frames} in the run's last {} s; \
+         stalls {} ({} ms); PDT latency at the end {:?} ms",
+        back_at - 1 - (dropped_at + 3),
+        last - (back_at + 6),
+        summary["stalls"],
+        summary["stalledMs"],
+        clock(last)
+    );
+    assert!(
+        slate_frames >= 20 * (back_at - 1 - (dropped_at + 3)) as u64,
+        "the slate did not play: {slate_frames} frames"
+    );
+    assert!(
+        live_frames >= 20 * (last - (back_at + 6)) as u64,
+        "the live source did not play after the slate: {live_frames} frames"
+    );
+    // The drop itself may stall the player for about `after` plus the slate's start-up minus
+    // its buffer (~0.7 s); the switches must not stall it for long.
+    let stalled_ms = summary["stalledMs"].as_f64().unwrap_or(f64::MAX);
+    assert!(
+        stalled_ms < 2_500.0,
+        "stalled {stalled_ms} ms across the drop and the return"
+    );
+    let end_latency = clock(last).expect("PDT latency at the end");
+    assert!(
+        end_latency < 3_000.0,
+        "the player ended {end_latency} ms behind live"
+    );
+    let fatal: Vec<&Value> = summary["hlsErrors"]
+        .as_array()
+        .map(|e| e.iter().filter(|e| e["fatal"] == true).collect())
+        .unwrap_or_default();
+    assert!(fatal.is_empty(), "fatal hls.js errors: {fatal:?}");
+
+    live.stop().expect("the live source stops cleanly");
+}
