@@ -8,6 +8,8 @@
 //!   beside it; the newest media is under 1 s old (p95) when its playlist arrives, which
 //!   tells a source starved of CPU from a slow player;
 //! - ffmpeg reads the live multivariant URL and decodes 10 s of it;
+//! - curl fetches the multivariant playlist, a blocking reload and the preload-hinted part over
+//!   HTTP/2 cleartext (prior knowledge, as an edge or a CDN shield speaks it) and HTTP/1.1;
 //! - hls-parser in strict mode accepts every playlist: live (plain, blocking, delta), DVR, and
 //!   after a graceful stop (SIGTERM) the VOD playlists, on disk and served after a restart.
 //!
@@ -198,6 +200,72 @@ fn bad_requests_are_refused(base: &str) {
         assert!(allowed.contains(&code), "{path}: status {code}, body {body:?}");
         assert!(!body.contains("root:"), "{path} leaked a file: {body:?}");
         println!("refused {path}: {code} {}", body.trim());
+    }
+}
+
+/// `curl` (HTTP/2 with prior knowledge when `h2`): "<http version> <status> <bytes>".
+fn fetch_version(url: &str, h2: bool) -> String {
+    let mut cmd = Command::new("curl");
+    if h2 {
+        cmd.arg("--http2-prior-knowledge");
+    }
+    let out = cmd
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code} %{size_download}",
+            "--max-time",
+            "10",
+            url,
+        ])
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn the_origin_speaks_http2_cleartext_and_http1() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !in_netns("the_origin_speaks_http2_cleartext_and_http1") {
+        return;
+    }
+    let server = Server::start(&["--test-pattern"]);
+    common::wait_for_hls(&server.base, "test");
+    let rendition = format!("{}/hls/test/720p", server.base);
+    let playlist = http("GET", &format!("{rendition}/live.m3u8"), &[], None).body;
+    // The hinted part `p{msn}.{part}.m4s`: its blocking reload and the part itself are held
+    // until it is published, then answered.
+    let hint = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("a preload hint");
+    let (msn, part) = hint
+        .trim_start_matches('p')
+        .trim_end_matches(".m4s")
+        .split_once('.')
+        .expect("p{msn}.{part}.m4s");
+    let blocking = format!("{rendition}/live.m3u8?_HLS_msn={msn}&_HLS_part={part}");
+    for (url, what) in [
+        (format!("{}/hls/test/master.m3u8", server.base), "multivariant"),
+        (blocking, "blocking reload"),
+        (format!("{rendition}/{hint}"), "hinted part"),
+    ] {
+        for (h2, version) in [(true, "2"), (false, "1.1")] {
+            let got = fetch_version(&url, h2);
+            let fields: Vec<&str> = got.split(' ').collect();
+            assert_eq!(
+                fields.get(..2),
+                Some(&[version, "200"][..]),
+                "{what} over HTTP/{version}: {got}"
+            );
+            assert!(
+                fields[2].parse::<u64>().is_ok_and(|n| n > 0),
+                "{what}: empty body ({got})"
+            );
+        }
     }
 }
 
