@@ -166,7 +166,7 @@ impl Packager {
             tracing::warn!("start after finish ignored");
             return;
         }
-        self.flush_all();
+        self.flush_all(true);
         let generation = self.generation.map_or(0, |g| g.saturating_add(1));
         self.generation = Some(generation);
         self.anchor = anchor;
@@ -278,12 +278,14 @@ impl Packager {
         if self.finished {
             return;
         }
-        self.flush_all();
+        self.flush_all(false);
         self.finished = true;
         self.events.push_back(Event::Finished);
     }
 
-    fn flush_all(&mut self) {
+    /// Close every open part and segment; `source_change`: another source follows (see
+    /// [`Segmenter::flush`]).
+    fn flush_all(&mut self, source_change: bool) {
         let order: Vec<usize> = self
             .leader
             .into_iter()
@@ -291,7 +293,7 @@ impl Packager {
             .collect();
         for index in order {
             if let Some(segmenter) = self.renditions[index].segmenter.as_mut() {
-                let cuts = segmenter.flush();
+                let cuts = segmenter.flush(source_change);
                 self.apply(index, cuts);
             }
         }
@@ -618,6 +620,54 @@ mod tests {
             part.program_date_time,
             SystemTime::UNIX_EPOCH + Duration::from_millis(100_001)
         );
+    }
+
+    /// Audio running past the video when the source changes is dropped, not cut into a segment
+    /// of its own: every rendition keeps the same media sequence numbers across the change.
+    #[test]
+    fn a_source_change_keeps_audio_and_video_sequence_numbers_together() {
+        let tracks = [video_config(720), audio_config()];
+        let mut p = Packager::new(PackagerConfig::default());
+        p.start(&tracks, SystemTime::UNIX_EPOCH);
+        // 2.5 s of video (a segment at 2 s, then half of one) and audio 0.3 s past its end.
+        let (mut v, mut a) = (0, 0);
+        while v < 75 || audio_au(a).dts < video_au(75).dts + Duration::from_millis(300) {
+            if v >= 75 || audio_au(a).dts <= video_au(v).dts {
+                p.push(1, audio_au(a));
+                a += 1;
+            } else {
+                p.push(0, video_au(v));
+                v += 1;
+            }
+        }
+        p.start(&tracks, SystemTime::UNIX_EPOCH + Duration::from_secs(10));
+        let (mut v, mut a) = (0, 0);
+        while v < 30 {
+            if audio_au(a).dts <= video_au(v).dts {
+                p.push(1, audio_au(a));
+                a += 1;
+            } else {
+                p.push(0, video_au(v));
+                v += 1;
+            }
+        }
+        p.finish();
+        let events = drain(&mut p);
+        let ends = |rendition: usize| -> Vec<u64> {
+            events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::SegmentEnd { rendition: r, msn } if *r == rendition => Some(*msn),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            ends(0),
+            [0, 1, 2],
+            "video: a segment, the cut one, one after the change"
+        );
+        assert_eq!(ends(1), ends(0), "audio ends the same segments");
     }
 
     #[test]

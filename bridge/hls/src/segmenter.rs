@@ -280,11 +280,35 @@ impl Segmenter {
         out
     }
 
-    /// The source ends or changes: everything pending becomes parts, the open segment ends.
-    pub(crate) fn flush(&mut self) -> Vec<Cut> {
+    /// The source ends or changes (`source_change`): everything pending becomes parts, the
+    /// open segment ends. Before a source change a follower drops what lies past the leader's
+    /// last cut.
+    pub(crate) fn flush(&mut self, source_change: bool) -> Vec<Cut> {
         let mut out = Vec::new();
         if self.follower {
             self.drain_follower(&mut out);
+            // Before another source, the leader has ended where its last cut is: audio past
+            // that has no picture, and cut here it would open a segment only this rendition
+            // has, putting its media sequence numbers one ahead of the leader's from then on.
+            // At the end of the stream it is kept (a short last segment).
+            let leader_end = self
+                .boundaries
+                .back()
+                .map(|b| {
+                    let (Boundary::Part(t) | Boundary::Segment(t) | Boundary::Start(t)) = *b;
+                    t
+                })
+                .or(self.cut_until)
+                .filter(|_| source_change);
+            if let Some(end) = leader_end {
+                let frame = self.frame_estimate();
+                let keep = self
+                    .pending
+                    .iter()
+                    .position(|p| p.time.saturating_add(frame) > end)
+                    .unwrap_or(self.pending.len());
+                self.pending.truncate(keep);
+            }
             while !self.pending.is_empty() {
                 let n = self.own_part_len().min(self.pending.len());
                 let end = self.pending.get(n).map(|p| p.time);
@@ -569,7 +593,7 @@ mod tests {
             ..au(5, true)
         };
         assert!(s.push(empty).is_empty());
-        let flushed = s.flush();
+        let flushed = s.flush(false);
         let parts = parts(&flushed);
         assert_eq!(parts.len(), 1);
         // The last sample's duration is the nominal one.
