@@ -234,19 +234,12 @@ fn the_origin_speaks_http2_cleartext_and_http1() {
     let server = Server::start(&["--test-pattern"]);
     common::wait_for_hls(&server.base, "test");
     let rendition = format!("{}/hls/test/720p", server.base);
-    let playlist = http("GET", &format!("{rendition}/live.m3u8"), &[], None).body;
-    // The hinted part `p{msn}.{part}.m4s`: its blocking reload and the part itself are held
-    // until it is published, then answered.
-    let hint = playlist
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("a preload hint");
-    let (msn, part) = hint
-        .trim_start_matches('p')
-        .trim_end_matches(".m4s")
-        .split_once('.')
-        .expect("p{msn}.{part}.m4s");
+    let playlist = parse_media(&http("GET", &format!("{rendition}/live.m3u8"), &[], None).body)
+        .expect("a media playlist");
+    // The hinted part: its blocking reload and the part itself are held until it is
+    // published, then answered.
+    let hint = playlist.preload_hint.expect("a preload hint");
+    let (msn, part) = playlist.next;
     let blocking = format!("{rendition}/live.m3u8?_HLS_msn={msn}&_HLS_part={part}");
     for (url, what) in [
         (format!("{}/hls/test/master.m3u8", server.base), "multivariant"),

@@ -572,7 +572,12 @@ fn secrets_never_appear_in_the_log() {
         .await;
         assert!(kicked.is_ok(), "the publisher is still connected after the stop");
     });
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The server has closed the publisher's session too: its last lines are in the log.
+    s.wait_for_log(
+        std::time::Duration::from_secs(5),
+        "closed publisher session",
+        |l| l.contains("\"closed\"") && l.contains("Publisher"),
+    );
 
     let log = s.log();
     let lines: Vec<Value> = log

@@ -626,31 +626,31 @@ mod tests {
     /// of its own: every rendition keeps the same media sequence numbers across the change.
     #[test]
     fn a_source_change_keeps_audio_and_video_sequence_numbers_together() {
+        // `frames` of video (track 0) and audio (track 1) interleaved by time; then, with
+        // `audio_past`, audio alone for that long after the video's end.
+        let push = |p: &mut Packager, frames: u64, audio_past: Option<Duration>| {
+            let (mut v, mut a) = (0, 0);
+            while v < frames {
+                if audio_au(a).dts <= video_au(v).dts {
+                    p.push(1, audio_au(a));
+                    a += 1;
+                } else {
+                    p.push(0, video_au(v));
+                    v += 1;
+                }
+            }
+            while audio_past.is_some_and(|past| audio_au(a).dts < video_au(frames).dts + past) {
+                p.push(1, audio_au(a));
+                a += 1;
+            }
+        };
         let tracks = [video_config(720), audio_config()];
         let mut p = Packager::new(PackagerConfig::default());
         p.start(&tracks, SystemTime::UNIX_EPOCH);
         // 2.5 s of video (a segment at 2 s, then half of one) and audio 0.3 s past its end.
-        let (mut v, mut a) = (0, 0);
-        while v < 75 || audio_au(a).dts < video_au(75).dts + Duration::from_millis(300) {
-            if v >= 75 || audio_au(a).dts <= video_au(v).dts {
-                p.push(1, audio_au(a));
-                a += 1;
-            } else {
-                p.push(0, video_au(v));
-                v += 1;
-            }
-        }
+        push(&mut p, 75, Some(Duration::from_millis(300)));
         p.start(&tracks, SystemTime::UNIX_EPOCH + Duration::from_secs(10));
-        let (mut v, mut a) = (0, 0);
-        while v < 30 {
-            if audio_au(a).dts <= video_au(v).dts {
-                p.push(1, audio_au(a));
-                a += 1;
-            } else {
-                p.push(0, video_au(v));
-                v += 1;
-            }
-        }
+        push(&mut p, 30, None);
         p.finish();
         let events = drain(&mut p);
         let ends = |rendition: usize| -> Vec<u64> {

@@ -58,6 +58,14 @@ pub(crate) enum Boundary {
     Segment(Duration),
 }
 
+impl Boundary {
+    /// Where the leader's next media starts.
+    fn time(self) -> Duration {
+        let (Boundary::Start(t) | Boundary::Part(t) | Boundary::Segment(t)) = self;
+        t
+    }
+}
+
 /// A part written by the segmenter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CutPart {
@@ -294,10 +302,7 @@ impl Segmenter {
             let leader_end = self
                 .boundaries
                 .back()
-                .map(|b| {
-                    let (Boundary::Part(t) | Boundary::Segment(t) | Boundary::Start(t)) = *b;
-                    t
-                })
+                .map(|b| b.time())
                 .or(self.cut_until)
                 .filter(|_| source_change);
             if let Some(end) = leader_end {
@@ -353,8 +358,7 @@ impl Segmenter {
     fn drain_follower(&mut self, out: &mut Vec<Cut>) {
         loop {
             while let Some(b) = self.boundaries.front() {
-                let (Boundary::Part(time) | Boundary::Segment(time) | Boundary::Start(time)) = *b;
-                if self.cut_until.is_some_and(|until| time <= until) {
+                if self.cut_until.is_some_and(|until| b.time() <= until) {
                     self.boundaries.pop_front();
                 } else {
                     break;

@@ -181,6 +181,15 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits (up to `timeout`) until a line of the log satisfies `found`.
+    pub fn wait_for_log(&self, timeout: Duration, what: &str, found: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().lines().any(&found) {
+            assert!(Instant::now() < deadline, "no {what} in the server log");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Send SIGTERM (the way an operator or an orchestrator stops the server).
     pub fn terminate(&self) {
         let pid = self.child.id().to_string();
