@@ -97,13 +97,13 @@ export async function launchBrowser() {
 }
 
 /**
- * Opens a page; its console and uncaught errors go to stderr, prefixed with `label`. Uncaught
- * errors are also kept in `page.fanoutErrors` so a script can fail on them.
+ * Opens a page; its console (prefixed with `label` and the time in ms) and uncaught errors go
+ * to stderr. Uncaught errors are also kept in `page.fanoutErrors` so a script can fail on them.
  */
 export async function openPage(browser, url, label) {
   const page = await browser.context.newPage();
   page.fanoutErrors = [];
-  page.on('console', (msg) => log(`[${label}] ${msg.type()}: ${msg.text()}`));
+  page.on('console', (msg) => log(`[${label} ${Date.now()}] ${msg.type()}: ${msg.text()}`));
   page.on('pageerror', (err) => {
     page.fanoutErrors.push(err.message);
     log(`[${label}] uncaught: ${err.message}`);

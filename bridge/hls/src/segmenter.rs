@@ -13,6 +13,12 @@
 //! part that starts later than the video it has; a few milliseconds of rounding the other way
 //! left audio parts unloaded and stalled playback). It falls back to cutting on its own when
 //! the leader falls too far behind.
+//!
+//! A source's audio is lined up with its picture at both ends, for players that line the two
+//! up by their first segments after a DISCONTINUITY: it starts 1 ms after the leader's first
+//! sample (moved by at most half a frame, silent frames before it if it starts later; see
+//! `Segmenter::shift`), and before another source its last part runs to the leader's last cut
+//! ([`Boundary::Last`]), filled with silent frames where the audio stopped short.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -22,6 +28,9 @@ use bytes::Bytes;
 use crate::fragment::{Sample, write_fragment};
 use crate::media::AccessUnit;
 use crate::track::{to_duration, to_ticks};
+
+/// A follower's audio starts this long after the leader's first sample (see `Segmenter::shift`).
+const START_MARGIN: Duration = Duration::from_millis(1);
 
 /// How many leader cuts a follower keeps while it waits for its own samples.
 const MAX_BOUNDARIES: usize = 256;
@@ -56,12 +65,17 @@ pub(crate) enum Boundary {
     Part(Duration),
     /// A part and its segment ended; the next segment starts at this time.
     Segment(Duration),
+    /// The leader's last part before another source ended at this time. A follower's last
+    /// part takes every sample that starts before it, so the audio runs to the end of the
+    /// picture (up to a frame past it) instead of stopping short and leaving a hole that the
+    /// next source's audio, starting with its picture, would not cover.
+    Last(Duration),
 }
 
 impl Boundary {
     /// Where the leader's next media starts.
     fn time(self) -> Duration {
-        let (Boundary::Start(t) | Boundary::Part(t) | Boundary::Segment(t)) = self;
+        let (Boundary::Start(t) | Boundary::Part(t) | Boundary::Segment(t) | Boundary::Last(t)) = self;
         t
     }
 }
@@ -106,6 +120,10 @@ struct Pending {
     after_gap: bool,
 }
 
+fn shift_ticks(ticks: u64, shift: Option<i64>) -> u64 {
+    ticks.saturating_add_signed(shift.unwrap_or(0))
+}
+
 /// The cutting state of one track.
 #[derive(Debug)]
 pub(crate) struct Segmenter {
@@ -120,8 +138,25 @@ pub(crate) struct Segmenter {
     last_duration: Option<u64>,
     sequence: u32,
     boundaries: VecDeque<Boundary>,
-    /// Follower: samples before this time are dropped.
+    /// Follower: the leader's first sample. The audio starts exactly there (see `shift`).
     floor: Option<Duration>,
+    /// Follower: ticks added to every sample's times so that the first sample kept, the one
+    /// starting nearest to `floor`, starts [`START_MARGIN`] after it (from the first tick at
+    /// or after it); set when that sample is known. Samples starting more than half a frame
+    /// before `floor` are dropped; audio that starts later is preceded by silent frames
+    /// (`silence`) up to it. The audio moves by at most half a frame and the margin (11.7 ms
+    /// for AAC at 48 kHz), far below what anyone hears as lip sync.
+    ///
+    /// Why: at a DISCONTINUITY players line audio and video up by their first segments of
+    /// the new source (hls.js sets their starts equal). Audio that really starts earlier is
+    /// placed late, so hls.js takes a part it holds whole for unfinished, waits for it and
+    /// stalls at the next segment boundary (even 21 µs late did, in a test run); audio that
+    /// starts much later leaves a hole in the buffer, which stalls playback until the player
+    /// jumps it. The margin keeps it placed early however hls.js rounds.
+    shift: Option<i64>,
+    /// Follower: one silent frame in the track's codec (`None`: the codec has none here),
+    /// used to fill the audio up to the picture at the start and end of a source.
+    silence: Option<Bytes>,
     /// End of the last part cut.
     cut_until: Option<Duration>,
     /// Step of the video timestamp grid in ticks (see `video_grid`); 1 for audio: no grid.
@@ -149,8 +184,16 @@ impl Segmenter {
             sequence,
             boundaries: VecDeque::new(),
             floor: None,
+            shift: None,
+            silence: None,
             cut_until: None,
         }
+    }
+
+    /// With `frame` as the silent frame that fills a follower's audio up to the picture.
+    pub(crate) fn with_silence(mut self, frame: Option<Bytes>) -> Self {
+        self.silence = frame;
+        self
     }
 
     /// The sequence number of the last fragment written.
@@ -171,6 +214,78 @@ impl Segmenter {
         ticks.saturating_add(self.grid / 2) / self.grid * self.grid
     }
 
+    /// Follower, once its first sample at or after the leader's start (`floor`) is pending:
+    /// silent frames before it while it starts more than half a frame late, then every
+    /// pending time moved so the first starts at `floor` (see `shift`).
+    fn align_start(&mut self, floor: Duration) {
+        let Some(first) = self.pending.front().map(|p| p.dts) else {
+            return;
+        };
+        let ts = self.rules.timescale;
+        let frame = self.rules.nominal_sample.max(1);
+        let mut target = to_ticks(floor, ts);
+        if to_duration(target, ts) < floor {
+            target += 1;
+        }
+        target += to_ticks(START_MARGIN, ts);
+        let late_frames = (first.saturating_sub(target) + frame / 2) / frame;
+        if let Some(data) = self.silence.clone()
+            && late_frames <= self.rules.lag_limit / frame
+        {
+            for i in 1..=late_frames {
+                let dts = first.saturating_sub(i * frame);
+                self.pending.push_front(Pending {
+                    dts,
+                    time: to_duration(dts, ts),
+                    composition_offset: 0,
+                    keyframe: true,
+                    data: data.clone(),
+                    duration: Some(frame),
+                    after_gap: false,
+                });
+            }
+        }
+        let start = self.pending.front().map_or(first, |p| p.dts);
+        self.shift = Some(i64::try_from(i128::from(target) - i128::from(start)).unwrap_or(0));
+        for p in &mut self.pending {
+            p.dts = shift_ticks(p.dts, self.shift);
+            p.time = to_duration(p.dts, ts);
+        }
+        self.last_dts = self.pending.back().map(|p| p.dts);
+    }
+
+    /// Follower, at the end of a source: silent frames after the last sample until the audio
+    /// reaches `end`, where the leader's last part ends (at most `lag_limit` of them).
+    fn fill_to(&mut self, end: Duration) {
+        let (Some(data), Some(last)) = (self.silence.clone(), self.last_dts) else {
+            return;
+        };
+        let ts = self.rules.timescale;
+        let frame = self.estimate();
+        let mut dts = last.saturating_add(frame);
+        let limit = last.saturating_add(self.rules.lag_limit);
+        while to_duration(dts, ts) < end && dts <= limit {
+            if let Some(back) = self.pending.back_mut() {
+                back.duration = Some(dts - back.dts);
+            }
+            self.pending.push_back(Pending {
+                dts,
+                time: to_duration(dts, ts),
+                composition_offset: 0,
+                keyframe: true,
+                data: data.clone(),
+                duration: None,
+                after_gap: false,
+            });
+            self.last_dts = Some(dts);
+            dts = dts.saturating_add(frame);
+        }
+    }
+
+    fn shifted(&self, ticks: u64) -> u64 {
+        shift_ticks(ticks, self.shift)
+    }
+
     fn estimate(&self) -> u64 {
         self.last_duration.unwrap_or(self.rules.nominal_sample).max(1)
     }
@@ -187,14 +302,18 @@ impl Segmenter {
         if au.data.is_empty() {
             return out;
         }
-        let dts = self.video_grid(to_ticks(au.dts, self.rules.timescale));
-        if self.last_dts.is_some_and(|last| dts <= last) {
-            return out;
+        let mut dts = self.video_grid(to_ticks(au.dts, self.rules.timescale));
+        let mut time = au.dts;
+        if let Some(floor) = self.floor {
+            if self.shift.is_none() && au.dts.saturating_add(self.frame_estimate() / 2) <= floor {
+                return out;
+            }
+            if self.shift.is_some() {
+                dts = self.shifted(dts);
+                time = to_duration(dts, self.rules.timescale);
+            }
         }
-        if self
-            .floor
-            .is_some_and(|floor| au.dts.saturating_add(self.frame_estimate()) <= floor)
-        {
+        if self.last_dts.is_some_and(|last| dts <= last) {
             return out;
         }
         if !self.started {
@@ -204,7 +323,7 @@ impl Segmenter {
             self.started = true;
             out.push(Cut::Started(au.dts));
         }
-        let pts = self.video_grid(to_ticks(au.pts, self.rules.timescale));
+        let pts = self.shifted(self.video_grid(to_ticks(au.pts, self.rules.timescale)));
         let offset = i128::from(pts) - i128::from(dts);
         let composition_offset = i32::try_from(offset.max(0)).unwrap_or(i32::MAX);
         let mut gap = false;
@@ -222,7 +341,7 @@ impl Segmenter {
         self.last_dts = Some(dts);
         let sample = Pending {
             dts,
-            time: au.dts,
+            time,
             composition_offset,
             keyframe: au.keyframe || !self.rules.video,
             data: au.data,
@@ -231,6 +350,9 @@ impl Segmenter {
         };
         if self.follower {
             self.pending.push_back(sample);
+            if let (Some(floor), None) = (self.floor, self.shift) {
+                self.align_start(floor);
+            }
             self.drain_follower(&mut out);
             return out;
         }
@@ -269,14 +391,15 @@ impl Segmenter {
         if let Boundary::Start(time) = boundary {
             if self.floor.is_none() && self.cut_until.is_none() {
                 self.floor = Some(time);
-                let frame = self.frame_estimate();
+                let half = self.frame_estimate() / 2;
                 while self
                     .pending
                     .front()
-                    .is_some_and(|p| p.time.saturating_add(frame) <= time)
+                    .is_some_and(|p| p.time.saturating_add(half) <= time)
                 {
                     self.pending.pop_front();
                 }
+                self.align_start(time);
             }
         } else {
             if self.boundaries.len() >= MAX_BOUNDARIES {
@@ -299,20 +422,31 @@ impl Segmenter {
             // that has no picture, and cut here it would open a segment only this rendition
             // has, putting its media sequence numbers one ahead of the leader's from then on.
             // At the end of the stream it is kept (a short last segment).
+            // After the leader's last part (not yet followed: no sample past it has come) the
+            // samples that start before its end belong to this last part.
             let leader_end = self
                 .boundaries
                 .back()
-                .map(|b| b.time())
-                .or(self.cut_until)
+                .map(|&b| (b.time(), matches!(b, Boundary::Last(_))))
+                .or(self.cut_until.map(|t| (t, false)))
                 .filter(|_| source_change);
-            if let Some(end) = leader_end {
+            if let Some((end, last)) = leader_end {
                 let frame = self.frame_estimate();
                 let keep = self
                     .pending
                     .iter()
-                    .position(|p| p.time.saturating_add(frame) > end)
+                    .position(|p| {
+                        if last {
+                            p.time >= end
+                        } else {
+                            p.time.saturating_add(frame) > end
+                        }
+                    })
                     .unwrap_or(self.pending.len());
                 self.pending.truncate(keep);
+                if last {
+                    self.fill_to(end);
+                }
             }
             while !self.pending.is_empty() {
                 let n = self.own_part_len().min(self.pending.len());
@@ -374,18 +508,24 @@ impl Segmenter {
             let Some(&boundary) = self.boundaries.front() else {
                 break;
             };
-            let (time, segment) = match boundary {
-                Boundary::Part(t) => (t, false),
-                Boundary::Segment(t) => (t, true),
+            let (time, segment, last) = match boundary {
+                Boundary::Part(t) => (t, false, false),
+                Boundary::Segment(t) => (t, true, false),
+                Boundary::Last(t) => (t, true, true),
                 Boundary::Start(_) => {
                     self.boundaries.pop_front();
                     continue;
                 }
             };
-            let split = self
-                .pending
-                .iter()
-                .position(|p| p.time.saturating_add(frame) > time);
+            // The sample holding the leader's cut starts the next part, except after the
+            // leader's last one: then it ends this one.
+            let split = self.pending.iter().position(|p| {
+                if last {
+                    p.time >= time
+                } else {
+                    p.time.saturating_add(frame) > time
+                }
+            });
             match (split, gap_at) {
                 (split, Some(gap)) if split.is_none_or(|s| gap < s) => {
                     let end = self.pending.get(gap).map(|p| p.time);
@@ -490,6 +630,7 @@ fn gcd(a: u32, b: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shiguredo_mp4::{Decode, boxes::MoofBox};
 
     fn video_rules() -> Rules {
         Rules {
@@ -620,7 +761,6 @@ mod tests {
 
     #[test]
     fn video_times_are_whole_microseconds_and_parts_keep_six_frames() {
-        use shiguredo_mp4::{Decode, boxes::MoofBox};
         // 30 fps frames starting 14.7222 ms after the anchor (1,325 ticks), as a live
         // source does: off the 100 µs grid until the segmenter moves them.
         let mut s = Segmenter::new(video_rules(), false, 0);
@@ -667,7 +807,6 @@ mod tests {
     fn audio_follows_the_leaders_cuts() {
         let mut s = Segmenter::new(audio_rules(), true, 0);
         let mut cuts = s.boundary(Boundary::Start(Duration::from_millis(100)));
-        // Frames before 100 ms are dropped.
         for f in 0..40 {
             cuts.extend(s.push(audio_au(f)));
         }
@@ -675,15 +814,88 @@ mod tests {
         cuts.extend(s.boundary(Boundary::Segment(Duration::from_millis(500))));
         let parts = parts(&cuts);
         assert_eq!(parts.len(), 2);
-        // Frame 4 (85.3-106.7 ms) holds 100 ms; frame 14 (298.7-320 ms) holds 300 ms.
-        assert_eq!(
-            parts[0].start,
-            Duration::from_nanos(4 * 1024 * 1_000_000_000 / 48_000)
-        );
+        // Frame 5 (106.7 ms) starts nearest to the leader's 100 ms: it is the first, moved to
+        // 101 ms (the margin), and every later frame with it. Shifted, frame 14 (293-314.3 ms)
+        // holds 300 ms and starts the second part.
+        assert_eq!(parts[0].start, Duration::from_millis(101));
         assert_eq!(parts[0].end, Duration::from_millis(300));
+        assert_eq!(parts[0].duration, to_duration(9 * 1024, 48_000));
         assert!(!parts[0].ends_segment);
         assert!(parts[1].ends_segment);
         assert!(parts.iter().all(|p| p.independent));
+    }
+
+    #[test]
+    fn a_sources_audio_starts_exactly_with_its_picture() {
+        // Audio that arrives before the leader has started is held, then trimmed and moved.
+        for leader_start in [
+            audio_au(7).dts + Duration::from_micros(1), // frame 7 moves 1 ms later
+            audio_au(7).dts + Duration::from_millis(11), // frame 8 moves 9.3 ms earlier
+        ] {
+            let mut s = Segmenter::new(audio_rules(), true, 0);
+            let mut cuts = Vec::new();
+            for f in 0..10 {
+                cuts.extend(s.push(audio_au(f)));
+            }
+            cuts.extend(s.boundary(Boundary::Start(leader_start)));
+            for f in 10..40 {
+                cuts.extend(s.push(audio_au(f)));
+            }
+            cuts.extend(s.boundary(Boundary::Segment(Duration::from_millis(500))));
+            let parts = parts(&cuts);
+            // The margin after the leader's start (from the first tick at or after it).
+            let start = parts[0].start;
+            let from = leader_start + START_MARGIN;
+            assert!(
+                start >= from && start - from < to_duration(1, 48_000),
+                "{start:?} vs {leader_start:?}"
+            );
+            let (moof, _) = MoofBox::decode(&parts[0].data).expect("moof parses");
+            let tfdt = moof.traf_boxes[0]
+                .tfdt_box
+                .as_ref()
+                .expect("tfdt")
+                .base_media_decode_time;
+            assert_eq!(to_duration(tfdt, 48_000), start, "the media moved with the times");
+        }
+    }
+
+    #[test]
+    fn before_another_source_the_audio_runs_to_the_end_of_the_picture() {
+        let mut s = Segmenter::new(audio_rules(), true, 0);
+        let mut cuts = s.boundary(Boundary::Start(Duration::ZERO));
+        for f in 0..30 {
+            cuts.extend(s.push(audio_au(f)));
+        }
+        // The leader's last part ends at 500 ms, inside frame 23 (490.7-512 ms).
+        cuts.extend(s.boundary(Boundary::Last(Duration::from_millis(500))));
+        cuts.extend(s.flush(true));
+        let followed = parts(&cuts);
+        let last = followed.last().expect("a part");
+        assert!(last.ends_segment);
+        // (Every frame 1 ms later: the start margin.)
+        assert_eq!(
+            last.start + last.duration,
+            audio_au(24).dts + START_MARGIN,
+            "frame 23 is its last"
+        );
+        assert_eq!(
+            cuts.iter().filter(|c| matches!(c, Cut::SegmentEnd)).count(),
+            0,
+            "no segment of its own after the leader's last"
+        );
+        // The same when the boundary is still waiting for a frame past it at the flush.
+        let mut s = Segmenter::new(audio_rules(), true, 0);
+        let mut cuts = s.boundary(Boundary::Start(Duration::ZERO));
+        for f in 0..24 {
+            cuts.extend(s.push(audio_au(f)));
+        }
+        cuts.extend(s.boundary(Boundary::Last(Duration::from_millis(500))));
+        cuts.extend(s.flush(true));
+        let waited = parts(&cuts);
+        let last = waited.last().expect("a part");
+        assert!(last.ends_segment);
+        assert_eq!(last.start + last.duration, audio_au(24).dts + START_MARGIN);
     }
 
     #[test]

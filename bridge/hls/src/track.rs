@@ -159,7 +159,33 @@ impl TrackInfo {
             TrackKind::Audio { .. } => u64::from(AAC_FRAME_SAMPLES),
         }
     }
+
+    /// One frame of digital silence in this track's codec, where the packager can write one:
+    /// AAC-LC, mono or stereo. It fills the audio up to the picture at a source change (see
+    /// `Segmenter`), so the buffer a player builds has no hole there.
+    pub(crate) fn silent_frame(&self) -> Option<Bytes> {
+        match self.kind {
+            TrackKind::Audio { channels: 1, .. } if self.codec == "mp4a.40.2" => {
+                Some(Bytes::from_static(&AAC_LC_SILENT_MONO))
+            }
+            TrackKind::Audio { channels: 2, .. } if self.codec == "mp4a.40.2" => {
+                Some(Bytes::from_static(&AAC_LC_SILENT_STEREO))
+            }
+            _ => None,
+        }
+    }
 }
+
+/// An AAC-LC raw data block that decodes to silence, one channel: a single channel element
+/// (id 0, tag 0) whose only window is long with no scale factor bands (`max_sfb` 0, so no
+/// spectral data; global gain 0), no pulse, TNS or gain control data, then the END element and
+/// byte alignment. 32 bits.
+const AAC_LC_SILENT_MONO: [u8; 4] = [0x00, 0x00, 0x00, 0x07];
+
+/// The same for two channels: a channel pair element (id 1, tag 0) with a common window (long,
+/// `max_sfb` 0), no mid/side mask and two empty channel streams (global gain 0), then END.
+/// 46 bits, padded to 6 bytes.
+const AAC_LC_SILENT_STEREO: [u8; 6] = [0x21, 0x00, 0x00, 0x00, 0x00, 0x1c];
 
 /// `d` in ticks of `timescale`, rounded to the nearest tick, saturating at `u64::MAX`.
 pub(crate) fn to_ticks(d: Duration, timescale: u32) -> u64 {

@@ -7,9 +7,11 @@
 
 mod common;
 
-use std::time::SystemTime;
+use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use common::ffmpeg::{FPS, SECONDS, ffprobe_frames, temp_dir, test_media};
+use hls::AccessUnit;
 use hls::packager::{Event, Packager, PackagerConfig};
 
 /// One moof: (sequence number, tfdt, sum of sample durations, sample count).
@@ -157,6 +159,136 @@ fn ffprobe_decodes_packaged_h264_and_aac() {
         }
         let samples: usize = fragments.iter().map(|f| f.3).sum();
         assert_eq!(samples as u64, pushed);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// At a source change the packager fills the audio up to the picture with silent AAC frames:
+/// the first source's audio stops 200 ms before its video ends, the second's starts 150 ms
+/// after its video. ffmpeg decodes both sources' audio without a complaint, each covers its
+/// picture from first frame to last, and what was filled is digital silence while the rest
+/// is the 440 Hz tone.
+#[test]
+fn audio_is_filled_with_decodable_silence_up_to_the_picture_at_a_source_change() {
+    let dir = temp_dir("silence");
+    let (video, audio_config, audio) = test_media(&dir);
+    let units = &video.units[..(FPS * 3) as usize];
+    let video_end = Duration::from_secs(3);
+    let frame = Duration::from_nanos(1024 * 1_000_000_000 / 48_000);
+    let early_end: Vec<AccessUnit> = audio
+        .iter()
+        .filter(|u| u.dts + frame <= video_end - Duration::from_millis(200))
+        .cloned()
+        .collect();
+    let late_start: Vec<AccessUnit> = audio
+        .iter()
+        .filter(|u| u.dts >= Duration::from_millis(150) && u.dts < video_end)
+        .cloned()
+        .collect();
+
+    let tracks = [video.config.clone(), audio_config];
+    let mut packager = Packager::new(PackagerConfig::default());
+    let anchor = SystemTime::now();
+    for (source, audio) in [&early_end, &late_start].into_iter().enumerate() {
+        packager.start(&tracks, anchor + Duration::from_secs(10 * source as u64));
+        let (mut v, mut a) = (0, 0);
+        while v < units.len() || a < audio.len() {
+            let video_next = units.get(v).map(|u| u.dts);
+            if audio
+                .get(a)
+                .is_some_and(|u| video_next.is_none_or(|vt| u.dts <= vt))
+            {
+                packager.push(1, audio[a].clone());
+                a += 1;
+            } else {
+                packager.push(0, units[v].clone());
+                v += 1;
+            }
+        }
+    }
+    packager.finish();
+
+    // The audio rendition of each source: its init segment and its parts, in order.
+    let mut audio_rendition = None;
+    let mut files: Vec<(usize, Vec<u8>)> = Vec::new();
+    while let Some(event) = packager.poll() {
+        match event {
+            Event::Rendition(r) if r.name == "audio" => {
+                audio_rendition = Some(r.rendition);
+                files.push((r.init.len(), r.init.to_vec()));
+            }
+            Event::Part(p) if Some(p.rendition) == audio_rendition => files
+                .last_mut()
+                .expect("an init first")
+                .1
+                .extend_from_slice(&p.data),
+            _ => {}
+        }
+    }
+    assert_eq!(files.len(), 2, "one audio init segment per source");
+
+    let volume = |path: &str, from: f64, seconds: f64| -> f64 {
+        let out = Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostats", "-v", "info", "-i", path, "-af"])
+            .arg(format!("atrim=start={from}:duration={seconds},volumedetect"))
+            .args(["-f", "null", "-"])
+            .output()
+            .expect("ffmpeg runs");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        log.lines()
+            .find_map(|l| l.split("max_volume: ").nth(1))
+            .and_then(|v| v.trim_end_matches(" dB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no volume in {log}"))
+    };
+    for (source, ((init_len, file), pushed)) in
+        files.iter().zip([early_end.len(), late_start.len()]).enumerate()
+    {
+        let path = dir.join(format!("audio-{source}.mp4"));
+        std::fs::write(&path, file).expect("write audio");
+        let path = path.to_string_lossy().into_owned();
+        let errors = Command::new("ffmpeg")
+            .args(["-v", "error", "-i", &path, "-f", "null", "-"])
+            .output()
+            .expect("ffmpeg runs");
+        assert!(
+            errors.status.success() && errors.stderr.is_empty(),
+            "source {source}: {}",
+            String::from_utf8_lossy(&errors.stderr)
+        );
+        // From the picture's first frame (0; the audio 1 ms after it) to its last (3 s),
+        // within one AAC frame.
+        let fragments = walk_fragments(&file[*init_len..]);
+        let (_, first_tfdt, _, _) = fragments[0];
+        let (_, last_tfdt, last_duration, _) = fragments[fragments.len() - 1];
+        assert_eq!(
+            first_tfdt, 48,
+            "source {source}: the audio starts with the picture"
+        );
+        let end = last_tfdt + last_duration;
+        assert!(
+            (144_000..144_000 + 1024).contains(&end),
+            "source {source}: the audio ends with the picture (3 s = 144,000 ticks), at {end}"
+        );
+        let samples: usize = fragments.iter().map(|f| f.3).sum();
+        let filled = samples - pushed;
+        let (silent_from, silent_for, tone_from) = if source == 0 {
+            (2.85, 0.12, 1.0)
+        } else {
+            (0.0, 0.13, 0.3)
+        };
+        assert!(
+            (6..=10).contains(&filled),
+            "source {source}: about 200 / 150 ms of silent frames, got {filled}"
+        );
+        // (The decoder's overlap carries the tone into the first silent frame.)
+        let silent = volume(&path, silent_from, silent_for);
+        let tone = volume(&path, tone_from, 0.5);
+        assert!(
+            silent <= -80.0,
+            "source {source}: the fill is silent ({silent} dB)"
+        );
+        assert!(tone >= -30.0, "source {source}: the tone plays ({tone} dB)");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -360,7 +360,10 @@ impl NodeProc {
             .args(args)
             .current_dir(workspace().join("web"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("FANOUT_NODE_STDERR") {
+                Some(path) => std::fs::File::create(path).map_or(Stdio::null(), Stdio::from),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("node runs");
         let stdout = child.stdout.take().expect("piped stdout");
