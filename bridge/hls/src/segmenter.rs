@@ -32,6 +32,10 @@ use crate::track::{to_duration, to_ticks};
 /// A follower's audio starts this long after the leader's first sample (see `Segmenter::shift`).
 const START_MARGIN: Duration = Duration::from_millis(1);
 
+/// Most silent frames a follower adds at either end of a source (5.5 s of AAC at 48 kHz),
+/// whatever the timescale.
+const MAX_SILENT_FRAMES: u64 = 256;
+
 /// How many leader cuts a follower keeps while it waits for its own samples.
 const MAX_BOUNDARIES: usize = 256;
 
@@ -225,15 +229,15 @@ impl Segmenter {
         let frame = self.rules.nominal_sample.max(1);
         let mut target = to_ticks(floor, ts);
         if to_duration(target, ts) < floor {
-            target += 1;
+            target = target.saturating_add(1);
         }
-        target += to_ticks(START_MARGIN, ts);
-        let late_frames = (first.saturating_sub(target) + frame / 2) / frame;
+        target = target.saturating_add(to_ticks(START_MARGIN, ts));
+        let late_frames = first.saturating_sub(target).saturating_add(frame / 2) / frame;
         if let Some(data) = self.silence.clone()
-            && late_frames <= self.rules.lag_limit / frame
+            && late_frames <= (self.rules.lag_limit / frame).min(MAX_SILENT_FRAMES)
         {
             for i in 1..=late_frames {
-                let dts = first.saturating_sub(i * frame);
+                let dts = first.saturating_sub(i.saturating_mul(frame));
                 self.pending.push_front(Pending {
                     dts,
                     time: to_duration(dts, ts),
@@ -255,16 +259,23 @@ impl Segmenter {
     }
 
     /// Follower, at the end of a source: silent frames after the last sample until the audio
-    /// reaches `end`, where the leader's last part ends (at most `lag_limit` of them).
+    /// reaches `end`, where the leader's last part ends (at most `lag_limit` or
+    /// [`MAX_SILENT_FRAMES`] of them). Each
+    /// lasts one nominal frame, as a silent frame does, whatever the timestamps said before.
     fn fill_to(&mut self, end: Duration) {
         let (Some(data), Some(last)) = (self.silence.clone(), self.last_dts) else {
             return;
         };
         let ts = self.rules.timescale;
-        let frame = self.estimate();
-        let mut dts = last.saturating_add(frame);
-        let limit = last.saturating_add(self.rules.lag_limit);
-        while to_duration(dts, ts) < end && dts <= limit {
+        let frame = self.rules.nominal_sample.max(1);
+        let frames = (self.rules.lag_limit / frame).min(MAX_SILENT_FRAMES);
+        for n in 1..=frames {
+            let Some(dts) = n.checked_mul(frame).and_then(|d| last.checked_add(d)) else {
+                break;
+            };
+            if to_duration(dts, ts) >= end {
+                break;
+            }
             if let Some(back) = self.pending.back_mut() {
                 back.duration = Some(dts - back.dts);
             }
@@ -278,7 +289,6 @@ impl Segmenter {
                 after_gap: false,
             });
             self.last_dts = Some(dts);
-            dts = dts.saturating_add(frame);
         }
     }
 
