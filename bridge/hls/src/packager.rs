@@ -137,9 +137,6 @@ pub struct Packager {
     anchor: SystemTime,
     events: VecDeque<Event>,
     finished: bool,
-    /// Flushing before another source: the leader's last cut reaches followers as
-    /// [`Boundary::Last`].
-    closing: bool,
 }
 
 impl Packager {
@@ -155,7 +152,6 @@ impl Packager {
             anchor: SystemTime::UNIX_EPOCH,
             events: VecDeque::new(),
             finished: false,
-            closing: false,
         }
     }
 
@@ -275,7 +271,7 @@ impl Packager {
             return;
         };
         let cuts = segmenter.push(au);
-        self.apply(index, cuts);
+        self.apply(index, cuts, false);
     }
 
     /// The stream ended: the last parts and segments are cut, then [`Event::Finished`].
@@ -296,23 +292,24 @@ impl Packager {
             .into_iter()
             .chain((0..self.renditions.len()).filter(|&i| Some(i) != self.leader))
             .collect();
-        self.closing = source_change;
         for index in order {
             if let Some(segmenter) = self.renditions[index].segmenter.as_mut() {
                 let cuts = segmenter.flush(source_change);
-                self.apply(index, cuts);
+                self.apply(index, cuts, source_change);
             }
         }
-        self.closing = false;
     }
 
-    fn apply(&mut self, index: usize, cuts: Vec<Cut>) {
+    /// Turns a segmenter's cuts into events; a leader's cuts go on to its followers. `closing`:
+    /// these are the last before another source, so the leader's segment end reaches the
+    /// followers as [`Boundary::Last`].
+    fn apply(&mut self, index: usize, cuts: Vec<Cut>, closing: bool) {
         let is_leader = self.leader == Some(index);
         for cut in cuts {
             let boundary = match cut {
                 Cut::Started(time) => Some(Boundary::Start(time)),
                 Cut::Part(part) => {
-                    let boundary = if part.ends_segment && self.closing {
+                    let boundary = if part.ends_segment && closing {
                         Boundary::Last(part.end)
                     } else if part.ends_segment {
                         Boundary::Segment(part.end)
@@ -331,7 +328,7 @@ impl Packager {
                 for follower in self.followers.clone() {
                     if let Some(segmenter) = self.renditions[follower].segmenter.as_mut() {
                         let cuts = segmenter.boundary(boundary);
-                        self.apply(follower, cuts);
+                        self.apply(follower, cuts, closing);
                     }
                 }
             }

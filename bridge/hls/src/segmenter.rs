@@ -124,6 +124,32 @@ struct Pending {
     after_gap: bool,
 }
 
+impl Pending {
+    /// A silent frame (`data`) at `dts` ticks.
+    fn silent(dts: u64, timescale: u32, data: Bytes, duration: Option<u64>) -> Self {
+        Self {
+            dts,
+            time: to_duration(dts, timescale),
+            composition_offset: 0,
+            keyframe: true,
+            data,
+            duration,
+            after_gap: false,
+        }
+    }
+
+    /// Whether this follower sample (`frame` long) goes after the leader's cut at `cut`: the
+    /// sample holding the cut starts the next part, except after the leader's last part
+    /// (`last`), which the sample ends instead.
+    fn after_cut(&self, cut: Duration, frame: Duration, last: bool) -> bool {
+        if last {
+            self.time >= cut
+        } else {
+            self.time.saturating_add(frame) > cut
+        }
+    }
+}
+
 fn shift_ticks(ticks: u64, shift: Option<i64>) -> u64 {
     ticks.saturating_add_signed(shift.unwrap_or(0))
 }
@@ -142,7 +168,7 @@ pub(crate) struct Segmenter {
     last_duration: Option<u64>,
     sequence: u32,
     boundaries: VecDeque<Boundary>,
-    /// Follower: the leader's first sample. The audio starts exactly there (see `shift`).
+    /// Follower: the leader's first sample; the audio starts just after it (see `shift`).
     floor: Option<Duration>,
     /// Follower: ticks added to every sample's times so that the first sample kept, the one
     /// starting nearest to `floor`, starts [`START_MARGIN`] after it (from the first tick at
@@ -238,15 +264,8 @@ impl Segmenter {
         {
             for i in 1..=late_frames {
                 let dts = first.saturating_sub(i.saturating_mul(frame));
-                self.pending.push_front(Pending {
-                    dts,
-                    time: to_duration(dts, ts),
-                    composition_offset: 0,
-                    keyframe: true,
-                    data: data.clone(),
-                    duration: Some(frame),
-                    after_gap: false,
-                });
+                self.pending
+                    .push_front(Pending::silent(dts, ts, data.clone(), Some(frame)));
             }
         }
         let start = self.pending.front().map_or(first, |p| p.dts);
@@ -260,8 +279,8 @@ impl Segmenter {
 
     /// Follower, at the end of a source: silent frames after the last sample until the audio
     /// reaches `end`, where the leader's last part ends (at most `lag_limit` or
-    /// [`MAX_SILENT_FRAMES`] of them). Each
-    /// lasts one nominal frame, as a silent frame does, whatever the timestamps said before.
+    /// [`MAX_SILENT_FRAMES`] of them). Each lasts one nominal frame, as a silent frame does,
+    /// whatever the timestamps said before.
     fn fill_to(&mut self, end: Duration) {
         let (Some(data), Some(last)) = (self.silence.clone(), self.last_dts) else {
             return;
@@ -279,15 +298,8 @@ impl Segmenter {
             if let Some(back) = self.pending.back_mut() {
                 back.duration = Some(dts - back.dts);
             }
-            self.pending.push_back(Pending {
-                dts,
-                time: to_duration(dts, ts),
-                composition_offset: 0,
-                keyframe: true,
-                data: data.clone(),
-                duration: None,
-                after_gap: false,
-            });
+            self.pending
+                .push_back(Pending::silent(dts, ts, data.clone(), None));
             self.last_dts = Some(dts);
         }
     }
@@ -312,17 +324,18 @@ impl Segmenter {
         if au.data.is_empty() {
             return out;
         }
-        let mut dts = self.video_grid(to_ticks(au.dts, self.rules.timescale));
-        let mut time = au.dts;
-        if let Some(floor) = self.floor {
-            if self.shift.is_none() && au.dts.saturating_add(self.frame_estimate() / 2) <= floor {
-                return out;
-            }
-            if self.shift.is_some() {
-                dts = self.shifted(dts);
-                time = to_duration(dts, self.rules.timescale);
-            }
+        if self.shift.is_none()
+            && self
+                .floor
+                .is_some_and(|floor| au.dts.saturating_add(self.frame_estimate() / 2) <= floor)
+        {
+            return out;
         }
+        let dts = self.shifted(self.video_grid(to_ticks(au.dts, self.rules.timescale)));
+        let time = match self.shift {
+            Some(_) => to_duration(dts, self.rules.timescale),
+            None => au.dts,
+        };
         if self.last_dts.is_some_and(|last| dts <= last) {
             return out;
         }
@@ -431,9 +444,9 @@ impl Segmenter {
             // Before another source, the leader has ended where its last cut is: audio past
             // that has no picture, and cut here it would open a segment only this rendition
             // has, putting its media sequence numbers one ahead of the leader's from then on.
-            // At the end of the stream it is kept (a short last segment).
-            // After the leader's last part (not yet followed: no sample past it has come) the
-            // samples that start before its end belong to this last part.
+            // At the end of the stream it is kept (a short last segment). When the leader's
+            // last part is still waiting here (no sample past it came), the samples that
+            // start before its end go into this last part, filled with silence up to it.
             let leader_end = self
                 .boundaries
                 .back()
@@ -445,13 +458,7 @@ impl Segmenter {
                 let keep = self
                     .pending
                     .iter()
-                    .position(|p| {
-                        if last {
-                            p.time >= end
-                        } else {
-                            p.time.saturating_add(frame) > end
-                        }
-                    })
+                    .position(|p| p.after_cut(end, frame, last))
                     .unwrap_or(self.pending.len());
                 self.pending.truncate(keep);
                 if last {
@@ -527,15 +534,7 @@ impl Segmenter {
                     continue;
                 }
             };
-            // The sample holding the leader's cut starts the next part, except after the
-            // leader's last one: then it ends this one.
-            let split = self.pending.iter().position(|p| {
-                if last {
-                    p.time >= time
-                } else {
-                    p.time.saturating_add(frame) > time
-                }
-            });
+            let split = self.pending.iter().position(|p| p.after_cut(time, frame, last));
             match (split, gap_at) {
                 (split, Some(gap)) if split.is_none_or(|s| gap < s) => {
                     let end = self.pending.get(gap).map(|p| p.time);
@@ -872,40 +871,31 @@ mod tests {
 
     #[test]
     fn before_another_source_the_audio_runs_to_the_end_of_the_picture() {
-        let mut s = Segmenter::new(audio_rules(), true, 0);
-        let mut cuts = s.boundary(Boundary::Start(Duration::ZERO));
-        for f in 0..30 {
-            cuts.extend(s.push(audio_au(f)));
+        // The leader's last part ends at 500 ms, inside frame 23 (490.7-512 ms): followed
+        // while later frames are there (30 pushed), and still waiting at the flush (24).
+        for pushed in [30, 24] {
+            let mut s = Segmenter::new(audio_rules(), true, 0);
+            let mut cuts = s.boundary(Boundary::Start(Duration::ZERO));
+            for f in 0..pushed {
+                cuts.extend(s.push(audio_au(f)));
+            }
+            cuts.extend(s.boundary(Boundary::Last(Duration::from_millis(500))));
+            cuts.extend(s.flush(true));
+            let followed = parts(&cuts);
+            let last = followed.last().expect("a part");
+            assert!(last.ends_segment);
+            // (Every frame 1 ms later: the start margin.)
+            assert_eq!(
+                last.start + last.duration,
+                audio_au(24).dts + START_MARGIN,
+                "frame 23 is its last ({pushed} pushed)"
+            );
+            assert_eq!(
+                cuts.iter().filter(|c| matches!(c, Cut::SegmentEnd)).count(),
+                0,
+                "no segment of its own after the leader's last ({pushed} pushed)"
+            );
         }
-        // The leader's last part ends at 500 ms, inside frame 23 (490.7-512 ms).
-        cuts.extend(s.boundary(Boundary::Last(Duration::from_millis(500))));
-        cuts.extend(s.flush(true));
-        let followed = parts(&cuts);
-        let last = followed.last().expect("a part");
-        assert!(last.ends_segment);
-        // (Every frame 1 ms later: the start margin.)
-        assert_eq!(
-            last.start + last.duration,
-            audio_au(24).dts + START_MARGIN,
-            "frame 23 is its last"
-        );
-        assert_eq!(
-            cuts.iter().filter(|c| matches!(c, Cut::SegmentEnd)).count(),
-            0,
-            "no segment of its own after the leader's last"
-        );
-        // The same when the boundary is still waiting for a frame past it at the flush.
-        let mut s = Segmenter::new(audio_rules(), true, 0);
-        let mut cuts = s.boundary(Boundary::Start(Duration::ZERO));
-        for f in 0..24 {
-            cuts.extend(s.push(audio_au(f)));
-        }
-        cuts.extend(s.boundary(Boundary::Last(Duration::from_millis(500))));
-        cuts.extend(s.flush(true));
-        let waited = parts(&cuts);
-        let last = waited.last().expect("a part");
-        assert!(last.ends_segment);
-        assert_eq!(last.start + last.duration, audio_au(24).dts + START_MARGIN);
     }
 
     #[test]

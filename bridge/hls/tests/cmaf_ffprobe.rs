@@ -10,9 +10,24 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use common::ffmpeg::{FPS, SECONDS, ffprobe_frames, temp_dir, test_media};
-use hls::AccessUnit;
+use common::ffmpeg::{FPS, SECONDS, ffprobe_frames, push_interleaved, temp_dir, test_media};
 use hls::packager::{Event, Packager, PackagerConfig};
+use hls::{AccessUnit, MediaSink, TrackConfig};
+
+/// A bare packager fed through the producers' interface ([`push_interleaved`] takes one).
+struct Sink<'a>(&'a mut Packager);
+
+impl MediaSink for Sink<'_> {
+    fn start(&mut self, tracks: Vec<TrackConfig>, anchor: SystemTime) {
+        self.0.start(&tracks, anchor);
+    }
+    fn push(&mut self, track: usize, au: AccessUnit) {
+        self.0.push(track, au);
+    }
+    fn finish(&mut self) {
+        self.0.finish();
+    }
+}
 
 /// One moof: (sequence number, tfdt, sum of sample durations, sample count).
 fn walk_fragments(data: &[u8]) -> Vec<(u32, u64, u64, usize)> {
@@ -85,18 +100,7 @@ fn ffprobe_decodes_packaged_h264_and_aac() {
 
     let mut packager = Packager::new(PackagerConfig::default());
     packager.start(&[video.config.clone(), audio_config], SystemTime::now());
-    let (mut v, mut a) = (0, 0);
-    while v < video.units.len() || a < audio.len() {
-        let video_next = video.units.get(v).map(|u| u.dts);
-        let audio_next = audio.get(a).map(|u| u.dts);
-        if audio_next.is_some_and(|at| video_next.is_none_or(|vt| at <= vt)) {
-            packager.push(1, audio[a].clone());
-            a += 1;
-        } else {
-            packager.push(0, video.units[v].clone());
-            v += 1;
-        }
-    }
+    push_interleaved(&mut Sink(&mut packager), &video.units, &audio);
     packager.finish();
 
     // Assemble segments from parts, per rendition, as the origin does.
@@ -191,20 +195,7 @@ fn audio_is_filled_with_decodable_silence_up_to_the_picture_at_a_source_change()
     let anchor = SystemTime::now();
     for (source, audio) in [&early_end, &late_start].into_iter().enumerate() {
         packager.start(&tracks, anchor + Duration::from_secs(10 * source as u64));
-        let (mut v, mut a) = (0, 0);
-        while v < units.len() || a < audio.len() {
-            let video_next = units.get(v).map(|u| u.dts);
-            if audio
-                .get(a)
-                .is_some_and(|u| video_next.is_none_or(|vt| u.dts <= vt))
-            {
-                packager.push(1, audio[a].clone());
-                a += 1;
-            } else {
-                packager.push(0, units[v].clone());
-                v += 1;
-            }
-        }
+        push_interleaved(&mut Sink(&mut packager), units, audio);
     }
     packager.finish();
 
