@@ -181,10 +181,10 @@ async fn serve_rendition(
                 } else {
                     CACHE_LIVE_PLAYLIST
                 };
-                return Ok(playlist(
-                    rendition.live_playlist(request.skip, &view.reports_for(name)),
-                    cache,
-                ));
+                let text = view
+                    .live_playlist(name, request.skip)
+                    .ok_or(HlsError::NotFound("no such rendition"))?;
+                return Ok(playlist(text, cache));
             };
             let decide = |v: &crate::stream::StreamView| {
                 v.rendition(name).map_or(Readiness::Ready, |r| {
@@ -201,15 +201,12 @@ async fn serve_rendition(
                         .ok_or(HlsError::Unavailable("the requested part has not come in time"))?
                 }
             };
-            let rendition = view
-                .rendition(name)
+            let text = view
+                .live_playlist(name, request.skip)
                 .ok_or(HlsError::NotFound("no such rendition"))?;
             // A unique URL whose answer never changes: caches may keep it a while.
             let cache = format!("public, max-age={}", limit.as_secs().max(1));
-            Ok(playlist(
-                rendition.live_playlist(request.skip, &view.reports_for(name)),
-                &cache,
-            ))
+            Ok(playlist(text, &cache))
         }
         Resource::Media(PlaylistKind::Dvr) => Ok(playlist(rendition.dvr_playlist(), CACHE_LIVE_PLAYLIST)),
         Resource::Part(msn, index) => {
@@ -270,8 +267,8 @@ async fn from_disk(
     Ok(response)
 }
 
-fn playlist(text: String, cache: &str) -> Response {
-    let mut response = Response::new(Body::from(text));
+fn playlist(text: impl Into<Bytes>, cache: &str) -> Response {
+    let mut response = Response::new(Body::from(text.into()));
     set_headers(&mut response, PLAYLIST_TYPE, cache);
     response
 }

@@ -7,7 +7,7 @@
 //! the writer thread through a bounded queue.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -29,12 +29,36 @@ pub struct StreamView {
     pub renditions: Vec<Arc<RenditionView>>,
     /// The stream ended.
     pub ended: bool,
+    /// Each rendition's live playlist (full, delta) rendered from this snapshot on first ask:
+    /// the blocking requests that one publication releases (thousands, without an edge) share
+    /// one rendering instead of making one each.
+    live_texts: Vec<[OnceLock<Bytes>; 2]>,
 }
 
 impl StreamView {
+    fn new(renditions: Vec<Arc<RenditionView>>, ended: bool) -> Self {
+        let live_texts = renditions.iter().map(|_| Default::default()).collect();
+        StreamView {
+            renditions,
+            ended,
+            live_texts,
+        }
+    }
+
     /// A rendition by name.
     pub fn rendition(&self, name: &str) -> Option<&Arc<RenditionView>> {
         self.renditions.iter().find(|r| r.name == name)
+    }
+
+    /// The live playlist of `name` (`skip`: the delta update), with its sibling renditions'
+    /// reports, rendered once per snapshot.
+    pub fn live_playlist(&self, name: &str, skip: bool) -> Option<Bytes> {
+        let i = self.renditions.iter().position(|r| r.name == name)?;
+        let render = || Bytes::from(self.renditions[i].live_playlist(skip, &self.reports_for(name)));
+        Some(match self.live_texts.get(i) {
+            Some(slots) => slots[usize::from(skip)].get_or_init(render).clone(),
+            None => render(),
+        })
     }
 
     /// Rendition reports for the playlist of `name`: its active siblings.
@@ -213,10 +237,7 @@ impl StreamSink {
         if !changed {
             return;
         }
-        let view = StreamView {
-            renditions: self.renditions.iter_mut().map(Rendition::view).collect(),
-            ended,
-        };
+        let view = StreamView::new(self.renditions.iter_mut().map(Rendition::view).collect(), ended);
         if ended {
             self.write_vod(&view);
         }

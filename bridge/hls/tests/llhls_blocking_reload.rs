@@ -121,6 +121,48 @@ async fn blocking_reload_answers_when_the_part_is_published() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn requests_released_together_share_one_rendering() {
+    let (origin, mut sink, router) = origin_with_stream();
+    let mut feeder = Feeder::new();
+    feeder.push_until(&mut sink, 75);
+    let held: Vec<_> = (0..50)
+        .map(|i| {
+            let router = router.clone();
+            let skip = if i % 2 == 0 { "" } else { "&_HLS_skip=YES" };
+            tokio::spawn(async move {
+                get(
+                    &router,
+                    &format!("/hls/demo/360p/live.m3u8?_HLS_msn=1&_HLS_part=2{skip}"),
+                )
+                .await
+            })
+        })
+        .collect();
+    settle().await;
+    feeder.push_until(&mut sink, 79);
+    let mut bodies = Vec::new();
+    for pending in held {
+        let reply = pending.await.expect("request task");
+        assert_eq!(reply.status, StatusCode::OK);
+        bodies.push(reply.body);
+    }
+    // Same snapshot, same query: the same bytes, rendered once (one allocation).
+    let view = origin.stream("demo").expect("stream").view();
+    let full = view.live_playlist("360p", false).expect("rendition");
+    // (Two segments: nothing old enough to skip yet, but the delta has its own slot.)
+    let delta = view.live_playlist("360p", true).expect("rendition");
+    for (i, body) in bodies.iter().enumerate() {
+        let want = if i % 2 == 0 { &full } else { &delta };
+        assert_eq!(body, want, "request {i}");
+    }
+    assert_eq!(
+        view.live_playlist("360p", false).expect("rendition").as_ptr(),
+        full.as_ptr()
+    );
+    assert!(view.live_playlist("1080p", false).is_none());
+}
+
+#[tokio::test(start_paused = true)]
 async fn blocking_reload_limits() {
     let (_origin, mut sink, router) = origin_with_stream();
     Feeder::new().push_until(&mut sink, 75);
