@@ -297,6 +297,7 @@ fn total_views_and_peak_survive_a_crash_and_restart() {
     }
     drop(db);
     let data_dir = server.data_dir.clone();
+    server.keep_data_dir();
     server.stop();
     drop(server);
 

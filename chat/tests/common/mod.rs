@@ -36,11 +36,34 @@ pub fn token(sub: &str, role: Role) -> String {
     )
 }
 
+/// A new data dir, `fanout-chat-<pid>-<tag>-<n>` under the system's temp dir. The first call
+/// of a test process removes the dirs of test processes that have ended (nodes are stopped by
+/// dropping them, so a test cannot tell when its node's files are free to delete).
 pub fn temp_dir(tag: &str) -> PathBuf {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(remove_dirs_of_ended_runs);
     let n: u64 = rand::random();
-    let dir = std::env::temp_dir().join(format!("fanout-chat-{tag}-{n:x}"));
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("fanout-chat-{pid}-{tag}-{n:x}"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+fn remove_dirs_of_ended_runs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("fanout-chat-")) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        // Dirs of the old naming (no pid) and of processes that are gone.
+        if pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 pub fn config(redis_url: Option<String>) -> ChatConfig {

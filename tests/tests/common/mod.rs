@@ -66,13 +66,18 @@ pub fn fanout_bin() -> PathBuf {
     bin
 }
 
-/// A running server; killed on drop.
+/// A running server; killed on drop. The data dir it was started in with [`Server::start`],
+/// [`Server::start_logging`] or [`Server::start_in`] is deleted then too, unless the test is
+/// failing (its log is printed then, and the dir is kept to look at) or
+/// [`Server::keep_data_dir`] was called.
 pub struct Server {
     child: Child,
     pub base: String,
     pub admin: String,
     pub data_dir: PathBuf,
     log: PathBuf,
+    /// Delete `data_dir` on drop (when the test passed).
+    owns_data_dir: bool,
 }
 
 pub const ADMIN: &str = "test-admin-token";
@@ -110,12 +115,15 @@ impl Server {
         Self::start_in(fresh_data_dir(), extra)
     }
 
-    /// Start on an existing data dir (restart tests).
+    /// Start on an existing data dir (restart tests); this server deletes it on drop.
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
-        Self::start_on(data_dir, Ports::default(), extra)
+        let mut server = Self::start_on(data_dir, Ports::default(), extra);
+        server.owns_data_dir = true;
+        server
     }
 
-    /// Start on an existing data dir with other ports (a second node beside the first).
+    /// Start on an existing data dir with other ports (a second node beside the first); the
+    /// dir stays on drop (the first node owns it).
     pub fn start_on(data_dir: PathBuf, ports: Ports, extra: &[&str]) -> Server {
         let filter = std::env::var("FANOUT_TEST_LOG").unwrap_or_else(|_| "info,str0m=warn".into());
         Self::launch(data_dir, ports, extra, &filter)
@@ -123,7 +131,14 @@ impl Server {
 
     /// Start with its own log filter (`RUST_LOG` syntax), e.g. `debug` for the secrets test.
     pub fn start_logging(filter: &str, extra: &[&str]) -> Server {
-        Self::launch(fresh_data_dir(), Ports::default(), extra, filter)
+        let mut server = Self::launch(fresh_data_dir(), Ports::default(), extra, filter);
+        server.owns_data_dir = true;
+        server
+    }
+
+    /// Keep the data dir when this server is dropped (another server starts on it next).
+    pub fn keep_data_dir(&mut self) {
+        self.owns_data_dir = false;
     }
 
     fn launch(data_dir: PathBuf, ports: Ports, extra: &[&str], filter: &str) -> Server {
@@ -156,6 +171,7 @@ impl Server {
             admin: ADMIN.into(),
             data_dir,
             log,
+            owns_data_dir: false,
         };
         server.wait_ready();
         server
@@ -226,6 +242,8 @@ impl Drop for Server {
         self.stop();
         if std::thread::panicking() {
             eprintln!("---- server log ----\n{}", self.log());
+        } else if self.owns_data_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
         }
     }
 }
