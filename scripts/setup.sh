@@ -15,6 +15,7 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev   # the bridge's pipelines
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  gstreamer1.0-x      # textoverlay (pango), which burns the clock into the test pattern
   curl ca-certificates
   pkg-config cmake clang nasm  # C parts of the crypto and SQLite crates
 )

@@ -8,7 +8,7 @@ use super::Error;
 /// Every element the video ladder needs, with its Debian package.
 const VIDEO: &[(&str, &str)] = &[
     ("videotestsrc", "gstreamer1.0-plugins-base"),
-    ("textoverlay", "gstreamer1.0-plugins-base"),
+    ("textoverlay", "gstreamer1.0-x"),
     ("videoscale", "gstreamer1.0-plugins-base"),
     ("appsink", "gstreamer1.0-plugins-base"),
     ("capsfilter", "libgstreamer1.0-0"),
