@@ -11,10 +11,12 @@
 //!                                      bus: in-process | Redis pub/sub `chat:<room>`
 //!                                                 │  (each node subscribed once per room)
 //!                                                 ▼
-//!                    room driver: coalesce for `batch_window`, render once, broadcast ring
-//!                                                 │  (bounded: a lagging socket is closed)
-//!                                                 ▼
-//!                                          every socket task ──▶ WebSocket
+//!        room driver: coalesce for `batch_window`, render and encode once; fan-out shards
+//!        (≤ 1,024 sockets each, in parallel) write the same bytes into every local socket
+//!        with a non-blocking write (no task woken per socket)
+//!                                                 │  would block: the socket's bounded outbox,
+//!                                                 ▼  drained by its task; overflow: closed
+//!                                          every socket ──▶ WebSocket
 //! ```
 //!
 //! - [`room::Room`] is sans-IO: feed it [`room::Input`]s with the time, drain
@@ -25,7 +27,10 @@
 //!   in one Lua script per message, which also stores recent history and publishes.
 //! - [`history::Archive`] keeps every message in SQLite for replay by stream time, and the
 //!   embedded ledger's bans and modes across restarts.
-//! - [`socket`] is the thin WebSocket adapter; [`server`] wires it into axum.
+//! - [`socket`] owns each upgraded TCP stream: its task reads client frames (decoded by
+//!   `wire`, RFC 6455 framing) and drains the outbox; rooms write into it directly.
+//!   [`server`] accepts HTTP/1.1 connections itself so that an upgraded socket comes back as
+//!   the bare stream, and routes the rest (replay, metrics) through axum.
 //! - [`viewers`]: an optional hook that hears of every socket as a viewer of its stream, on
 //!   join and periodically (viewer counts across WebRTC, HLS and chat).
 //!
@@ -49,6 +54,7 @@
 pub mod auth;
 pub mod bus;
 mod driver;
+mod fanout;
 pub mod filters;
 pub mod history;
 pub mod ledger;
@@ -60,6 +66,7 @@ pub mod server;
 pub mod socket;
 pub mod stats;
 pub mod viewers;
+mod wire;
 
 pub use auth::{AuthError, Identity, JwtConfig, Role, Verifier, mint_guest_token, mint_token};
 pub use server::{ChatConfig, ChatError, ChatHandle, ChatState, router, serve};

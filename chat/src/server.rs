@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
+use axum::extract::Request;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::auth::{AuthError, Identity, JwtConfig, Verifier};
@@ -24,9 +24,9 @@ use crate::bus::Bus;
 use crate::driver::{Command, RoomHandle};
 use crate::history::{Archive, HistoryError};
 use crate::ledger::LedgerRules;
-use crate::protocol::MAX_FRAME_BYTES;
 use crate::redis_ledger::{LedgerError, RedisLedger};
 use crate::room::{ConnId, RoomConfig};
+use crate::socket::Socket;
 
 /// Chat service configuration.
 #[derive(Debug, Clone)]
@@ -54,7 +54,8 @@ pub struct ChatConfig {
     /// the room's local sockets (`sockets / room_writes_per_sec`), between `batch_window` and
     /// `max_batch_window`.
     pub room_writes_per_sec: u32,
-    /// Fan-out frames a socket may fall behind before it is told and closed.
+    /// Frames a socket's outbox may hold (written while it would block) before it is told
+    /// and closed as a slow consumer.
     pub outbox_frames: usize,
     /// Longest a socket may take to accept a write before it is closed as a slow consumer
     /// (its buffers are full by then, so it cannot be told why).
@@ -79,8 +80,8 @@ impl Default for ChatConfig {
             room: RoomConfig::default(),
             ledger: LedgerRules::default(),
             batch_window: Duration::from_millis(10),
-            max_batch_window: Duration::from_millis(50),
-            room_writes_per_sec: 200_000,
+            max_batch_window: Duration::from_millis(100),
+            room_writes_per_sec: 100_000,
             outbox_frames: 256,
             write_timeout: Duration::from_secs(5),
             inbound_per_sec: 10,
@@ -167,14 +168,15 @@ impl Node {
     }
 
     /// Join a room (loading it if needed) and send the `Join` command, under the registry lock
-    /// so that a room never unloads between the two. None when the room is overloaded.
+    /// so that a room never unloads between the two. Returns the room's command queue; None
+    /// when the room is overloaded.
     pub fn join(
         self: &Arc<Self>,
         room: &str,
         conn: ConnId,
         identity: Option<Identity>,
-        reply: mpsc::Sender<Utf8Bytes>,
-    ) -> Option<(RoomHandle, broadcast::Receiver<Utf8Bytes>)> {
+        socket: Arc<Socket>,
+    ) -> Option<mpsc::Sender<Command>> {
         let mut rooms = lock(&self.rooms);
         let handle = rooms
             .entry(room.to_string())
@@ -183,16 +185,15 @@ impl Node {
                 crate::driver::spawn(self.clone(), room.to_string(), generation)
             })
             .clone();
-        let frames = handle.frames.subscribe();
         handle
             .commands
             .try_send(Command::Join {
                 conn,
                 identity,
-                reply,
+                socket,
             })
             .ok()?;
-        Some((handle, frames))
+        Some(handle.commands)
     }
 
     /// Called by an idle room driver: unload it unless a socket joined meanwhile.
@@ -369,20 +370,72 @@ pub async fn serve(
     let local_addr = listener.local_addr()?;
     tracing::info!(%local_addr, cluster = state.node.bus.is_redis(), "chat listening");
     let app = router(state.clone());
-    let closer = state.clone();
+    let node = state.node.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                closer.close_all();
-            })
-            .await
+        accept_loop(listener, app, &node, shutdown).await;
+        Ok::<(), std::io::Error>(())
     });
     Ok(ChatHandle {
         local_addr,
         state,
         task,
     })
+}
+
+/// Serve HTTP/1.1 with upgrades on every accepted connection until `shutdown`; then close
+/// every socket (1001) and give open HTTP exchanges [`CLOSE_GRACE`] to finish.
+///
+/// The chat runs its own HTTP/1.1 connections rather than `axum::serve` because an upgraded
+/// WebSocket must come back as the bare [`TcpStream`](tokio::net::TcpStream): rooms write to it
+/// directly ([`crate::socket`]).
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    node: &Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    // Every connection holds a receiver; `closed` tells when the last has gone.
+    let (conns, conns_rx) = watch::channel(());
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // Out of descriptors, most likely: let some close before trying again.
+                tracing::warn!(error = %e, "chat accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Chat frames are small and latency matters more than packing them.
+        let _ = tcp.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = node.shutdown_signal();
+        let held = conns_rx.clone();
+        tokio::spawn(async move {
+            let _held = held;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let served = tokio::select! {
+                _ = conn.as_mut() => true,
+                _ = stop.wait_for(|stop| *stop) => false,
+            };
+            if !served {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        });
+    }
+    drop(listener);
+    drop(conns_rx);
+    let _ = node.shutdown.send(true);
+    let _ = tokio::time::timeout(CLOSE_GRACE, conns.closed()).await;
 }
 
 /// Routes: `GET /v1/chat/{streamId}` (WebSocket) and `GET /v1/chat/{streamId}/replay`.
@@ -429,23 +482,74 @@ async fn websocket(
     State(state): State<ChatState>,
     Path(stream_id): Path<String>,
     Query(query): Query<TokenQuery>,
-    upgrade: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
     if !valid_stream_id(&stream_id) {
         return (StatusCode::BAD_REQUEST, "bad stream id").into_response();
     }
+    let accept = match handshake(request.headers()) {
+        Ok(accept) => accept,
+        Err((status, reason)) => {
+            return (status, [(header::SEC_WEBSOCKET_VERSION, "13")], reason).into_response();
+        }
+    };
+    let Some(upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return (StatusCode::UPGRADE_REQUIRED, "WebSocket upgrade required").into_response();
+    };
     let node = state.node.clone();
     // A bad token still upgrades: browsers cannot read an HTTP status of a failed WebSocket,
     // so the socket is told with an error frame and close code 4001 instead.
     let identity = query.token.map(|t| node.verifier.verify(&t));
-    upgrade
-        // Small buffers keep a socket's memory low; frames are capped at 4 KiB by the protocol.
-        .read_buffer_size(4096)
-        .write_buffer_size(8 * 1024)
-        .max_write_buffer_size(256 * 1024)
-        .max_message_size(16 * MAX_FRAME_BYTES)
-        .max_frame_size(16 * MAX_FRAME_BYTES)
-        .on_upgrade(move |ws| crate::socket::run(ws, node, stream_id, identity))
+    tokio::spawn(async move {
+        let upgraded = match upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(error = %e, "chat upgrade failed");
+                return;
+            }
+        };
+        match upgraded.downcast::<hyper_util::rt::TokioIo<tokio::net::TcpStream>>() {
+            Ok(parts) => {
+                let stream = parts.io.into_inner();
+                crate::socket::run(stream, parts.read_buf, node, stream_id, identity).await;
+            }
+            Err(_) => tracing::error!("chat WebSocket served outside chat::serve's listener"),
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
+}
+
+/// Check a WebSocket opening handshake (RFC 6455 section 4.2.1) and compute its
+/// `Sec-WebSocket-Accept`, or the status and reason that refuse it.
+fn handshake(headers: &HeaderMap) -> Result<HeaderValue, (StatusCode, &'static str)> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+        return Err((StatusCode::UPGRADE_REQUIRED, "WebSocket upgrade required"));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err((StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 required"));
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err((StatusCode::BAD_REQUEST, "Sec-WebSocket-Key missing"));
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    HeaderValue::from_str(&accept).map_err(|_| (StatusCode::BAD_REQUEST, "bad Sec-WebSocket-Key"))
 }
 
 #[derive(Debug, Deserialize)]

@@ -37,14 +37,14 @@ impl Stats {
         self.messages.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A room put one frame in its broadcast ring.
+    /// A room wrote one fan-out frame to its sockets.
     pub fn fanout_frame(&self) {
         self.fanout_frames.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A socket flushed what it had ready with one write.
-    pub fn socket_write(&self) {
-        self.socket_writes.fetch_add(1, Ordering::Relaxed);
+    /// A room wrote (or queued) `n` frames to its sockets, counted once per fan-out.
+    pub fn socket_writes(&self, n: u64) {
+        self.socket_writes.fetch_add(n, Ordering::Relaxed);
     }
 
     /// An `error` frame was sent (or a socket closed with it).
@@ -86,9 +86,10 @@ pub struct ChatStats {
     pub rooms: u64,
     /// Messages admitted by rooms on this node.
     pub messages: u64,
-    /// Frames put in rooms' broadcast rings (one per fan-out gap with traffic).
+    /// Fan-out frames rooms wrote to their sockets (one per fan-out gap with traffic).
     pub fanout_frames: u64,
-    /// Socket flushes (one write each, carrying one or more frames).
+    /// Frames written to (or queued for) single sockets: fan-out frames times sockets, plus
+    /// replies.
     pub socket_writes: u64,
     /// Sockets closed for falling behind.
     pub slow_consumers: u64,
@@ -129,7 +130,7 @@ pub fn render(out: &mut String, s: &ChatStats) {
     metric(
         "fanout_chat_socket_writes_total",
         "counter",
-        "Socket flushes (one write each).",
+        "Frames written to single sockets (fan-out frames times sockets, plus replies).",
         s.socket_writes,
     );
     metric(
@@ -169,7 +170,7 @@ mod tests {
         stats.socket_closed();
         stats.message();
         stats.fanout_frame();
-        stats.socket_write();
+        stats.socket_writes(1);
         stats.error(ErrorCode::SlowConsumer);
         stats.error(ErrorCode::RateLimited);
         stats.error(ErrorCode::RateLimited);

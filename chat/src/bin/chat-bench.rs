@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p chat --bin chat-bench -- [--sockets 10000] [--rate 100]
-//!     [--seconds 10] [--batch-ms 10] [--max-batch-ms 50] [--writes-per-sec 200000]
+//!     [--seconds 10] [--batch-ms 10] [--max-batch-ms 100] [--writes-per-sec 100000]
 //!     [--skip-redis]
 //! ```
 //!
@@ -47,8 +47,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         seconds: 10,
         batch: Batching {
             min_ms: 10,
-            max_ms: 50,
-            writes_per_sec: 200_000,
+            max_ms: 100,
+            writes_per_sec: 100_000,
         },
         skip_redis: false,
     };
@@ -111,7 +111,7 @@ fn raise_nofile() {
 fn serve_child(args: Vec<String>) {
     raise_nofile();
     let num = |i: usize, default: u64| -> u64 { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default) };
-    let (batch_ms, max_batch_ms, writes) = (num(0, 10), num(1, 50), num(2, 200_000));
+    let (batch_ms, max_batch_ms, writes) = (num(0, 10), num(1, 100), num(2, 100_000));
     let redis_url = args.get(3).cloned();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -119,7 +119,7 @@ fn serve_child(args: Vec<String>) {
         .build()
         .expect("tokio runtime");
     rt.block_on(async move {
-        let dir = std::env::temp_dir().join(format!("chat-bench-{}", std::process::id()));
+        let dir = data_dir(std::process::id());
         let config = chat::ChatConfig {
             addr: "127.0.0.1:0".parse().expect("addr"),
             redis_url,
@@ -182,7 +182,14 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Killed, the node cannot remove its own data dir.
+        let _ = std::fs::remove_dir_all(data_dir(self.child.id()));
     }
+}
+
+/// The data dir of the node with process id `pid`.
+fn data_dir(pid: u32) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("chat-bench-{pid}"))
 }
 
 fn rss_kib(pid: u32) -> u64 {
