@@ -154,7 +154,15 @@ pub struct Db {
 impl Db {
     /// Open (and migrate) `dir/fanout.db`.
     pub fn open(dir: &Path) -> rusqlite::Result<Db> {
-        let conn = Connection::open(dir.join("fanout.db"))?;
+        Self::migrate(Connection::open(dir.join("fanout.db"))?)
+    }
+
+    /// A database that lives in memory and ends with its last handle (tests, throwaway nodes).
+    pub fn in_memory() -> rusqlite::Result<Db> {
+        Self::migrate(Connection::open_in_memory()?)
+    }
+
+    fn migrate(conn: Connection) -> rusqlite::Result<Db> {
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              CREATE TABLE IF NOT EXISTS streams (

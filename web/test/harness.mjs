@@ -75,25 +75,50 @@ function parseArgsOrThrow(argv, defaults) {
 
 const camel = (s) => s.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
 
+/** Browsers this process launched and has not closed; SIGTERM closes them before exiting. */
+const openBrowsers = new Set();
+process.once('SIGTERM', async () => {
+  await Promise.all([...openBrowsers].map((b) => b.close()));
+  process.exit(143);
+});
+
 /**
- * Launches Chromium with CHROMIUM_FLAGS and a fresh profile directory; `close()` removes it.
+ * Launches Chromium with CHROMIUM_FLAGS and a fresh profile directory; `close()` removes it
+ * (also on SIGTERM, which is how the end-to-end tests stop a script running in the background).
  * headless:false keeps playwright from adding its own --headless: ours is in the flags.
  */
 export async function launchBrowser() {
   const profile = await mkdtemp(path.join(tmpdir(), 'fanout-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM_PATH,
-    headless: false,
-    args: [...CHROMIUM_FLAGS],
-    viewport: { width: 1280, height: 800 },
-  });
-  return {
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM_PATH,
+      headless: false,
+      args: [...CHROMIUM_FLAGS],
+      viewport: { width: 1280, height: 800 },
+      // Our SIGTERM handler closes the browser; playwright's own would kill it, leaving
+      // Chromium's temporary directories behind.
+      handleSIGTERM: false,
+    });
+  } catch (err) {
+    await rm(profile, { recursive: true, force: true });
+    throw err;
+  }
+  let closing;
+  const browser = {
     context,
-    async close() {
-      await context.close().catch(() => {});
-      await rm(profile, { recursive: true, force: true });
+    /** Idempotent: a second call (say, SIGTERM during a close) waits for the first. */
+    close() {
+      closing ??= (async () => {
+        await context.close().catch(() => {});
+        await rm(profile, { recursive: true, force: true });
+        openBrowsers.delete(browser);
+      })();
+      return closing;
     },
   };
+  openBrowsers.add(browser);
+  return browser;
 }
 
 /**

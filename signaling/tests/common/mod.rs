@@ -15,13 +15,7 @@ use signaling::{AppState, Db, RateLimit, SignalConfig};
 use tower::ServiceExt;
 
 pub fn app(rate_limit: Option<RateLimit>, trust_proxy: bool) -> (Router, AppState) {
-    let dir = std::env::temp_dir().join(format!(
-        "fanout-signaling-test-{}-{}",
-        std::process::id(),
-        signaling::new_secret("")
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let db = Db::open(&dir).expect("database");
+    let db = Db::in_memory().expect("database");
     let sfu = sfu::Sfu::start(sfu::SfuConfig {
         udp_port: 0,
         ips: vec![IpAddr::from([127, 0, 0, 1])],
