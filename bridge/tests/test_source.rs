@@ -283,7 +283,8 @@ fn annex_b(track: usize) -> Vec<u8> {
 
 /// Decodes track `track` with the ffmpeg CLI into luma planes, one per access unit.
 fn decode_luma(track: usize, width: usize, height: usize) -> Vec<Vec<u8>> {
-    let dir = std::env::temp_dir().join(format!("fanout-test-source-{}", std::process::id()));
+    // One directory per track: the tests decode their tracks in parallel.
+    let dir = std::env::temp_dir().join(format!("fanout-test-source-{}-{track}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let input = dir.join(format!("track{track}.h264"));
     std::fs::File::create(&input)
@@ -308,7 +309,7 @@ fn decode_luma(track: usize, width: usize, height: usize) -> Vec<Vec<u8>> {
         "ffmpeg: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let _ = std::fs::remove_file(&input);
+    let _ = std::fs::remove_dir_all(&dir);
     output.stdout.chunks(width * height).map(<[u8]>::to_vec).collect()
 }
 

@@ -95,6 +95,7 @@ mod tests {
     #[test]
     fn jobs_run_in_order() {
         let dir = std::env::temp_dir().join(format!("hls-disk-{}", std::process::id()));
+        let top = dir.clone();
         let writer = DiskWriter::spawn(4).expect("spawn");
         let file = dir.join("a/b/c.m4s");
         writer.send(DiskJob::Write(file.clone(), Bytes::from_static(b"one")));
@@ -115,5 +116,13 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("writer finishes");
         assert_eq!(content, b"two");
+        // The last job removes the whole directory.
+        for _ in 0..2000 {
+            if !top.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("{} still exists", top.display());
     }
 }
