@@ -10,7 +10,6 @@
 //! falls `outbox_frames` behind is told and closed, so a slow reader never grows memory.
 //! Replies go straight into their one socket from here.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,9 +78,7 @@ struct Driver {
     id: String,
     room: Room,
     ledger: Ledger,
-    /// This node's sockets in the room, for replies.
-    sockets: HashMap<ConnId, Arc<Socket>>,
-    /// The same sockets in shards, for fan-out frames.
+    /// This node's sockets in the room: fan-out frames through its shards, replies directly.
     fanout: Fanout,
     bus_rx: mpsc::Receiver<String>,
     pending: Vec<String>,
@@ -126,7 +123,6 @@ impl Driver {
             id,
             room,
             ledger,
-            sockets: HashMap::new(),
             bus_rx,
             pending: Vec::new(),
             deadline: None,
@@ -218,12 +214,10 @@ impl Driver {
                 identity,
                 socket,
             } => {
-                self.fanout.add(conn, socket.clone());
-                self.sockets.insert(conn, socket);
+                self.fanout.add(conn, socket);
                 Input::Join { conn, identity }
             }
             Command::Leave { conn } => {
-                self.sockets.remove(&conn);
                 self.fanout.remove(conn);
                 Input::Leave { conn }
             }
@@ -237,7 +231,7 @@ impl Driver {
     }
 
     fn reply(&mut self, conn: ConnId, frame: String) {
-        if let Some(socket) = self.sockets.get(&conn) {
+        if let Some(socket) = self.fanout.socket(conn) {
             // Refused when its outbox is full: its task closes it as a slow consumer.
             socket.send(&wire::text(&frame), 1);
             self.node.stats.socket_writes(1);

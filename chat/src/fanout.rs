@@ -32,11 +32,11 @@ struct Shard {
     sockets: usize,
 }
 
-/// The driver's side: which shard each socket is in.
+/// The driver's side: the room's sockets on this node, each with the shard it is in.
 pub(crate) struct Fanout {
     node: Arc<Node>,
     shards: Vec<Shard>,
-    homes: HashMap<ConnId, usize>,
+    members: HashMap<ConnId, (Arc<Socket>, usize)>,
 }
 
 impl Fanout {
@@ -44,7 +44,7 @@ impl Fanout {
         Fanout {
             node,
             shards: Vec::new(),
-            homes: HashMap::new(),
+            members: HashMap::new(),
         }
     }
 
@@ -67,16 +67,21 @@ impl Fanout {
         };
         let shard = &mut self.shards[home];
         shard.sockets += 1;
-        let _ = shard.tx.send(ShardMsg::Add(conn, socket));
-        self.homes.insert(conn, home);
+        let _ = shard.tx.send(ShardMsg::Add(conn, socket.clone()));
+        self.members.insert(conn, (socket, home));
     }
 
     pub(crate) fn remove(&mut self, conn: ConnId) {
-        if let Some(home) = self.homes.remove(&conn) {
+        if let Some((_, home)) = self.members.remove(&conn) {
             let shard = &mut self.shards[home];
             shard.sockets -= 1;
             let _ = shard.tx.send(ShardMsg::Remove(conn));
         }
+    }
+
+    /// A socket of the room, for a reply to it alone.
+    pub(crate) fn socket(&self, conn: ConnId) -> Option<&Arc<Socket>> {
+        self.members.get(&conn).map(|(socket, _)| socket)
     }
 
     /// Hand one encoded frame to every shard that has sockets.

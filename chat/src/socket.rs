@@ -104,12 +104,12 @@ impl Socket {
     }
 
     /// Write `bytes` (`frames` WebSocket frames back to back) now, or queue them behind what
-    /// is still waiting. False when the socket takes no more (it fell behind, broke, or is
-    /// closing); its task then closes it.
-    pub(crate) fn send(&self, bytes: &Bytes, frames: usize) -> bool {
+    /// is still waiting. A socket that takes no more (it fell behind, broke, or is closing)
+    /// drops them; its task, woken, closes it.
+    pub(crate) fn send(&self, bytes: &Bytes, frames: usize) {
         let mut out = lock(&self.out);
         if out.state != OutState::Open {
-            return false;
+            return;
         }
         if !out.queue.is_empty() {
             // Its task was woken when the queue started and drains it in order.
@@ -117,33 +117,27 @@ impl Socket {
                 out.state = OutState::Behind;
                 drop(out);
                 self.wake.notify_one();
-                return false;
+                return;
             }
             out.queue.push_back((bytes.clone(), frames));
             out.frames += frames;
-            return true;
+            return;
         }
-        let taken = match self.stream.try_write(bytes) {
-            Ok(n) if n == bytes.len() => return true,
-            Ok(n) => Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-            Err(e) => Err(e),
-        };
-        let sent = match taken {
+        match self.stream.try_write(bytes) {
+            Ok(n) if n == bytes.len() => return,
             Ok(n) => {
                 out.queue.push_back((bytes.slice(n..), frames));
                 out.frames += frames;
                 out.head_started = n > 0;
-                true
             }
-            Err(_) => {
-                out.state = OutState::Failed;
-                false
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                out.queue.push_back((bytes.clone(), frames));
+                out.frames += frames;
             }
-        };
+            Err(_) => out.state = OutState::Failed,
+        }
         drop(out);
         self.wake.notify_one();
-        sent
     }
 
     /// Write queued frames until the outbox is empty (true) or the socket would block.
@@ -479,7 +473,7 @@ fn send_error(socket: &Socket, node: &Node, frame: ServerFrame) -> Flow {
 /// Write a frame from the socket's own task, in order with the room's. If the socket takes
 /// no more frames, the wake-up `send` left closes it on the task's next turn.
 fn send_now(socket: &Socket, frame: &Bytes) -> Flow {
-    let _ = socket.send(frame, 1);
+    socket.send(frame, 1);
     Flow::Continue
 }
 

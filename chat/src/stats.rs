@@ -42,7 +42,8 @@ impl Stats {
         self.fanout_frames.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A room wrote (or queued) `n` frames to its sockets, counted once per fan-out.
+    /// `n` writes (or queued writes) to single sockets: one per socket per fan-out, however
+    /// many frames it carries, and one per reply.
     pub fn socket_writes(&self, n: u64) {
         self.socket_writes.fetch_add(n, Ordering::Relaxed);
     }
@@ -88,8 +89,8 @@ pub struct ChatStats {
     pub messages: u64,
     /// Fan-out frames rooms wrote to their sockets (one per fan-out gap with traffic).
     pub fanout_frames: u64,
-    /// Frames written to (or queued for) single sockets: fan-out frames times sockets, plus
-    /// replies.
+    /// Writes to (or queued for) single sockets: one per socket per fan-out, however many
+    /// frames it carries, and one per reply.
     pub socket_writes: u64,
     /// Sockets closed for falling behind.
     pub slow_consumers: u64,
@@ -130,7 +131,7 @@ pub fn render(out: &mut String, s: &ChatStats) {
     metric(
         "fanout_chat_socket_writes_total",
         "counter",
-        "Frames written to single sockets (fan-out frames times sockets, plus replies).",
+        "Writes to single sockets (one per socket per fan-out, and one per reply).",
         s.socket_writes,
     );
     metric(

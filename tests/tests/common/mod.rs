@@ -66,6 +66,11 @@ pub fn fanout_bin() -> PathBuf {
     bin
 }
 
+/// The server's log filter: `FANOUT_TEST_LOG` (`RUST_LOG` syntax) or `info,str0m=warn`.
+fn default_log_filter() -> String {
+    std::env::var("FANOUT_TEST_LOG").unwrap_or_else(|_| "info,str0m=warn".into())
+}
+
 /// A running server; killed on drop. The data dir it was started in with [`Server::start`],
 /// [`Server::start_logging`] or [`Server::start_in`] is deleted then too, unless the test is
 /// failing (its log is printed then, and the dir is kept to look at) or
@@ -117,23 +122,18 @@ impl Server {
 
     /// Start on an existing data dir (restart tests); this server deletes it on drop.
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
-        let mut server = Self::start_on(data_dir, Ports::default(), extra);
-        server.owns_data_dir = true;
-        server
+        Self::launch(data_dir, true, Ports::default(), extra, &default_log_filter())
     }
 
     /// Start on an existing data dir with other ports (a second node beside the first); the
     /// dir stays on drop (the first node owns it).
     pub fn start_on(data_dir: PathBuf, ports: Ports, extra: &[&str]) -> Server {
-        let filter = std::env::var("FANOUT_TEST_LOG").unwrap_or_else(|_| "info,str0m=warn".into());
-        Self::launch(data_dir, ports, extra, &filter)
+        Self::launch(data_dir, false, ports, extra, &default_log_filter())
     }
 
     /// Start with its own log filter (`RUST_LOG` syntax), e.g. `debug` for the secrets test.
     pub fn start_logging(filter: &str, extra: &[&str]) -> Server {
-        let mut server = Self::launch(fresh_data_dir(), Ports::default(), extra, filter);
-        server.owns_data_dir = true;
-        server
+        Self::launch(fresh_data_dir(), true, Ports::default(), extra, filter)
     }
 
     /// Keep the data dir when this server is dropped (another server starts on it next).
@@ -141,7 +141,7 @@ impl Server {
         self.owns_data_dir = false;
     }
 
-    fn launch(data_dir: PathBuf, ports: Ports, extra: &[&str], filter: &str) -> Server {
+    fn launch(data_dir: PathBuf, owns_data_dir: bool, ports: Ports, extra: &[&str], filter: &str) -> Server {
         let log = data_dir.join(format!("server-{}.log", ports.http));
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(fanout_bin());
@@ -171,7 +171,7 @@ impl Server {
             admin: ADMIN.into(),
             data_dir,
             log,
-            owns_data_dir: false,
+            owns_data_dir,
         };
         server.wait_ready();
         server
