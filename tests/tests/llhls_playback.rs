@@ -232,7 +232,7 @@ fn the_origin_speaks_http2_cleartext_and_http1() {
         return;
     }
     let server = Server::start(&["--test-pattern"]);
-    common::wait_for_hls(&server.base, "test");
+    common::wait_for_hls(&server.base, "test", "720p", 0);
     let rendition = format!("{}/hls/test/720p", server.base);
     let playlist = parse_media(&http("GET", &format!("{rendition}/live.m3u8"), &[], None).body)
         .expect("a media playlist");

@@ -24,13 +24,14 @@ const PLAY_SECONDS: u64 = 36;
 const DROP_AT: usize = 10;
 const DROP_SECONDS: u64 = 8;
 
-/// The test pattern's ladder with its first two rungs (two ladders run at once here).
+/// The test pattern's ladder without its 720p rung: two ladders encode at once here, beside
+/// Chromium decoding, and on two cores the 720p rung's encoders and decoder starve the player.
 fn ladder() -> TestSourceConfig {
     let mut config = TestSourceConfig {
         speed_preset: SpeedPreset::Ultrafast,
         ..Default::default()
     };
-    config.renditions.truncate(2);
+    config.renditions.remove(0);
     config
 }
 
@@ -50,6 +51,9 @@ fn hls_js_plays_through_a_publisher_drop_on_the_slate() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:18080"))
         .expect("port 18080");
     rt.spawn(async move { axum::serve(listener, app).await });
+    // A viewer joins a stream that is already running: the player starts once two segments
+    // are out, so what it measures is the drop, not the source's first seconds.
+    common::wait_for_hls("http://127.0.0.1:18080", "s", "480p", 2);
 
     let seconds = PLAY_SECONDS.to_string();
     let player = NodeProc::spawn(

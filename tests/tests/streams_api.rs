@@ -286,7 +286,7 @@ fn private_streams_need_a_viewer_token_or_a_signed_url() {
     ]);
     let s = &server;
     let base = &s.base;
-    common::wait_for_hls(base, "test");
+    common::wait_for_hls(base, "test", "720p", 0);
 
     // Public: plain HLS plays.
     assert_eq!(get_status(&format!("{base}/hls/test/master.m3u8"), None).0, 200);

@@ -534,17 +534,26 @@ pub fn hls_play_samples(
     }
 }
 
-/// Waits (up to 30 s) until the stream's first video rendition lists parts.
-pub fn wait_for_hls(base: &str, stream: &str) {
+/// Waits (up to 30 s) until the live playlist of the stream's `rendition` lists parts and at
+/// least `segments` complete segments.
+pub fn wait_for_hls(base: &str, stream: &str, rendition: &str, segments: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r = http("GET", &format!("{base}/hls/{stream}/720p/live.m3u8"), &[], None);
-        if r.status == 200 && r.body.contains("#EXT-X-PART:") {
+        let r = http(
+            "GET",
+            &format!("{base}/hls/{stream}/{rendition}/live.m3u8"),
+            &[],
+            None,
+        );
+        if r.status == 200
+            && r.body.contains("#EXT-X-PART:")
+            && r.body.matches("#EXTINF:").count() >= segments
+        {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "no LL-HLS parts for {stream}: {} {}",
+            "no LL-HLS parts ({segments} segments) for {stream}/{rendition}: {} {}",
             r.status,
             r.body
         );
