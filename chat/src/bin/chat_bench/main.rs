@@ -3,18 +3,22 @@
 //! ```text
 //! cargo run --release -p chat --bin chat-bench -- [--sockets 10000] [--rate 100]
 //!     [--seconds 10] [--batch-ms 10] [--max-batch-ms 100] [--writes-per-sec 100000]
-//!     [--skip-redis]
+//!     [--skip-redis] [--readers 1]
 //! ```
 //!
 //! The server runs as a child process (this binary with `serve`), so its RSS and CPU are
 //! measured apart from the load generator's. Phase 1: one embedded node. Phase 2: two nodes
 //! through a private `redis-server` on a free loopback port, senders on node A, receivers split
-//! over A and B. Only loopback addresses are used.
+//! over A and B. Only loopback addresses are used. The 100 senders are tokio-tungstenite
+//! clients; the receivers are plain sockets on epoll loops ([`receivers`]), so the load
+//! generator leaves as much of the machine as it can to the server.
+
+mod receivers;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
@@ -30,6 +34,8 @@ struct Args {
     seconds: u64,
     batch: Batching,
     skip_redis: bool,
+    /// Threads reading the receiving sockets.
+    readers: usize,
 }
 
 /// The room's fan-out gap settings (`ChatConfig::batch_window` and friends).
@@ -51,6 +57,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             writes_per_sec: 100_000,
         },
         skip_redis: false,
+        readers: 1,
     };
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
@@ -64,6 +71,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 a.batch.writes_per_sec = val()?.parse().map_err(|e| format!("{flag}: {e}"))?
             }
             "--skip-redis" => a.skip_redis = true,
+            "--readers" => a.readers = val()?.parse().map_err(|e| format!("{flag}: {e}"))?,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -220,33 +228,40 @@ fn now_us() -> u64 {
 
 /// Latency histogram: 100 µs buckets up to 10 s.
 struct Hist {
-    buckets: Vec<AtomicU64>,
-    count: AtomicU64,
+    buckets: Vec<u64>,
+    count: u64,
 }
 
 impl Hist {
     fn new() -> Self {
         Hist {
-            buckets: (0..100_001).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
+            buckets: vec![0; 100_001],
+            count: 0,
         }
     }
 
-    fn record(&self, us: u64) {
+    fn record(&mut self, us: u64) {
         let i = ((us / 100) as usize).min(self.buckets.len() - 1);
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        self.buckets[i] += 1;
+        self.count += 1;
+    }
+
+    fn merge(&mut self, other: &Hist) {
+        for (b, o) in self.buckets.iter_mut().zip(&other.buckets) {
+            *b += o;
+        }
+        self.count += other.count;
     }
 
     fn percentile_ms(&self, p: f64) -> f64 {
-        let total = self.count.load(Ordering::Relaxed);
+        let total = self.count;
         if total == 0 {
             return f64::NAN;
         }
         let target = ((total as f64) * p).ceil() as u64;
         let mut seen = 0;
         for (i, b) in self.buckets.iter().enumerate() {
-            seen += b.load(Ordering::Relaxed);
+            seen += b;
             if seen >= target {
                 return (i as f64 + 1.0) * 0.1;
             }
@@ -255,10 +270,24 @@ impl Hist {
     }
 }
 
+/// What the sockets of one node saw. Reader threads keep their own histograms and merge them
+/// into `hist` when they stop; `delivered` counts as they go.
 struct Counters {
-    hist: Hist,
+    hist: Mutex<Hist>,
+    delivered: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Counters {
+            hist: Mutex::new(Hist::new()),
+            delivered: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
 }
 
 fn token(i: usize) -> String {
@@ -285,30 +314,14 @@ type Sink = futures_util::stream::SplitSink<
     Message,
 >;
 
-/// Connect `n` sockets to `addr`s round-robin; sockets `0..SENDERS` sign in and their sinks are
-/// returned. Each socket's reader records latencies into the counters of its node.
-async fn connect_all(
-    addrs: &[String],
-    n: usize,
-    counters: &[Arc<Counters>],
-    sender_node: usize,
-    running: Arc<AtomicBool>,
-) -> Vec<Sink> {
-    let sem = Arc::new(tokio::sync::Semaphore::new(200));
-    let mut joins = Vec::with_capacity(n);
-    for i in 0..n {
-        // Senders all go to `sender_node`; receivers spread over the nodes.
-        let node = if i < SENDERS { sender_node } else { i % addrs.len() };
-        let url = if i < SENDERS {
-            format!("ws://{}/v1/chat/bench?token={}", addrs[node], token(i))
-        } else {
-            format!("ws://{}/v1/chat/bench", addrs[node])
-        };
-        let counters = counters[node].clone();
-        let running = running.clone();
-        let sem = sem.clone();
+/// Connect the `SENDERS` signed-in sockets to node `sender_node` and return their sinks. They
+/// are in the room too: each one's reader records latencies into its node's counters.
+async fn connect_senders(addr: &str, counters: &Arc<Counters>, running: &Arc<AtomicBool>) -> Vec<Sink> {
+    let mut joins = Vec::with_capacity(SENDERS);
+    for i in 0..SENDERS {
+        let url = format!("ws://{addr}/v1/chat/bench?token={}", token(i));
+        let (counters, running) = (counters.clone(), running.clone());
         joins.push(tokio::spawn(async move {
-            let permit = sem.acquire_owned().await.expect("semaphore");
             let config = WebSocketConfig::default()
                 .read_buffer_size(4096)
                 .write_buffer_size(0);
@@ -325,17 +338,13 @@ async fn connect_all(
                     _ => panic!("socket closed during setup"),
                 }
             }
-            drop(permit);
             tokio::spawn(read_loop(stream, counters, running));
             sink
         }));
     }
-    let mut sinks = Vec::new();
-    for (i, j) in joins.into_iter().enumerate() {
-        let sink = j.await.expect("connect task");
-        if i < SENDERS {
-            sinks.push(sink);
-        }
+    let mut sinks = Vec::with_capacity(SENDERS);
+    for j in joins {
+        sinks.push(j.await.expect("connect task"));
     }
     sinks
 }
@@ -347,7 +356,6 @@ async fn read_loop(
     counters: Arc<Counters>,
     running: Arc<AtomicBool>,
 ) {
-    const MARK: &str = "\"text\":\"b ";
     while let Some(msg) = stream.next().await {
         let text = match msg {
             Ok(Message::Text(t)) => t,
@@ -355,14 +363,15 @@ async fn read_loop(
             Ok(_) => continue,
         };
         let now = now_us();
-        let mut rest: &str = &text;
-        while let Some(i) = rest.find(MARK) {
-            rest = &rest[i + MARK.len()..];
-            let end = rest.find('"').unwrap_or(rest.len());
-            if let Ok(sent) = rest[..end].parse::<u64>() {
-                counters.hist.record(now.saturating_sub(sent));
-            }
+        let mut delivered = 0;
+        {
+            let mut hist = counters.hist.lock().expect("hist");
+            receivers::send_times(text.as_bytes(), |sent| {
+                hist.record(now.saturating_sub(sent));
+                delivered += 1;
+            });
         }
+        counters.delivered.fetch_add(delivered, Ordering::Relaxed);
         if text.contains("\"type\":\"error\"") {
             counters.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -391,20 +400,21 @@ async fn run_phase(
     redis_pid: Option<u32>,
     args: &Args,
 ) -> Outcome {
-    let counters: Vec<Arc<Counters>> = addrs
-        .iter()
-        .map(|_| {
-            Arc::new(Counters {
-                hist: Hist::new(),
-                dropped: AtomicU64::new(0),
-                errors: AtomicU64::new(0),
-            })
-        })
-        .collect();
+    let counters: Vec<Arc<Counters>> = addrs.iter().map(|_| Arc::new(Counters::new())).collect();
     let running = Arc::new(AtomicBool::new(true));
     let rss_before: u64 = pids.iter().map(|&p| rss_kib(p)).sum();
     let t0 = Instant::now();
-    let mut sinks = connect_all(&addrs, args.sockets, &counters, 0, running.clone()).await;
+    // Senders all go to node A; receivers spread over the nodes.
+    let mut sinks = connect_senders(&addrs[0], &counters[0], &running).await;
+    let receivers: Vec<(usize, String)> = (SENDERS..args.sockets)
+        .map(|i| (i % addrs.len(), addrs[i % addrs.len()].clone()))
+        .collect();
+    let readers = {
+        let (counters, running, threads) = (counters.clone(), running.clone(), args.readers);
+        tokio::task::spawn_blocking(move || receivers::start(receivers, threads, counters, running))
+            .await
+            .expect("receivers start")
+    };
     eprintln!(
         "{label}: {} sockets connected in {:.1?}",
         args.sockets,
@@ -437,10 +447,7 @@ async fn run_phase(
     let expected = sent * args.sockets as u64;
     let drain = Instant::now();
     while drain.elapsed() < Duration::from_secs(5) {
-        let got: u64 = counters
-            .iter()
-            .map(|c| c.hist.count.load(Ordering::Relaxed))
-            .sum();
+        let got: u64 = counters.iter().map(|c| c.delivered.load(Ordering::Relaxed)).sum();
         if got >= expected {
             break;
         }
@@ -450,6 +457,13 @@ async fn run_phase(
     let loadgen_cpu = cpu_secs("self") - self0;
     let redis_cpu = redis_pid.map(|p| cpu_secs(&p.to_string()) - redis0.unwrap_or(0.0));
     running.store(false, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || {
+        for r in readers {
+            r.join().expect("a receiver thread panicked");
+        }
+    })
+    .await
+    .expect("receivers stop");
     drop(sinks);
     Outcome {
         label: label.to_string(),
@@ -465,19 +479,15 @@ async fn run_phase(
 }
 
 fn merged(counters: &[Arc<Counters>]) -> Hist {
-    let h = Hist::new();
+    let mut h = Hist::new();
     for c in counters {
-        for (i, b) in c.hist.buckets.iter().enumerate() {
-            h.buckets[i].fetch_add(b.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-        h.count
-            .fetch_add(c.hist.count.load(Ordering::Relaxed), Ordering::Relaxed);
+        h.merge(&c.hist.lock().expect("hist"));
     }
     h
 }
 
 fn print_row(o: &Outcome, which: &str, h: &Hist, dropped: u64, errors: u64) {
-    let delivered = h.count.load(Ordering::Relaxed);
+    let delivered = h.count;
     println!(
         "| {} {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} | {} | {:.2} | {:.2} s ({:.0}%) | {:.2} s ({:.0}%){} |",
         o.label,
@@ -512,7 +522,8 @@ fn summary(o: &Outcome) -> f64 {
     if o.counters.len() > 1 {
         for (i, c) in o.counters.iter().enumerate() {
             let d = c.dropped.load(Ordering::Relaxed);
-            print_row(o, &format!("(node {})", ["A", "B"][i.min(1)]), &c.hist, d, 0);
+            let hist = c.hist.lock().expect("hist");
+            print_row(o, &format!("(node {})", ["A", "B"][i.min(1)]), &hist, d, 0);
         }
     }
     h.percentile_ms(0.95)
