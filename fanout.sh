@@ -12,7 +12,8 @@ shift || true
 case "$cmd" in
   run)
     scripts/setup.sh
-    cargo build --release --bin fanout
+    # --workspace: the one feature set the benchmarks build too, so they reuse this build.
+    cargo build --release --workspace --bin fanout
     exec "$CARGO_TARGET_DIR/release/fanout" serve "$@"
     ;;
   test)

@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fanout/target}"
 
 if [[ -z "${FANOUT_BENCH_IN_NETNS:-}" ]]; then
-  cargo build --release --bin fanout -p fanout
-  cargo build --release -p fanout-tests --bin fanout-hls-load
+  # --workspace: the feature set of every other release build (see scripts/bench.sh).
+  cargo build --release --workspace --bin fanout --bin fanout-hls-load
   exec unshare -n env FANOUT_BENCH_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 

@@ -14,9 +14,13 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fanout/target}"
 
 if [[ -z "${FANOUT_BENCH_IN_NETNS:-}" ]]; then
-  cargo build --release --bin fanout -p fanout
-  # The LL-HLS bench needs no load generator.
-  [[ "${1:-all}" == hls-g2g ]] || cargo build --release -p fanout-tests --bins
+  # Always --workspace: one feature set for every release build (`./fanout.sh run` too), so
+  # no build undoes another's.
+  if [[ "${1:-all}" == hls-g2g ]]; then
+    cargo build --release --workspace --bin fanout # no load generator needed
+  else
+    cargo build --release --workspace --bin fanout --bin fanout-loadgen
+  fi
   exec unshare -n env FANOUT_BENCH_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 

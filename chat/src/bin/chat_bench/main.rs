@@ -1,9 +1,10 @@
 //! `chat-bench`: one room, N WebSocket sockets, a steady message rate in, delivery latency out.
 //!
 //! ```text
-//! cargo run --release -p chat --bin chat-bench -- [--sockets 10000] [--rate 100]
-//!     [--seconds 10] [--batch-ms 10] [--max-batch-ms 100] [--writes-per-sec 100000]
-//!     [--skip-redis] [--readers 1]
+//! cargo build --release --workspace --bin chat-bench
+//! $CARGO_TARGET_DIR/release/chat-bench [--sockets 10000] [--rate 100] [--seconds 10]
+//!     [--batch-ms 10] [--max-batch-ms 100] [--writes-per-sec 100000] [--skip-redis]
+//!     [--readers 1]
 //! ```
 //!
 //! The server runs as a child process (this binary with `serve`), so its RSS and CPU are
