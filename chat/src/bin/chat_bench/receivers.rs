@@ -104,6 +104,9 @@ pub fn start(
                     .collect::<Result<_, _>>()
                     .unwrap_or_else(|e| panic!("a receiver cannot join: {e}"));
                 let _ = ready.send(());
+                // Dropped now, so that a thread that panicked while connecting (and never
+                // sent) shows up as a closed channel below instead of a wait for ever.
+                drop(ready);
                 let tally = read_until_stopped(sockets, counters.len(), &counters, &running)
                     .unwrap_or_else(|e| panic!("receiver loop: {e}"));
                 for (node, c) in counters.iter().enumerate() {
