@@ -190,11 +190,14 @@ impl Forwarder {
 
     fn switch_to(&mut self, source: Source, p: &MediaPacket, now: Instant) {
         let mapping = match self.last_sent {
-            // The very first source keeps its own numbering.
+            // The very first source keeps its own 16-bit numbering, from rollover count 0: the
+            // publisher's extended number has counted every wrap since it went live, and a
+            // viewer's SRTP starts at rollover 0 (a first packet with rollover 1 never
+            // decrypts in the browser).
             None => Mapping {
                 source,
                 first_seq: p.seq,
-                seq_offset: 0,
+                seq_offset: (p.seq & 0xffff).wrapping_sub(p.seq),
                 ts_offset: 0,
                 pic_offset: 0,
                 tl0_offset: 0,
@@ -282,6 +285,30 @@ mod tests {
             Forwarded::Send { seq, rtp_time, vp8 } => (seq, rtp_time, vp8.map(|v| v.0).unwrap_or(0)),
             Forwarded::Drop => panic!("expected a packet to be sent"),
         }
+    }
+
+    #[test]
+    fn a_viewer_starts_at_rollover_zero_after_the_publisher_wrapped() {
+        // The publisher's extended numbers have wrapped twice before this viewer joins: the
+        // viewer's first packet must still be at rollover 0, and the next ones follow it,
+        // across the publisher's next wrap too.
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(MediaKind::Video);
+        f.set_target(Some("q".into()), t0);
+        let base = 2 * 65_536;
+        assert_eq!(
+            sent(f.forward(&pkt("q", 0, base + 65_534, 1000, true, 5, t0), t0)).0,
+            65_534
+        );
+        assert_eq!(
+            sent(f.forward(&pkt("q", 0, base + 65_535, 4000, false, 6, t0), t0)).0,
+            65_535
+        );
+        assert_eq!(
+            sent(f.forward(&pkt("q", 0, base + 65_536, 7000, false, 7, t0), t0)).0,
+            65_536,
+            "the viewer's numbering wraps where the publisher's does"
+        );
     }
 
     #[test]
