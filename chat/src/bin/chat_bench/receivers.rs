@@ -68,6 +68,8 @@ struct Receiver {
     node: usize,
     /// Bytes read and not yet parsed (at most one partial frame between reads).
     pending: Vec<u8>,
+    /// Still registered (not closed by the server or by an error).
+    open: bool,
 }
 
 /// What one thread counted, per node.
@@ -139,14 +141,14 @@ fn connect(node: usize, addr: &str) -> io::Result<Receiver> {
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let mut frames = 0;
-    let mut head_end = None;
+    let mut upgraded = false;
     while frames < 2 {
         let n = s.read(&mut chunk)?;
         if n == 0 {
             return Err(io::Error::other("closed during the handshake"));
         }
         buf.extend_from_slice(&chunk[..n]);
-        if head_end.is_none() {
+        if !upgraded {
             let Some(i) = memchr::memmem::find(&buf, b"\r\n\r\n") else {
                 continue;
             };
@@ -155,7 +157,7 @@ fn connect(node: usize, addr: &str) -> io::Result<Receiver> {
                 return Err(io::Error::other(format!("upgrade refused: {head}")));
             }
             buf.drain(..i + 4);
-            head_end = Some(());
+            upgraded = true;
         }
         while let Some((_, _, end)) = frame_at(&buf) {
             buf.drain(..end);
@@ -167,6 +169,7 @@ fn connect(node: usize, addr: &str) -> io::Result<Receiver> {
         stream: mio::net::TcpStream::from_std(s),
         node,
         pending: buf,
+        open: true,
     })
 }
 
@@ -186,7 +189,6 @@ fn read_until_stopped(
         errors: vec![0; nodes],
         dropped: vec![0; nodes],
     };
-    let mut open = vec![true; sockets.len()];
     let mut events = Events::with_capacity(1024);
     let mut chunk = vec![0u8; 64 * 1024];
     let mut delivered = vec![0u64; nodes];
@@ -199,10 +201,10 @@ fn read_until_stopped(
         let now = now_us();
         for event in events.iter() {
             let k = event.token().0;
-            if !open[k] {
+            let r = &mut sockets[k];
+            if !r.open {
                 continue;
             }
-            let r = &mut sockets[k];
             let closed = drain(r, &mut chunk);
             let node = r.node;
             let mut consumed = 0;
@@ -226,7 +228,7 @@ fn read_until_stopped(
             }
             r.pending.drain(..consumed);
             if closed || close_frame {
-                open[k] = false;
+                r.open = false;
                 let _ = poll.registry().deregister(&mut r.stream);
                 if running.load(Ordering::Relaxed) {
                     tally.dropped[node] += 1;
