@@ -61,7 +61,12 @@ impl LayerStats {
                     first_seen: now,
                     last_seen: now,
                 });
-                self.layers.sort_by_key(|l| rid_rank(l.rid.as_ref()));
+                // "h" is the middle of q/h/f (Chromium) but the top of l/m/h.
+                let lmh = self
+                    .layers
+                    .iter()
+                    .any(|l| matches!(l.rid.as_deref(), Some("l" | "m")));
+                self.layers.sort_by_key(|l| rid_rank(l.rid.as_ref(), lmh));
                 let i = self
                     .layers
                     .iter()
@@ -109,12 +114,14 @@ impl LayerStats {
     }
 }
 
-/// Order layers low to high: the conventional q/h/f and l/m/h names, and 0/1/2.
-fn rid_rank(rid: Option<&Rid>) -> (u8, String) {
+/// Order layers low to high: the conventional q/h/f and l/m/h names, and 0/1/2. `lmh`: the
+/// publisher names its layers l/m/h, so "h" is its highest rather than its half.
+fn rid_rank(rid: Option<&Rid>, lmh: bool) -> (u8, String) {
     let Some(rid) = rid else { return (0, String::new()) };
     let s = rid.to_string();
     let rank = match s.as_str() {
         "q" | "l" | "low" | "0" => 1,
+        "h" if lmh => 3,
         "h" | "m" | "mid" | "1" => 2,
         "f" | "hi" | "high" | "2" => 3,
         _ => 4,
@@ -142,6 +149,25 @@ mod tests {
         // 1000 bytes every 25 ms = 320 kbit/s.
         assert!((250_000..400_000).contains(&a[1].1), "{:?}", a);
         assert!(s.active(now + Duration::from_secs(5)).is_empty());
+    }
+
+    #[test]
+    fn h_is_the_top_of_l_m_h_and_the_middle_of_q_h_f() {
+        let t0 = Instant::now();
+        let order = |rids: &[&str]| {
+            let mut s = LayerStats::default();
+            for r in rids {
+                s.record(Some((*r).into()), 100, t0);
+            }
+            s.active(t0)
+                .into_iter()
+                .map(|(r, _)| r.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&["h", "m", "l"]), ["l", "m", "h"]);
+        assert_eq!(order(&["h", "l"]), ["l", "h"]);
+        assert_eq!(order(&["f", "h", "q"]), ["q", "h", "f"]);
+        assert_eq!(order(&["h", "q"]), ["q", "h"]);
     }
 
     #[test]

@@ -21,13 +21,21 @@
 //!
 //! ```text
 //! loop {
-//!     worker.handle_input(input)?;          // datagram, command, peer message, timeout
-//!     while let Some(out) = worker.poll_output() {
-//!         match out { Transmit(..) => send, Peer(..) => queue to worker, Event(..) => notify,
-//!                     Timeout(t) => { wait until t or next input; break } }
+//!     worker.handle_input(input);           // datagram, command, peer message, timeout
+//!     loop {
+//!         match worker.poll_output() {
+//!             Transmit(t) => send t,
+//!             Peer(w, m) => queue m to worker w,
+//!             Event(e) => tell the control plane,
+//!             Timeout(t) => { wait until t or the next input; break }
+//!         }
 //!     }
 //! }
 //! ```
+//!
+//! Bad input (a datagram from nobody, a packet str0m rejects) is logged and dropped inside
+//! the worker; `handle_input` has nothing to return. `worker/tests/` drives a worker this way
+//! in simulated time against in-memory str0m peers.
 //!
 //! The `sfu` crate is that loop, with UDP sockets and one thread per core.
 

@@ -1,0 +1,151 @@
+//! Control-plane requests: adopt, close, pin a layer, query, trickle.
+
+use std::time::Instant;
+
+use str0m::{IceCreds, Rtc};
+use tracing::info;
+
+use super::Worker;
+use super::input::{Command, PeerMessage};
+use super::output::Output;
+use super::session::{Role, Session, SessionState};
+use crate::error::SfuError;
+use crate::ids::{RoomId, SessionId};
+use crate::publisher::Publisher;
+use crate::room::{Room, home_worker};
+use crate::session::SessionKind;
+use crate::subscriber::Subscriber;
+
+impl Worker {
+    pub(super) fn command(&mut self, now: Instant, c: Command) {
+        match c {
+            Command::AddSession { id, room, kind, rtc } => self.add_session(now, id, room, kind, *rtc),
+            Command::Close { id } => {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.rtc.disconnect();
+                    self.dirty.push((id, false));
+                }
+            }
+            Command::SetLayer { id, choice, reply } => {
+                let found = match self.sessions.get_mut(&id).map(|s| &mut s.role) {
+                    Some(Role::Subscriber(sub)) => {
+                        sub.set_choice(choice);
+                        true
+                    }
+                    _ => false,
+                };
+                if found && let Some(room) = self.sessions.get(&id).map(|s| s.room.clone()) {
+                    self.allocate_room(&room, now);
+                }
+                reply(found);
+            }
+            Command::QueryLayer { id, reply } => {
+                let state = self.layer_state(id, now);
+                reply(state);
+            }
+            Command::QueryHealth { room, reply } => {
+                let report = self
+                    .rooms
+                    .get_mut(&room)
+                    .filter(|r| r.publisher.is_some())
+                    .map(|r| r.health.report(now));
+                reply(report);
+            }
+            Command::Trickle { id, fragment, reply } => {
+                let Some(s) = self.sessions.get_mut(&id) else {
+                    reply(Err(SfuError::UnknownSession));
+                    return;
+                };
+                let mut local = None;
+                if let Some(remote) = fragment.restart {
+                    // str0m's generator: random, and the lengths ICE requires.
+                    let creds = IceCreds::new();
+                    let mut api = s.rtc.direct_api();
+                    api.set_remote_ice_credentials(remote);
+                    api.set_local_ice_credentials(creds.clone());
+                    local = Some(creds);
+                }
+                for c in fragment.candidates {
+                    s.rtc.add_remote_candidate(c);
+                }
+                self.dirty.push((id, true));
+                reply(Ok(local));
+            }
+        }
+    }
+
+    pub(super) fn add_session(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        room_id: RoomId,
+        kind: SessionKind,
+        rtc: Rtc,
+    ) {
+        let home = home_worker(&room_id, self.config.workers);
+        let me = self.config.id;
+        let room = self
+            .rooms
+            .entry(room_id.clone())
+            .or_insert_with(|| Room::new(home));
+        let mut early_keyframe = None;
+        let role = match kind {
+            SessionKind::Publisher => {
+                if let Some(old) = room.publisher.take() {
+                    info!(room = %room_id, "publisher replaced by a new session");
+                    if let Some(s) = self.sessions.get_mut(&old) {
+                        s.rtc.disconnect();
+                        self.dirty.push((old, false));
+                    }
+                }
+                room.epoch += 1;
+                room.health.reset();
+                room.publisher = Some(id);
+                Role::Publisher(Publisher::new(room.epoch))
+            }
+            SessionKind::Subscriber => {
+                if room.subscribers.is_empty() && home != me {
+                    self.out.push_back(Output::Peer(
+                        home,
+                        PeerMessage::Interest {
+                            room: room_id.clone(),
+                            worker: me,
+                            on: true,
+                        },
+                    ));
+                }
+                room.subscribers.push(id);
+                let mut sub = Box::new(Subscriber::new(self.config.initial_bwe_bps));
+                self.stats.estimate_moved(None, Some(sub.estimate_bps));
+                // Ask for the keyframe of the layer this viewer will start on now, one ICE +
+                // DTLS handshake before it can receive: when it connects, the keyframe waits
+                // in the room's cache (time to first frame).
+                let layers = room.layers.active(now);
+                let rid = sub.planned_layer(now, &layers);
+                if room.home != me || room.publisher.is_some() {
+                    early_keyframe = Some(rid);
+                }
+                Role::Subscriber(sub)
+            }
+        };
+        self.sessions.insert(
+            id,
+            Box::new(Session {
+                id,
+                room: room_id,
+                kind,
+                rtc,
+                state: SessionState::Connecting,
+                role,
+                timeout: now,
+                addrs: Vec::new(),
+                pending_drain: false,
+            }),
+        );
+        self.dirty.push((id, true));
+        if let Some(rid) = early_keyframe {
+            let room = self.sessions[&id].room.clone();
+            self.request_keyframe(&room, rid, now);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Publisher packets to local viewers and, once each, to the other workers of the room.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::Rtc;
+use str0m::media::{MediaKind, Rid};
+use tracing::debug;
+
+use super::Worker;
+use super::input::PeerMessage;
+use super::output::Output;
+use super::session::{Role, SessionState, defer_drain};
+use crate::gop_cache::GopCache;
+use crate::packet::MediaPacket;
+use crate::room::{Room, home_worker};
+use crate::subscriber::Subscriber;
+
+/// A viewer that connects starts from a cached keyframe at most this old (bigger ones mean a
+/// longer burst of stale frames).
+const REPLAY_MAX_AGE: Duration = Duration::from_millis(600);
+
+impl Worker {
+    pub(super) fn peer(&mut self, now: Instant, m: PeerMessage) {
+        match m {
+            PeerMessage::Media(p) => {
+                self.stats.packets_in += 1;
+                self.deliver(&p, now);
+            }
+            PeerMessage::KeyframeRequest { room, rid } => self.request_keyframe(&room, rid, now),
+            PeerMessage::Interest { room, worker, on } => {
+                let home = home_worker(&room, self.config.workers);
+                let view = self.rooms.entry(room.clone()).or_insert_with(|| Room::new(home));
+                if on {
+                    view.remote_workers.insert(worker);
+                } else {
+                    view.remote_workers.remove(&worker);
+                    if view.is_idle() {
+                        self.rooms.remove(&room);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A packet from a local publisher: to local subscribers and once to every other
+    /// interested worker.
+    pub(super) fn fan_out(&mut self, p: Arc<MediaPacket>, now: Instant) {
+        if let Some(room) = self.rooms.get_mut(&p.room) {
+            room.health.record(&p, now);
+            for w in &room.remote_workers {
+                self.out
+                    .push_back(Output::Peer(*w, PeerMessage::Media(p.clone())));
+            }
+        }
+        self.deliver(&p, now);
+    }
+
+    pub(super) fn deliver(&mut self, p: &Arc<MediaPacket>, now: Instant) {
+        let Some(room) = self.rooms.get_mut(&p.room) else {
+            return;
+        };
+        if p.kind == MediaKind::Video {
+            room.layers.record(p.rid, p.payload.len(), now);
+            if !room.subscribers.is_empty() {
+                room.gops.record(p, now);
+            }
+        }
+        for id in &room.subscribers {
+            let Some(s) = self.sessions.get_mut(id) else {
+                continue;
+            };
+            if s.state != SessionState::Connected {
+                continue;
+            }
+            let Role::Subscriber(sub) = &mut s.role else {
+                continue;
+            };
+            if sub.forward(&mut s.rtc, p, now) {
+                self.stats.packets_out += 1;
+                self.forwarded.push(p.received);
+                defer_drain(&mut self.deferred, s);
+            }
+        }
+    }
+}
+
+/// Start a viewer from the room's cached group of pictures for `rid`; the packets written.
+pub(super) fn replay_cached(
+    gops: &GopCache,
+    sub: &mut Subscriber,
+    rtc: &mut Rtc,
+    rid: Option<Rid>,
+    now: Instant,
+) -> u64 {
+    let packets = gops.replay(rid, now, REPLAY_MAX_AGE).unwrap_or_default();
+    let sent = packets.iter().map(|p| u64::from(sub.forward(rtc, p, now))).sum();
+    if sent > 0 {
+        debug!(?rid, packets = sent, "viewer started from the cached keyframe");
+    }
+    sent
+}

@@ -1,0 +1,48 @@
+//! A worker's record of one session: its str0m state machine and its role in the room.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::Rtc;
+
+use crate::ids::{RoomId, SessionId};
+use crate::publisher::Publisher;
+use crate::session::SessionKind;
+use crate::subscriber::Subscriber;
+
+/// Where a session is in its life: waiting for ICE and DTLS, or carrying media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SessionState {
+    Connecting,
+    Connected,
+}
+
+/// What the session does in its room, with the state that role needs.
+#[derive(Debug)]
+pub(super) enum Role {
+    Publisher(Publisher),
+    Subscriber(Box<Subscriber>),
+}
+
+/// One session as the worker holds it.
+#[derive(Debug)]
+pub(super) struct Session {
+    pub(super) id: SessionId,
+    pub(super) room: RoomId,
+    pub(super) kind: SessionKind,
+    pub(super) rtc: Rtc,
+    pub(super) state: SessionState,
+    pub(super) role: Role,
+    pub(super) timeout: Instant,
+    pub(super) addrs: Vec<SocketAddr>,
+    /// Listed in `Worker::deferred`.
+    pub(super) pending_drain: bool,
+}
+
+/// List a viewer that had media written for draining at the next output, once.
+pub(super) fn defer_drain(deferred: &mut Vec<SessionId>, s: &mut Session) {
+    if !s.pending_drain {
+        s.pending_drain = true;
+        deferred.push(s.id);
+    }
+}
