@@ -2,28 +2,37 @@
 //!
 //! One `send_to` costs about as much CPU as the rest of forwarding a packet; a worker that
 //! fans a packet out to hundreds of viewers hands the kernel the whole batch at once with
-//! `sendmmsg(2)`. This is the only unsafe code in the project: it builds the C arrays the
-//! call reads, from slices that outlive the call.
-#![allow(unsafe_code)]
+//! `sendmmsg(2)`, through nix's safe wrapper.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
-use socket2::SockAddr;
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg};
 
 /// Datagrams per system call (the kernel's UIO_MAXIOV is far above this).
 const CHUNK: usize = 64;
 
 /// Datagrams waiting for one socket.
-#[derive(Default)]
 pub(crate) struct SendBatch {
-    items: Vec<(SocketAddr, Vec<u8>)>,
+    items: Vec<(SockaddrStorage, Vec<u8>)>,
+    /// The kernel's message headers, allocated once and refilled for every call.
+    headers: MultiHeaders<SockaddrStorage>,
+}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        SendBatch {
+            items: Vec::new(),
+            headers: MultiHeaders::preallocate(CHUNK, None),
+        }
+    }
 }
 
 impl SendBatch {
     pub(crate) fn push(&mut self, to: SocketAddr, data: Vec<u8>) {
-        self.items.push((to, data));
+        self.items.push((SockaddrStorage::from(to), data));
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -40,64 +49,25 @@ impl SendBatch {
     pub(crate) fn flush(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
         let fd = socket.as_raw_fd();
         let mut sent = 0;
+        let mut offset = 0;
         let mut result = Ok(());
-        for chunk in self.items.chunks(CHUNK) {
-            let addrs: Vec<SockAddr> = chunk.iter().map(|(a, _)| SockAddr::from(*a)).collect();
-            let mut iovs: Vec<libc::iovec> = chunk
-                .iter()
-                .map(|(_, d)| libc::iovec {
-                    iov_base: d.as_ptr() as *mut libc::c_void,
-                    iov_len: d.len(),
-                })
-                .collect();
-            let mut msgs: Vec<libc::mmsghdr> = iovs
-                .iter_mut()
-                .zip(&addrs)
-                .map(|(iov, addr)| {
-                    // SAFETY: a zeroed msghdr is a valid "no name, no data, no control" header.
-                    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-                    hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
-                    hdr.msg_namelen = addr.len();
-                    hdr.msg_iov = iov as *mut libc::iovec;
-                    hdr.msg_iovlen = 1;
-                    libc::mmsghdr {
-                        msg_hdr: hdr,
-                        msg_len: 0,
-                    }
-                })
-                .collect();
-            let mut offset = 0;
-            while offset < msgs.len() {
-                // SAFETY: `msgs[offset..]` points at headers whose name and iovec pointers
-                // refer to `addrs`, `iovs` and the queued buffers, all alive until after the call.
-                let n = unsafe {
-                    libc::sendmmsg(
-                        fd,
-                        msgs[offset..].as_mut_ptr(),
-                        (msgs.len() - offset) as libc::c_uint,
-                        0,
-                    )
-                };
-                if n < 0 {
-                    let e = io::Error::last_os_error();
-                    match e.kind() {
-                        io::ErrorKind::Interrupted => continue,
-                        // ICMP errors from one peer surface on the next send; skip that datagram.
-                        io::ErrorKind::ConnectionRefused => {
-                            offset += 1;
-                            continue;
-                        }
-                        _ => {
-                            result = Err(e);
-                            break;
-                        }
-                    }
+        while offset < self.items.len() {
+            let chunk = &self.items[offset..(offset + CHUNK).min(self.items.len())];
+            let slices: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(_, d)| [IoSlice::new(d)]).collect();
+            let addrs: Vec<Option<SockaddrStorage>> = chunk.iter().map(|(a, _)| Some(*a)).collect();
+            match sendmmsg(fd, &mut self.headers, &slices, &addrs, [], MsgFlags::empty()) {
+                Ok(done) => {
+                    let n = done.count();
+                    offset += n;
+                    sent += n;
                 }
-                offset += n as usize;
-                sent += n as usize;
-            }
-            if result.is_err() {
-                break;
+                Err(Errno::EINTR) => {}
+                // ICMP errors from one peer surface on the next send; skip that datagram.
+                Err(Errno::ECONNREFUSED) => offset += 1,
+                Err(e) => {
+                    result = Err(io::Error::from(e));
+                    break;
+                }
             }
         }
         self.items.clear();

@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::{Poll, Waker};
+use parking_lot::Mutex;
 use sfu_core::str0m::format::Codec;
 use sfu_core::{
     Command, HealthReport, IceFragment, LayerChoice, LayerState, RoomId, SessionConfig, SessionId,
@@ -93,6 +94,7 @@ impl Sfu {
             config.workers
         };
         let (events_tx, _) = broadcast::channel(4096);
+        let (events_in, events_out) = std::sync::mpsc::channel::<SfuEvent>();
 
         let mut polls = Vec::new();
         let mut sockets = Vec::new();
@@ -151,32 +153,43 @@ impl Sfu {
                 },
                 now,
             );
-            let weak = Arc::downgrade(&inner);
-            let thread = WorkerThread {
-                id,
-                worker,
-                poll,
-                outgoing: socks.iter().map(|_| Default::default()).collect(),
-                sockets: socks,
-                inbox,
-                peers: mailboxes.clone(),
-                events: Box::new(move |e| {
-                    if let Some(inner) = weak.upgrade() {
-                        inner.on_event(e);
-                    }
-                }),
-                metrics: inner.metrics.clone(),
-                tally: Default::default(),
-                published: crate::metrics::Published::default(),
-            };
             let running = RunningGuard(inner.workers[i].running.clone());
+            let peers = mailboxes.clone();
+            let events = events_in.clone();
+            let metrics = inner.metrics.clone();
             std::thread::Builder::new()
                 .name(format!("sfu-worker-{i}"))
                 .spawn(move || {
                     let _running = running;
+                    // Built here: the send batches' kernel headers stay on this thread.
+                    let thread = WorkerThread {
+                        id,
+                        worker,
+                        poll,
+                        outgoing: socks.iter().map(|_| Default::default()).collect(),
+                        sockets: socks,
+                        inbox,
+                        peers,
+                        events,
+                        metrics,
+                        tally: Default::default(),
+                        published: crate::metrics::Published::default(),
+                    };
                     thread.run()
                 })?;
         }
+        // Session events leave the workers through a channel and are applied here, so a
+        // worker thread never waits on the control plane's maps. Two events per session: the
+        // queue is bounded by the number of sessions.
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("sfu-events".into())
+            .spawn(move || {
+                for e in events_out {
+                    let Some(inner) = weak.upgrade() else { break };
+                    inner.on_event(e);
+                }
+            })?;
         let addrs: Vec<String> = inner
             .workers
             .iter()
@@ -204,10 +217,10 @@ impl Inner {
                 video_codec: Some(codec),
                 ..
             } => {
-                lock(&self.room_codecs).insert(room.clone(), *codec);
+                self.room_codecs.lock().insert(room.clone(), *codec);
             }
             SfuEvent::Closed { session, .. } => {
-                if let Some((w, _)) = lock(&self.sessions).remove(session) {
+                if let Some((w, _)) = self.sessions.lock().remove(session) {
                     self.workers[w.0].load.fetch_sub(1, Ordering::Relaxed);
                 }
             }
@@ -227,15 +240,12 @@ impl Inner {
     }
 
     fn worker_of(&self, id: SessionId) -> Result<WorkerId, SfuError> {
-        lock(&self.sessions)
+        self.sessions
+            .lock()
             .get(&id)
             .map(|(w, _)| *w)
             .ok_or(SfuError::UnknownSession)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl SfuHandle {
@@ -263,12 +273,12 @@ impl SfuHandle {
         };
         let config = SessionConfig {
             candidates: inner.workers[worker.0].addrs.clone(),
-            video_codec: lock(&inner.room_codecs).get(&room).copied(),
+            video_codec: inner.room_codecs.lock().get(&room).copied(),
             initial_bwe_bps: inner.initial_bwe_bps,
         };
         let setup = build_session(&config, kind, offer, Instant::now())?;
         let id = SessionId(inner.next_id.fetch_add(1, Ordering::Relaxed));
-        lock(&inner.sessions).insert(id, (worker, room.clone()));
+        inner.sessions.lock().insert(id, (worker, room.clone()));
         inner.workers[worker.0].load.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = inner.send(
             worker,
@@ -279,7 +289,7 @@ impl SfuHandle {
                 rtc: Box::new(setup.rtc),
             },
         ) {
-            lock(&inner.sessions).remove(&id);
+            inner.sessions.lock().remove(&id);
             inner.workers[worker.0].load.fetch_sub(1, Ordering::Relaxed);
             return Err(e);
         }
@@ -416,7 +426,7 @@ impl SfuHandle {
 
     /// Forget a room's codec once its stream has ended.
     pub fn room_ended(&self, room: &str) {
-        lock(&self.inner.room_codecs).remove(&RoomId::new(room));
+        self.inner.room_codecs.lock().remove(&RoomId::new(room));
     }
 }
 

@@ -24,6 +24,7 @@ pub(crate) struct Metrics {
     delay_sum_ns: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    peer_drops: AtomicU64,
     /// Viewers per estimate bucket, summed over workers (each adds its changes).
     estimates: [AtomicU64; ESTIMATE_BUCKETS_BPS.len() + 1],
     estimate_sum_bps: AtomicU64,
@@ -36,6 +37,8 @@ pub(crate) struct Published {
     /// UDP payload bytes received and sent since the last publish.
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Messages another worker's full queue refused since the last publish.
+    pub peer_drops: u64,
 }
 
 /// A worker's local tally, folded into [`Metrics`] once per loop.
@@ -69,6 +72,7 @@ impl Metrics {
         add(&self.packets_out, now.packets_out - last.stats.packets_out);
         add(&self.bytes_in, std::mem::take(&mut last.bytes_in));
         add(&self.bytes_out, std::mem::take(&mut last.bytes_out));
+        add(&self.peer_drops, std::mem::take(&mut last.peer_drops));
         for ((slot, new), old) in self.estimates.iter().zip(now.estimates).zip(last.stats.estimates) {
             add(slot, new.wrapping_sub(old));
         }
@@ -99,6 +103,7 @@ impl Metrics {
             delay_sum: Duration::from_nanos(self.delay_sum_ns.load(Ordering::Relaxed)),
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            peer_drops: self.peer_drops.load(Ordering::Relaxed),
             estimates: self.estimates.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
             estimate_sum_bps: self.estimate_sum_bps.load(Ordering::Relaxed),
         }
@@ -122,6 +127,9 @@ pub struct MetricsSnapshot {
     pub bytes_in: u64,
     /// UDP payload bytes sent.
     pub bytes_out: u64,
+    /// Messages (media packets, keyframe requests, interest) dropped because the receiving
+    /// worker's queue was full.
+    pub peer_drops: u64,
     /// Viewers by current bandwidth estimate, per bucket of [`ESTIMATE_BUCKETS_BPS`] (not
     /// cumulative; the last entry is the open bucket).
     pub estimates: Vec<u64>,
@@ -144,6 +152,7 @@ mod tests {
         let mut last = Published {
             bytes_in: 3000,
             bytes_out: 9000,
+            peer_drops: 7,
             ..Default::default()
         };
         let mut now = WorkerStats {
@@ -162,7 +171,7 @@ mod tests {
         assert_eq!(s.delay_counts[1], 1);
         assert_eq!(s.delay_counts[DELAY_BUCKETS_US.len()], 1);
         assert_eq!(s.delay_sum, Duration::from_micros(400_014));
-        assert_eq!((s.bytes_in, s.bytes_out), (3000, 9000));
+        assert_eq!((s.bytes_in, s.bytes_out, s.peer_drops), (3000, 9000, 7));
         assert_eq!(s.estimates[2..5], [1, 0, 1]);
         // The tally was cleared: publishing again adds nothing.
         m.publish(&mut t, now, &mut last);

@@ -58,7 +58,8 @@ pub(crate) struct WorkerThread {
     pub(crate) sockets: Vec<(UdpSocket, SocketAddr)>,
     pub(crate) inbox: Receiver<Inbox>,
     pub(crate) peers: Vec<Mailbox>,
-    pub(crate) events: Box<dyn Fn(SfuEvent) + Send>,
+    /// Session events, to the thread that applies them to the control plane's maps.
+    pub(crate) events: std::sync::mpsc::Sender<SfuEvent>,
     /// Datagrams waiting to be sent, one batch per socket.
     pub(crate) outgoing: Vec<SendBatch>,
     pub(crate) metrics: Arc<Metrics>,
@@ -164,12 +165,16 @@ impl WorkerThread {
                 Output::Peer(w, m) => {
                     if let Some(peer) = self.peers.get(w.0) {
                         if peer.push(Inbox::Peer(m)).is_err() {
-                            debug!(worker = self.id.0, to = w.0, "peer queue full, packet dropped");
+                            self.published.peer_drops += 1;
+                            debug!(worker = self.id.0, to = w.0, "peer queue full, message dropped");
                         }
                         to_wake[w.0] = true;
                     }
                 }
-                Output::Event(e) => (self.events)(e),
+                Output::Event(e) => {
+                    // The receiver lives as long as the SFU's handle; after that nobody listens.
+                    let _ = self.events.send(e);
+                }
                 Output::Timeout(t) => {
                     *next_timeout = t;
                     break;

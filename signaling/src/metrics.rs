@@ -243,6 +243,13 @@ pub(crate) fn render_sfu(out: &mut String, m: &MetricsSnapshot, loads: &[usize])
              # TYPE fanout_sfu_bytes_{dir}_total counter\nfanout_sfu_bytes_{dir}_total {n}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP fanout_sfu_peer_queue_drops_total Messages between media workers (packets, \
+         keyframe requests) dropped because the receiving worker's queue was full.\n\
+         # TYPE fanout_sfu_peer_queue_drops_total counter\nfanout_sfu_peer_queue_drops_total {}",
+        m.peer_drops
+    );
     let name = "fanout_sfu_viewers_by_estimate";
     let _ = writeln!(
         out,
@@ -286,6 +293,7 @@ mod tests {
             delay_sum: Duration::from_millis(1500),
             bytes_in: 1234,
             bytes_out: 98765,
+            peer_drops: 3,
             estimates: vec![0, 1, 2, 0, 0, 0, 0, 1],
             estimate_sum_bps: 9_000_000,
         };
@@ -300,6 +308,7 @@ mod tests {
         assert!(out.contains("fanout_sfu_packets_out_total 70\n"));
         assert!(out.contains("fanout_sfu_worker_sessions{worker=\"1\"} 4\n"));
         assert!(out.contains("fanout_sfu_bytes_out_total 98765\n"));
+        assert!(out.contains("fanout_sfu_peer_queue_drops_total 3\n"));
         assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"500000\"} 1\n"));
         assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"1000000\"} 3\n"));
         assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"+Inf\"} 4\n"));
