@@ -13,7 +13,7 @@ use crate::db::StreamRow;
 use crate::error::ApiError;
 use crate::lifecycle::Status;
 use crate::state::AppState;
-use crate::streams::body;
+use crate::stream_json::body;
 
 /// Query of the browse call.
 #[derive(Debug, Deserialize)]

@@ -58,6 +58,7 @@ mod rate_limiter;
 mod state;
 mod stream_fields;
 mod stream_health;
+mod stream_json;
 mod streams;
 mod turn;
 mod viewer_auth;

@@ -157,3 +157,48 @@ impl Applier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::db::Db;
+
+    fn changes() -> (Changes, Database) {
+        let db = Database::start(Db::in_memory().expect("in-memory database"));
+        let window = audience::Window::new(Duration::from_secs(60));
+        let viewers = Viewers::new(audience::Audience::in_process(window), db.clone());
+        (Changes::start(db.clone(), viewers, None, None), db)
+    }
+
+    fn status(status: Status) -> Change {
+        Change::Status {
+            stream: "s1".into(),
+            status,
+        }
+    }
+
+    #[tokio::test]
+    async fn decisions_are_stored_in_the_order_they_were_queued() {
+        let (changes, db) = changes();
+        db.ensure("s1", "t", 1).await.expect("created");
+        let first = changes.reserve().await.send(vec![status(Status::Live)]);
+        let second = changes.reserve().await.send(vec![status(Status::Ended)]);
+        second.wait().await;
+        let stored = db.get("s1").await.expect("read").expect("exists").status;
+        assert_eq!(stored, Status::Ended, "the later decision is stored last");
+        // Done once its own changes and every earlier one are.
+        tokio::time::timeout(Duration::from_secs(1), first.wait())
+            .await
+            .expect("the first decision is done too");
+    }
+
+    #[tokio::test]
+    async fn an_empty_decision_takes_no_room_and_is_done_at_once() {
+        let (changes, _db) = changes();
+        let done = changes.reserve().await.send(Vec::new());
+        assert!(done.done.is_none());
+        done.wait().await;
+    }
+}

@@ -278,3 +278,64 @@ impl Viewers {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::db::Db;
+
+    fn viewers(db: &Database) -> Viewers {
+        let window = audience::Window::new(Duration::from_secs(60));
+        Viewers::new(audience::Audience::in_process(window), db.clone())
+    }
+
+    #[tokio::test]
+    async fn the_first_mark_brings_back_the_stored_record() {
+        let db = Database::start(Db::in_memory().expect("in-memory database"));
+        db.ensure("s1", "t", 1).await.expect("created");
+        let before = viewers(&db);
+        for i in 0..50 {
+            before.mark("s1", &format!("viewer-{i}")).await;
+        }
+        before.sweep().await;
+        let stored = db
+            .audience_record("s1")
+            .await
+            .expect("read")
+            .expect("stored by the sweep");
+        assert!(stored.total.count() >= 45, "{}", stored.total.count());
+
+        // A restart: a new counter, the same database.
+        let after = viewers(&db);
+        after.mark("s1", "viewer-new").await;
+        assert_eq!(
+            after.watched(),
+            [("s1".to_string(), 0)],
+            "counted from the next sweep"
+        );
+        let stats = after.audience_of("s1").await;
+        assert!(
+            stats.total >= 46,
+            "earlier viewers and the new one: {}",
+            stats.total
+        );
+    }
+
+    #[tokio::test]
+    async fn whep_sessions_count_per_stream_until_they_close() {
+        let db = Database::start(Db::in_memory().expect("in-memory database"));
+        let v = viewers(&db);
+        v.whep_connected("s1", SessionId(1)).await;
+        v.whep_connected("s1", SessionId(2)).await;
+        v.whep_connected("s2", SessionId(3)).await;
+        assert_eq!((v.whep_count("s1"), v.whep_total()), (2, 3));
+        v.whep_closed("s1", SessionId(1));
+        v.forget_whep("s2");
+        assert_eq!(
+            (v.whep_count("s1"), v.whep_count("s2"), v.whep_total()),
+            (1, 0, 1)
+        );
+    }
+}
