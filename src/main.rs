@@ -201,7 +201,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })
     .context("starting the SFU (is the UDP port free?)")?;
     let db = signaling::Db::open(&args.data_dir).context("opening the database")?;
-    let state_db = db.clone();
     let window = audience::Window::new(Duration::from_secs(args.chat.audience_window_secs));
     let audience = match &args.chat.redis_url {
         Some(url) => audience::Audience::redis(url, window).context("viewer counts in Redis")?,
@@ -235,7 +234,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })
     .context("starting the LL-HLS origin")?;
     let state = signaling::AppState::new(
-        state_db,
+        db,
         sfu.handle(),
         signaling::SignalConfig {
             admin_token: admin_token.clone(),
@@ -255,11 +254,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
             trust_proxy: args.ops.trust_proxy,
             hls: Some(origin.clone()),
         },
-    );
+    )
+    .await;
     let _ = marks_to.set(state.clone());
     let draining = state.clone();
+    let db = state.database().clone();
     let test_source = if args.test_pattern {
-        Some(start_test_pattern(&db, &origin, &draining)?)
+        Some(start_test_pattern(&origin, &state).await?)
     } else {
         None
     };
@@ -323,6 +324,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .context("stopping the test pattern")?
             .context("stopping the test pattern")?;
         db.set_status(TEST_STREAM, signaling::Status::Ended)
+            .await
             .context("ending the test stream")?;
     }
     chat.wait().await.context("chat service")?;
@@ -367,15 +369,17 @@ const TEST_STREAM: &str = "test";
 
 /// Create (or reuse) the public `test` stream and feed its LL-HLS renditions from the
 /// built-in test source.
-fn start_test_pattern(
-    db: &signaling::Db,
+async fn start_test_pattern(
     origin: &hls::Origin,
     state: &signaling::AppState,
 ) -> Result<bridge::test_source::TestSource> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    db.ensure(TEST_STREAM, "Test pattern", now_ms)
+    state
+        .database()
+        .ensure(TEST_STREAM, "Test pattern", now_ms)
+        .await
         .context("creating the test stream")?;
     let sink = origin
         .create_stream(TEST_STREAM, hls::StreamConfig::default())
@@ -390,6 +394,7 @@ fn start_test_pattern(
         .context("starting the test pattern (GStreamer)")?;
     state
         .source_started(TEST_STREAM)
+        .await
         .map_err(|e| anyhow::anyhow!("marking the test stream live: {e}"))?;
     info!("test pattern running as stream {TEST_STREAM}");
     Ok(source)

@@ -1,18 +1,7 @@
-//! Signaling's side of chat: guest tokens for the pages, and telling chat when a stream's
-//! clock starts (chat stamps messages with stream time).
+//! How signaling reaches the chat service in the same process: the `chatUrl` of a stream,
+//! and telling chat when a stream's clock starts (chat stamps messages with stream time).
 
-use std::time::{Duration, SystemTime};
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
-
-use crate::app::AppState;
-use crate::error::ApiError;
+use std::time::SystemTime;
 
 /// How signaling reaches the chat service running in the same process.
 #[derive(Clone)]
@@ -31,37 +20,6 @@ impl std::fmt::Debug for ChatLink {
             .field("port", &self.port)
             .finish_non_exhaustive()
     }
-}
-
-/// How long a guest token lasts.
-const GUEST_TTL: Duration = Duration::from_secs(6 * 3600);
-
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/chat/guest-token", post(guest_token))
-}
-
-#[derive(Debug, Deserialize)]
-struct GuestRequest {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-async fn guest_token(State(state): State<AppState>, raw: Bytes) -> Result<impl IntoResponse, ApiError> {
-    let link = state.inner.config.chat.as_ref().ok_or(ApiError::NotFound)?;
-    let req: GuestRequest = if raw.is_empty() {
-        GuestRequest { name: None }
-    } else {
-        serde_json::from_slice(&raw).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?
-    };
-    let name = req.name.unwrap_or_else(|| "guest".into());
-    let name: String = name.trim().chars().filter(|c| !c.is_control()).take(32).collect();
-    if name.is_empty() {
-        return Err(ApiError::BadRequest("name is empty".into()));
-    }
-    let token = chat::mint_guest_token(&link.jwt_secret, &name, GUEST_TTL);
-    Ok(Json(
-        json!({ "token": token, "name": name, "expiresIn": GUEST_TTL.as_secs() }),
-    ))
 }
 
 /// `ws://host:port/v1/chat/{id}` for a stream, on the host the client used.

@@ -8,6 +8,8 @@ use sfu::SfuError;
 use thiserror::Error;
 use tracing::{error, warn};
 
+use crate::db::DbError;
+
 /// Why a request failed. The client gets the short reason; the log gets the detail.
 #[derive(Debug, Error)]
 pub enum ApiError {
@@ -67,9 +69,9 @@ impl From<SfuError> for ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        ApiError::Internal(format!("database: {e}"))
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        ApiError::Internal(e.to_string())
     }
 }
 

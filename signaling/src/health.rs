@@ -10,7 +10,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::db::DbError;
+use crate::state::AppState;
 
 /// A database that takes longer than this to answer a trivial query is not ready.
 const DB_TIMEOUT: Duration = Duration::from_secs(1);
@@ -42,18 +43,17 @@ async fn not_ready(state: &AppState) -> Option<String> {
     if state.draining() {
         return Some("draining".into());
     }
-    let (running, workers) = state.inner.sfu.workers_running();
+    let (running, workers) = state.sfu.workers_running();
     if running < workers {
         return Some(format!(
             "{} of {workers} media workers stopped",
             workers - running
         ));
     }
-    let db = state.inner.db.clone();
-    match tokio::time::timeout(DB_TIMEOUT, tokio::task::spawn_blocking(move || db.ping())).await {
-        Ok(Ok(Ok(()))) => None,
-        Ok(Ok(Err(e))) => Some(format!("database: {e}")),
-        Ok(Err(_)) => Some("database check failed".into()),
+    match tokio::time::timeout(DB_TIMEOUT, state.db.ping()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(DbError::Sqlite(e))) => Some(format!("database: {e}")),
+        Ok(Err(DbError::Stopped)) => Some("database check failed".into()),
         Err(_) => Some("database not answering".into()),
     }
 }

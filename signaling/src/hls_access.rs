@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::viewer_auth::unix_now;
 
 /// The HLS origin's router behind the check.
@@ -24,7 +24,6 @@ async fn check(State(state): State<AppState>, mut req: Request, next: Next) -> R
     let (first, tail) = after.split_once('/').unwrap_or((after, ""));
     if first.starts_with('~') {
         if let Err(refusal) = state
-            .inner
             .config
             .viewer_auth
             .check_hls_segment(stream, first, unix_now())
@@ -40,7 +39,7 @@ async fn check(State(state): State<AppState>, mut req: Request, next: Next) -> R
             Ok(uri) => *req.uri_mut() = uri,
             Err(_) => return refuse(StatusCode::BAD_REQUEST, "malformed path"),
         }
-    } else if state.is_private(stream) {
+    } else if state.private.contains(stream) {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "private stream: play the signed hlsUrl from POST /api/v1/streams/{id}/viewer-token",

@@ -24,22 +24,42 @@
 //! [`verify_signature`]); the API and session creation are rate limited per client;
 //! `/readyz` says whether new sessions are welcome, and [`AppState::drain`] shuts down
 //! without cutting viewers off mid-sentence.
+//!
+//! # State and threads
+//!
+//! [`AppState`] is a set of narrow services that know no routes (`state/`): streams and their
+//! lifecycles, viewers, WHIP/WHEP resources, private streams, the drain, webhooks. Each route
+//! module (`streams`, `whip`, `whep`, `viewers`, `metrics`, ...) has its `router()` and uses
+//! the services it needs; [`router`] merges them. Locks guard memory only and are let go
+//! before any I/O. SQLite runs on a thread of its own ([`Database`]) that async callers
+//! await. A lifecycle change is decided under the streams' lock and queued in order to one
+//! task, which stores it and then tells webhooks and chat. SFU events arrive on a tokio task
+//! that follows the SFU's broadcast, never on a media worker.
 
 mod app;
 mod auth;
+mod browse;
+mod chat_guest;
 mod chat_link;
+mod config;
 mod db;
 mod drain;
+mod endpoint;
 mod error;
+mod exposition;
 mod health;
 mod hls_access;
+mod ice_servers;
 mod lifecycle;
 mod metrics;
+mod player_latency;
 mod rate_limit;
-mod resources;
+mod rate_limiter;
+mod state;
+mod stream_fields;
 mod stream_health;
+mod stream_json;
 mod streams;
-mod token_bucket;
 mod turn;
 mod viewer_auth;
 mod viewers;
@@ -47,14 +67,16 @@ mod webhook;
 mod whep;
 mod whip;
 
-pub use app::{AppState, IngestUrls, SignalConfig, router};
+pub use app::router;
 pub use auth::new_secret;
 pub use chat_link::ChatLink;
-pub use db::{Db, StreamMeta, Visibility};
+pub use config::{IngestUrls, SignalConfig};
+pub use db::{Database, Db, DbError, StreamMeta, StreamRow, Visibility};
 pub use error::ApiError;
 pub use hls_access::guard_hls;
 pub use lifecycle::{Lifecycle, Status};
-pub use token_bucket::RateLimit;
+pub use rate_limiter::RateLimit;
+pub use state::AppState;
 pub use turn::{TurnConfig, TurnCredentials};
 pub use viewer_auth::{HLS_EXPIRY_STEP_SECS, ViewerAuth, ViewerClaims};
 pub use viewers::mark_hls_request;

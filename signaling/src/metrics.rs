@@ -1,7 +1,6 @@
 //! `GET /metrics`: Prometheus text exposition of the SFU's counters and histograms.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -10,19 +9,16 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use sfu::{DELAY_BUCKETS_US, ESTIMATE_BUCKETS_BPS, MetricsSnapshot};
 
-use crate::app::{AppState, lock};
+use crate::exposition::{buckets, gauge};
+use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let sfu = &state.inner.sfu;
-    let (viewers, streams) = {
-        let live = lock(&state.inner.live);
-        let viewers: usize = live.values().map(|l| l.viewers.len()).sum();
-        (viewers, live.len())
-    };
+    let sfu = &state.sfu;
+    let (viewers, streams) = (state.viewers.whep_total(), state.streams.running());
     let mut out = String::with_capacity(4096);
     render_sfu(&mut out, &sfu.metrics(), &sfu.worker_loads());
     gauge(
@@ -38,18 +34,18 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         viewers as u64,
     );
     crate::stream_health::render(&state, &mut out).await;
-    render_audience(&mut out, &state.watched());
-    let webhooks = state.inner.webhooks.as_ref().map_or((0, 0, 0), |w| w.counts());
+    render_audience(&mut out, &state.viewers.watched());
+    let webhooks = state.webhooks.as_ref().map_or((0, 0, 0), |w| w.counts());
     render_webhooks(&mut out, webhooks);
-    let refused = state.inner.limiter.as_ref().map_or(0, |l| l.refused());
+    let refused = state.limiter.as_ref().map_or(0, |l| l.refused());
     let _ = writeln!(
         out,
         "# HELP fanout_api_rate_limited_total API and session requests refused with 429.\n\
          # TYPE fanout_api_rate_limited_total counter\nfanout_api_rate_limited_total {refused}"
     );
-    state.inner.player_latency.render(&mut out);
-    let chat = state.inner.config.chat.as_ref().map(|c| c.state.stats());
-    let hls = state.inner.config.hls.as_ref().map(hls::Origin::stats);
+    state.player_latency.render(&mut out);
+    let chat = state.config.chat.as_ref().map(|c| c.state.stats());
+    let hls = state.config.hls.as_ref().map(hls::Origin::stats);
     if let Some(c) = &chat {
         chat::stats::render(&mut out, c);
     }
@@ -85,109 +81,6 @@ pub(crate) fn render_webhooks(out: &mut String, (ok, retry, failed): (u64, u64, 
     for (result, n) in [("ok", ok), ("retry", retry), ("failed", failed)] {
         let _ = writeln!(out, "{name}{{result=\"{result}\"}} {n}");
     }
-}
-
-/// Upper bounds of the player-latency buckets, in seconds (the last bucket is open).
-pub const LATENCY_BUCKETS_S: [f64; 13] = [
-    0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
-];
-
-/// How a player watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Protocol {
-    Hls,
-    WebRtc,
-}
-
-impl Protocol {
-    const ALL: [Protocol; 2] = [Protocol::Hls, Protocol::WebRtc];
-
-    pub(crate) fn parse(s: &str) -> Option<Protocol> {
-        match s {
-            "hls" => Some(Protocol::Hls),
-            "webrtc" => Some(Protocol::WebRtc),
-            _ => None,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Hls => "hls",
-            Protocol::WebRtc => "webrtc",
-        }
-    }
-}
-
-/// Glass-to-glass latency as players report it in heartbeats (`latencyMs`), per protocol.
-#[derive(Debug, Default)]
-pub(crate) struct PlayerLatency {
-    /// Per protocol: per bucket counts (not cumulative, last slot open), then the sum in µs.
-    counts: [[AtomicU64; LATENCY_BUCKETS_S.len() + 1]; 2],
-    sum_us: [AtomicU64; 2],
-}
-
-impl PlayerLatency {
-    pub(crate) fn observe(&self, protocol: Protocol, seconds: f64) {
-        let i = LATENCY_BUCKETS_S.partition_point(|&b| b < seconds);
-        self.counts[protocol as usize][i].fetch_add(1, Ordering::Relaxed);
-        self.sum_us[protocol as usize].fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
-    }
-
-    fn render(&self, out: &mut String) {
-        let name = "fanout_glass_to_glass_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Glass-to-glass latency players report with their heartbeats: the \
-             wall-clock age of the frame on screen (HLS: from its PROGRAM-DATE-TIME; WebRTC: \
-             from the server's sender reports, so without the publisher's uplink).\n\
-             # TYPE {name} histogram"
-        );
-        for p in Protocol::ALL {
-            let label = p.as_str();
-            let counts: Vec<u64> = self.counts[p as usize]
-                .iter()
-                .map(|n| n.load(Ordering::Relaxed))
-                .collect();
-            let labels = format!("protocol=\"{label}\",");
-            let total = buckets(
-                out,
-                &format!("{name}_bucket"),
-                &labels,
-                LATENCY_BUCKETS_S,
-                &counts,
-            );
-            let sum = self.sum_us[p as usize].load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(out, "{name}_sum{{protocol=\"{label}\"}} {sum}");
-            let _ = writeln!(out, "{name}_count{{protocol=\"{label}\"}} {total}");
-        }
-    }
-}
-
-/// Write one `{series}{{{labels}le="bound"}} count` line per bound, counts made cumulative, then
-/// the `+Inf` line. `counts` holds one entry per bound plus the open bucket last; `labels` is
-/// empty or ends with a comma. Returns the total.
-fn buckets<B: std::fmt::Display>(
-    out: &mut String,
-    series: &str,
-    labels: &str,
-    bounds: impl IntoIterator<Item = B>,
-    counts: &[u64],
-) -> u64 {
-    let Some((open, closed)) = counts.split_last() else {
-        return 0;
-    };
-    let mut total = 0;
-    for (bound, n) in bounds.into_iter().zip(closed) {
-        total += n;
-        let _ = writeln!(out, "{series}{{{labels}le=\"{bound}\"}} {total}");
-    }
-    total += open;
-    let _ = writeln!(out, "{series}{{{labels}le=\"+Inf\"}} {total}");
-    total
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
 }
 
 /// Current viewers per stream (WHEP, HLS and chat together), as of the last sweep.
@@ -322,26 +215,6 @@ mod tests {
         assert!(out.contains("# TYPE fanout_stream_viewers gauge\n"));
         assert!(out.contains("fanout_stream_viewers{stream=\"a1\"} 10\n"));
         assert!(out.contains("fanout_stream_viewers{stream=\"b\\\"2\"} 0\n"));
-    }
-
-    #[test]
-    fn player_latency_is_a_histogram_per_protocol() {
-        let l = PlayerLatency::default();
-        l.observe(Protocol::Hls, 0.95);
-        l.observe(Protocol::Hls, 1.1);
-        l.observe(Protocol::WebRtc, 0.08);
-        let mut out = String::new();
-        l.render(&mut out);
-        let name = "fanout_glass_to_glass_seconds";
-        assert!(
-            out.contains(&format!("{name}_bucket{{protocol=\"hls\",le=\"0.75\"}} 0\n")),
-            "{out}"
-        );
-        assert!(out.contains(&format!("{name}_bucket{{protocol=\"hls\",le=\"1\"}} 1\n")));
-        assert!(out.contains(&format!("{name}_bucket{{protocol=\"hls\",le=\"1.25\"}} 2\n")));
-        assert!(out.contains(&format!("{name}_count{{protocol=\"hls\"}} 2\n")));
-        assert!(out.contains(&format!("{name}_sum{{protocol=\"hls\"}} 2.05\n")));
-        assert!(out.contains(&format!("{name}_bucket{{protocol=\"webrtc\",le=\"0.1\"}} 1\n")));
     }
 
     #[test]

@@ -6,94 +6,19 @@
 //!
 //! A client is its IP address (an IPv6 client its /64, which one host usually owns whole);
 //! behind a reverse proxy (`--trust-proxy`) the address the proxy appended to
-//! `X-Forwarded-For`. Buckets that have refilled are forgotten, so memory follows the
-//! clients active in the last few seconds.
+//! `X-Forwarded-For`. The buckets themselves are in [`RateLimiter`].
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tracing::{debug, warn};
+use tracing::debug;
 
-use crate::app::{AppState, lock};
 use crate::error::ApiError;
-use crate::token_bucket::{RateLimit, TokenBucket};
-
-/// How often full buckets are swept out.
-const SWEEP_EVERY: Duration = Duration::from_secs(10);
-/// Clients tracked at most; past this (after a sweep), new clients are not limited rather
-/// than memory growing without bound.
-const MAX_CLIENTS: usize = 100_000;
-
-struct Buckets {
-    map: HashMap<IpAddr, TokenBucket>,
-    swept: Instant,
-}
-
-/// Buckets of every recent client.
-pub(crate) struct RateLimiter {
-    limit: RateLimit,
-    buckets: Mutex<Buckets>,
-    refused: AtomicU64,
-}
-
-impl RateLimiter {
-    pub(crate) fn new(limit: RateLimit) -> RateLimiter {
-        RateLimiter {
-            limit,
-            buckets: Mutex::new(Buckets {
-                map: HashMap::new(),
-                swept: Instant::now(),
-            }),
-            refused: AtomicU64::new(0),
-        }
-    }
-
-    /// Count one request from `client`: `Err(wait)` when it is over its limit.
-    pub(crate) fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        let mut b = lock(&self.buckets);
-        let since = now.saturating_duration_since(b.swept);
-        if since >= SWEEP_EVERY || (b.map.len() >= MAX_CLIENTS && since >= Duration::from_secs(1)) {
-            let before = b.map.len();
-            b.map.retain(|_, bucket| !bucket.is_full(&self.limit, now));
-            b.swept = now;
-            if b.map.len() >= MAX_CLIENTS && before >= MAX_CLIENTS {
-                warn!("{MAX_CLIENTS} clients over their API rate at once; new clients are not limited");
-            }
-        }
-        let full = b.map.len() >= MAX_CLIENTS;
-        let result = match b.map.get_mut(&client) {
-            Some(bucket) => bucket.take(&self.limit, now),
-            None if full => Ok(()),
-            None => {
-                let mut bucket = TokenBucket::full(&self.limit, now);
-                let r = bucket.take(&self.limit, now);
-                b.map.insert(client, bucket);
-                r
-            }
-        };
-        if result.is_err() {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-        }
-        result
-    }
-
-    /// Requests refused so far.
-    pub(crate) fn refused(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
-    }
-
-    #[cfg(test)]
-    fn clients(&self) -> usize {
-        lock(&self.buckets).map.len()
-    }
-}
+use crate::rate_limiter::RateLimiter;
 
 /// Whether a request counts against its client's limit.
 fn is_limited(method: &Method, path: &str) -> bool {
@@ -141,13 +66,17 @@ fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trust_proxy: bool) -
 }
 
 /// Middleware: answer `429` to a client over its limit.
-pub(crate) async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(limiter) = &state.inner.limiter
+pub(crate) async fn limit(
+    State(limiter): State<Option<Arc<RateLimiter>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(limiter) = &limiter
         && is_limited(req.method(), req.uri().path())
     {
         let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let client = client_ip(peer, req.headers(), state.inner.config.trust_proxy);
-        if let Err(wait) = limiter.check(client, Instant::now()) {
+        let client = client_ip(peer, req.headers(), limiter.trust_proxy);
+        if let Err(wait) = limiter.check(client) {
             debug!(path = %req.uri().path(), "rate limited");
             let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
             return ApiError::RateLimited { retry_after }.into_response();
@@ -160,43 +89,8 @@ pub(crate) async fn limit(State(state): State<AppState>, req: Request, next: Nex
 mod tests {
     use super::*;
 
-    const LIMIT: RateLimit = RateLimit {
-        per_second: 20.0,
-        burst: 40,
-    };
-
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("an IP address")
-    }
-
-    #[test]
-    fn clients_have_separate_buckets() {
-        let l = RateLimiter::new(LIMIT);
-        let t0 = Instant::now();
-        for _ in 0..40 {
-            l.check(ip("192.0.2.1"), t0).expect("within the burst");
-        }
-        assert!(l.check(ip("192.0.2.1"), t0).is_err());
-        assert_eq!(l.check(ip("192.0.2.2"), t0), Ok(()));
-        assert_eq!(l.refused(), 1);
-    }
-
-    #[test]
-    fn idle_buckets_are_swept() {
-        let l = RateLimiter::new(LIMIT);
-        let t0 = Instant::now();
-        for i in 0..50u8 {
-            l.check(IpAddr::from([198, 51, 100, i]), t0)
-                .expect("first request");
-        }
-        // A busy client: its bucket takes 2 s to refill.
-        for _ in 0..40 {
-            l.check(ip("192.0.2.1"), t0 + Duration::from_secs(9))
-                .expect("within the burst");
-        }
-        assert_eq!(l.clients(), 51, "no sweep before {SWEEP_EVERY:?}");
-        l.check(ip("192.0.2.2"), t0 + SWEEP_EVERY).expect("ok");
-        assert_eq!(l.clients(), 2, "refilled buckets are gone, recent ones stay");
     }
 
     #[test]

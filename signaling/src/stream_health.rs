@@ -6,8 +6,8 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 use sfu::{HealthReport, TrackHealth};
 
-use crate::app::{AppState, lock};
 use crate::lifecycle::Status;
+use crate::state::AppState;
 
 fn track_name(t: &TrackHealth) -> String {
     match (&t.kind, &t.rid) {
@@ -44,16 +44,12 @@ pub(crate) async fn of(state: &AppState, id: &str, status: Status) -> Option<Hea
     if status != Status::Live {
         return None;
     }
-    state.inner.sfu.stream_health(id).await.ok().flatten()
+    state.sfu.stream_health(id).await.ok().flatten()
 }
 
 /// `fanout_ingest_*` series for every live stream.
 pub(crate) async fn render(state: &AppState, out: &mut String) {
-    let live: Vec<String> = lock(&state.inner.live)
-        .iter()
-        .filter(|(_, l)| l.lifecycle.status() == Status::Live)
-        .map(|(id, _)| id.clone())
-        .collect();
+    let live = state.streams.live();
     let mut rows: Vec<(String, HealthReport)> = Vec::with_capacity(live.len());
     for id in live {
         if let Some(r) = of(state, &id, Status::Live).await {

@@ -4,21 +4,15 @@
 //! scheme): a username is `<expiry unix time>:<tag>`, its password the base64 HMAC-SHA1 of the
 //! username under the secret, so coturn checks credentials without asking anyone. Signaling
 //! hands them out on every WHIP/WHEP response (and OPTIONS) as RFC 9725 `Link` headers and at
-//! `GET /api/v1/ice-servers` for pages that want them before their first offer.
+//! `GET /api/v1/ice-servers` (see `ice_servers.rs`) for pages that want them before their
+//! first offer.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use serde_json::json;
 use sha1::Sha1;
-
-use crate::app::AppState;
 
 /// Where the TURN servers are and the secret they share with signaling.
 #[derive(Clone)]
@@ -89,8 +83,8 @@ pub fn link_values(c: &TurnCredentials) -> Vec<String> {
 }
 
 /// Add the `Link` headers when TURN is configured.
-pub(crate) fn add_links(state: &AppState, headers: &mut HeaderMap) {
-    let Some(turn) = &state.inner.config.turn else {
+pub(crate) fn add_links(turn: Option<&TurnConfig>, headers: &mut HeaderMap) {
+    let Some(turn) = turn else {
         return;
     };
     for v in link_values(&turn.mint(SystemTime::now(), "fanout")) {
@@ -98,26 +92,6 @@ pub(crate) fn add_links(state: &AppState, headers: &mut HeaderMap) {
             headers.append(header::LINK, v);
         }
     }
-}
-
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/ice-servers", get(ice_servers))
-}
-
-/// `{"iceServers": [...]}` in the shape `RTCPeerConnection` takes.
-async fn ice_servers(State(state): State<AppState>) -> Response {
-    let servers = match &state.inner.config.turn {
-        Some(turn) => {
-            let c = turn.mint(SystemTime::now(), "fanout");
-            vec![json!({"urls": c.urls, "username": c.username, "credential": c.credential})]
-        }
-        None => Vec::new(),
-    };
-    let mut res = Json(json!({ "iceServers": servers })).into_response();
-    // Credentials are per request and expire: never cached by anyone.
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
 }
 
 #[cfg(test)]

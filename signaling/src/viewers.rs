@@ -1,13 +1,6 @@
-//! Viewer counts: WHEP sessions, HLS playlist requests that carry a `sid`, and heartbeats
-//! are marked into the [`audience::Audience`]; the stream resource reads it back; peak and
-//! total views are stored when a stream ends. In process, each watched stream's viewer record
-//! (lifetime sketch and peak) is also stored at every sweep where it moved and restored at
-//! its first mark after a restart, so the numbers survive a restart or a crash.
-//!
-//! Viewer ids: `sid` values as the player sent them (the same player's playlist requests and
-//! heartbeats are one viewer), `whep:<node>:<session>` for WHEP sessions.
-
-use std::time::SystemTime;
+//! Viewers' own calls: `POST /api/v1/streams/{id}/heartbeat` (an HLS player's presence, a
+//! player's latency) and the LL-HLS origin's middleware that marks playlist requests with a
+//! `sid`. The counting is the `Viewers` service's (`state/viewers.rs`).
 
 use audience::AudienceStats;
 use axum::Router;
@@ -19,11 +12,10 @@ use axum::response::Response;
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tracing::warn;
 
-use crate::app::{AppState, lock};
 use crate::error::ApiError;
-use crate::lifecycle::Status;
+use crate::player_latency::Protocol;
+use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/v1/streams/{id}/heartbeat", post(heartbeat))
@@ -73,7 +65,7 @@ async fn heartbeat(
                 "latencyMs must be between 0 and 600000".into(),
             ));
         }
-        (Some(ms), Some(p)) => match crate::metrics::Protocol::parse(p) {
+        (Some(ms), Some(p)) => match Protocol::parse(p) {
             Some(p) => Some((p, ms)),
             None => {
                 return Err(ApiError::Unprocessable(
@@ -87,12 +79,12 @@ async fn heartbeat(
             ));
         }
     };
-    state.inner.db.get(&id)?.ok_or(ApiError::NotFound)?;
+    state.db.get(&id).await?.ok_or(ApiError::NotFound)?;
     if let Some(sid) = &beat.sid {
-        state.mark(&id, sid);
+        state.viewers.mark(&id, sid).await;
     }
     if let Some((protocol, ms)) = latency {
-        state.inner.player_latency.observe(protocol, ms / 1000.0);
+        state.player_latency.observe(protocol, ms / 1000.0);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -120,7 +112,7 @@ pub async fn mark_hls_request(State(state): State<AppState>, request: Request, n
     if let Some((stream, sid)) = mark
         && response.status().is_success()
     {
-        state.mark(&stream, &sid);
+        state.viewers.mark(&stream, &sid).await;
     }
     response
 }
@@ -132,147 +124,6 @@ pub(crate) fn audience_json(stats: AudienceStats) -> Value {
         "peak": stats.peak,
         "totalViews": stats.total,
     })
-}
-
-impl AppState {
-    /// `viewer` is watching `stream` now.
-    pub(crate) fn mark(&self, stream: &str, viewer: &str) {
-        let first = {
-            let mut watched = lock(&self.inner.watched);
-            let first = !watched.contains_key(stream);
-            if first {
-                watched.insert(stream.to_string(), 0);
-            }
-            first
-        };
-        if first {
-            // First mark since this process started watching it: earlier viewers (before a
-            // restart, or an earlier live session) come back from the stored record (a union,
-            // so a mark that lands before it is not lost).
-            self.restore_audience(stream);
-        }
-        self.inner.config.audience.seen(stream, viewer, SystemTime::now());
-    }
-
-    fn restore_audience(&self, stream: &str) {
-        let audience = &self.inner.config.audience;
-        if !audience.needs_records() {
-            return;
-        }
-        match self.inner.db.audience_record(stream) {
-            Ok(Some(record)) => audience.restore(stream, &record),
-            Ok(None) => {}
-            Err(e) => warn!(stream = %stream, "cannot read the stored viewer record: {e}"),
-        }
-    }
-
-    /// Store `stream`'s viewer record if it moved since it was last stored (in process).
-    fn save_audience(&self, stream: &str) {
-        if let Some(record) = self.inner.config.audience.unsaved_record(stream)
-            && let Err(e) = self.inner.db.store_audience_record(stream, &record)
-        {
-            warn!(stream = %stream, "cannot store the viewer record: {e}");
-        }
-    }
-
-    /// A viewer from outside signaling (a chat socket) is watching `stream`: marked when the
-    /// stream exists, so names of streams that do not exist never reach the counter.
-    pub fn mark_known(&self, stream: &str, viewer: &str) {
-        match self.inner.db.get(stream) {
-            Ok(Some(_)) => self.mark(stream, viewer),
-            Ok(None) => {}
-            Err(e) => warn!(stream = %stream, "cannot look the stream up: {e}"),
-        }
-    }
-
-    /// The viewer id of a WHEP session of this node.
-    pub(crate) fn whep_viewer(&self, session: sfu::SessionId) -> String {
-        format!("whep:{}:{session}", self.inner.node_id)
-    }
-
-    /// A stream's audience: live from the counter, at least what was stored when it ended.
-    pub(crate) async fn audience_of(&self, id: &str) -> AudienceStats {
-        let mut stats = match self.inner.config.audience.stats(id, SystemTime::now()).await {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(stream = %id, "cannot read viewer counts: {e}");
-                AudienceStats::default()
-            }
-        };
-        match self.inner.db.audience(id) {
-            Ok(Some((peak, total))) => {
-                stats.peak = stats.peak.max(peak);
-                stats.total = stats.total.max(total);
-            }
-            Ok(None) => {}
-            Err(e) => warn!(stream = %id, "cannot read stored viewer counts: {e}"),
-        }
-        stats
-    }
-
-    /// Every re-mark period: mark the WHEP viewers that are still connected, and compute the
-    /// current count of every watched stream (raising its peak; the Prometheus gauge).
-    pub(crate) async fn sweep_viewers(&self) {
-        let now = SystemTime::now();
-        let sessions: Vec<(String, Vec<sfu::SessionId>)> = lock(&self.inner.live)
-            .iter()
-            .filter(|(_, l)| !l.viewers.is_empty())
-            .map(|(id, l)| (id.clone(), l.viewers.iter().copied().collect()))
-            .collect();
-        for (stream, viewers) in &sessions {
-            for session in viewers {
-                self.mark(stream, &self.whep_viewer(*session));
-            }
-        }
-        let streams: Vec<String> = lock(&self.inner.watched).keys().cloned().collect();
-        for stream in streams {
-            let current = match self.inner.config.audience.stats(&stream, now).await {
-                Ok(s) => s.current,
-                Err(e) => {
-                    warn!(stream = %stream, "cannot read viewer counts: {e}");
-                    continue;
-                }
-            };
-            // A crash or restart loses at most one sweep of total views and peak.
-            self.save_audience(&stream);
-            let mut watched = lock(&self.inner.watched);
-            if current == 0 {
-                watched.remove(&stream);
-            } else {
-                watched.insert(stream, current);
-            }
-        }
-    }
-
-    /// The stream ended: store its peak and total views, and let the counter forget it.
-    pub(crate) fn store_audience(&self, id: &str, status: Status) {
-        if status != Status::Ended {
-            return;
-        }
-        let state = self.clone();
-        let id = id.to_string();
-        tokio::spawn(async move {
-            let stats = state.audience_of(&id).await;
-            state.save_audience(&id);
-            if let Err(e) = state.inner.db.store_audience(&id, stats.peak, stats.total) {
-                warn!(stream = %id, "cannot store viewer counts: {e}");
-                return;
-            }
-            state.inner.config.audience.forget(&id);
-            // The next mark restores the record rather than counting from nothing.
-            lock(&state.inner.watched).remove(&id);
-        });
-    }
-
-    /// Current viewers per watched stream, as of the last sweep.
-    pub(crate) fn watched(&self) -> Vec<(String, u64)> {
-        let mut v: Vec<(String, u64)> = lock(&self.inner.watched)
-            .iter()
-            .map(|(s, n)| (s.clone(), *n))
-            .collect();
-        v.sort();
-        v
-    }
 }
 
 #[cfg(test)]

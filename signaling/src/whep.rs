@@ -16,21 +16,21 @@ use serde::Deserialize;
 use serde_json::json;
 use sfu::SessionKind;
 
-use crate::app::AppState;
+use crate::endpoint;
 use crate::error::ApiError;
-use crate::resources;
+use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/whep/{id}",
-            post(create).options(|| async { resources::options() }),
+            post(create).options(|| async { endpoint::options() }),
         )
         .route(
             "/whep/{id}/{resource}",
             patch(update)
                 .delete(remove)
-                .options(|| async { resources::options() }),
+                .options(|| async { endpoint::options() }),
         )
         .route("/whep/{id}/{resource}/layer", get(layer).post(set_layer))
 }
@@ -41,10 +41,10 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    resources::require_content_type(&headers, "application/sdp")?;
-    let row = resources::stream(&state, &id)?;
+    endpoint::require_content_type(&headers, "application/sdp")?;
+    let row = endpoint::stream(&state, &id).await?;
     crate::streams::require_watch_access(&state, &headers, &row)?;
-    resources::create(&state, &row, SessionKind::Subscriber, "whep", &body)
+    endpoint::create(&state, &row, SessionKind::Subscriber, "whep", &body)
 }
 
 async fn update(
@@ -53,22 +53,22 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    resources::patch(&state, &id, &resource, &headers, &body).await
+    endpoint::patch(&state, &id, &resource, &headers, &body).await
 }
 
 async fn remove(
     State(state): State<AppState>,
     Path((id, resource)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    resources::delete(&state, &id, &resource)
+    endpoint::delete(&state, &id, &resource)
 }
 
 async fn layer(
     State(state): State<AppState>,
     Path((id, resource)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let r = resources::resource(&state, &id, &resource)?;
-    let s = state.inner.sfu.layer_state(r.session).await?;
+    let r = endpoint::resource(&state, &id, &resource)?;
+    let s = state.sfu.layer_state(r.session).await?;
     Ok(Json(json!({
         "mode": if s.pinned.is_some() { "pinned" } else { "auto" },
         "rid": s.current,
@@ -90,7 +90,7 @@ async fn set_layer(
     Path((id, resource)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let r = resources::resource(&state, &id, &resource)?;
+    let r = endpoint::resource(&state, &id, &resource)?;
     let req: LayerRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
     if let Some(rid) = &req.rid
@@ -100,6 +100,6 @@ async fn set_layer(
             "rid must be 1-16 alphanumeric characters".into(),
         ));
     }
-    state.inner.sfu.set_layer(r.session, req.rid.as_deref()).await?;
+    state.sfu.set_layer(r.session, req.rid.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

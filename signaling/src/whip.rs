@@ -8,22 +8,22 @@ use axum::response::Response;
 use axum::routing::{patch, post};
 use sfu::SessionKind;
 
-use crate::app::AppState;
 use crate::auth::{bearer, constant_time_eq, hash_key};
+use crate::endpoint;
 use crate::error::ApiError;
-use crate::resources;
+use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/whip/{id}",
-            post(create).options(|| async { resources::options() }),
+            post(create).options(|| async { endpoint::options() }),
         )
         .route(
             "/whip/{id}/{resource}",
             patch(update)
                 .delete(remove)
-                .options(|| async { resources::options() }),
+                .options(|| async { endpoint::options() }),
         )
 }
 
@@ -33,13 +33,13 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    resources::require_content_type(&headers, "application/sdp")?;
-    let row = resources::stream(&state, &id)?;
+    endpoint::require_content_type(&headers, "application/sdp")?;
+    let row = endpoint::stream(&state, &id).await?;
     let key = bearer(&headers).ok_or(ApiError::Unauthorized)?;
     if !constant_time_eq(hash_key(key).as_bytes(), row.key_hash.as_bytes()) {
         return Err(ApiError::Unauthorized);
     }
-    resources::create(&state, &row, SessionKind::Publisher, "whip", &body)
+    endpoint::create(&state, &row, SessionKind::Publisher, "whip", &body)
 }
 
 async fn update(
@@ -48,12 +48,12 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    resources::patch(&state, &id, &resource, &headers, &body).await
+    endpoint::patch(&state, &id, &resource, &headers, &body).await
 }
 
 async fn remove(
     State(state): State<AppState>,
     Path((id, resource)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    resources::delete(&state, &id, &resource)
+    endpoint::delete(&state, &id, &resource)
 }

@@ -18,7 +18,7 @@ const B: [u8; 4] = [192, 0, 2, 2];
 
 #[tokio::test]
 async fn the_41st_burst_request_gets_429_and_another_client_is_unaffected() {
-    let (app, _state) = app(Some(SLOW), false);
+    let (app, _state) = app(Some(SLOW), false).await;
     for i in 0..40 {
         let (res, _) = send(&app, request(Method::GET, "/api/v1/streams/nope", A, "")).await;
         assert_eq!(
@@ -50,7 +50,7 @@ async fn the_41st_burst_request_gets_429_and_another_client_is_unaffected() {
 
 #[tokio::test]
 async fn session_creation_counts_trickle_and_health_do_not() {
-    let (app, _state) = app(Some(SLOW), false);
+    let (app, _state) = app(Some(SLOW), false).await;
     for _ in 0..20 {
         send(&app, request(Method::POST, "/whep/nope", A, "v=0")).await;
         send(&app, request(Method::POST, "/whip/nope", A, "v=0")).await;
@@ -83,7 +83,7 @@ async fn forwarded_for_is_honoured_only_when_trusted() {
             .insert("x-forwarded-for", ip.parse().expect("header"));
         r
     };
-    let (trusting, _s) = app(Some(SLOW), true);
+    let (trusting, _s) = app(Some(SLOW), true).await;
     for _ in 0..40 {
         send(&trusting, forwarded("203.0.113.1")).await;
     }
@@ -96,7 +96,7 @@ async fn forwarded_for_is_honoured_only_when_trusted() {
         "behind the proxy, clients are told apart by X-Forwarded-For"
     );
 
-    let (direct, _s) = app(Some(SLOW), false);
+    let (direct, _s) = app(Some(SLOW), false).await;
     for i in 0..40 {
         send(&direct, forwarded(&format!("203.0.113.{i}"))).await;
     }
@@ -110,7 +110,7 @@ async fn forwarded_for_is_honoured_only_when_trusted() {
 
 #[tokio::test]
 async fn no_limit_configured_means_none() {
-    let (app, _state) = app(None, false);
+    let (app, _state) = app(None, false).await;
     for _ in 0..100 {
         let (res, _) = send(&app, request(Method::GET, "/api/v1/streams/nope", A, "")).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);

@@ -12,7 +12,7 @@ const A: [u8; 4] = [192, 0, 2, 1];
 
 #[tokio::test]
 async fn draining_fails_readiness_and_refuses_new_sessions() {
-    let (app, state) = app(None, false);
+    let (app, state) = app(None, false).await;
     let (res, body) = send(&app, request(Method::GET, "/readyz", A, "")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body, "ready");

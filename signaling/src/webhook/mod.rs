@@ -1,7 +1,7 @@
 //! Webhooks: stream lifecycle events POSTed, signed, to the operator's endpoints.
 //!
 //! ```text
-//! status change (app.rs) --send--> one Outbox per endpoint --one task each--> signed POST
+//! lifecycle change -----send-----> one Outbox per endpoint --one task each--> signed POST
 //!                                  (bounded, drops the oldest)                 retried 1,2,4,8,16 s
 //! ```
 //! Sending never blocks signaling: an event is serialised once and queued. Each endpoint
@@ -23,7 +23,6 @@ use reqwest::Url;
 use thiserror::Error;
 use tracing::warn;
 
-use crate::app::AppState;
 use crate::lifecycle::Status;
 use delivery::{Counters, Endpoint, RETRY_DELAYS};
 pub use event::EventKind;
@@ -139,6 +138,23 @@ impl Webhooks {
         }
     }
 
+    /// Queue `kind` for stream `id` (titled `title`) to every endpoint. Never waits: a full
+    /// queue drops its oldest event.
+    pub(crate) fn stream_event(&self, id: &str, title: String, kind: EventKind) {
+        let (status, reconnecting) = match kind {
+            EventKind::Live => (Status::Live, false),
+            EventKind::Reconnecting => (Status::Live, true),
+            EventKind::Ended => (Status::Ended, false),
+        };
+        let stream = StreamInfo {
+            id: id.to_string(),
+            title,
+            status,
+            reconnecting,
+        };
+        self.send(Event::new(kind, &stream, now_ms()));
+    }
+
     fn send(&self, event: Event) {
         for (endpoint, outbox) in self.outboxes.iter() {
             if let Some(dropped) = outbox.push(event.clone()) {
@@ -171,44 +187,6 @@ impl Webhooks {
             c.retry.load(Ordering::Relaxed),
             c.failed.load(Ordering::Relaxed),
         )
-    }
-}
-
-impl AppState {
-    /// Queue `kind` for stream `id` to every endpoint (nothing when none are configured).
-    /// Called with the runtime map locked: reads only the database.
-    pub(crate) fn webhook(&self, id: &str, kind: EventKind) {
-        let Some(hooks) = &self.inner.webhooks else {
-            return;
-        };
-        let title = match self.inner.db.get(id) {
-            Ok(Some(row)) => row.meta.title,
-            Ok(None) => return,
-            Err(e) => {
-                warn!(stream = %id, "webhook {} not sent: cannot read the stream: {e}", kind.as_str());
-                return;
-            }
-        };
-        let (status, reconnecting) = match kind {
-            EventKind::Live => (Status::Live, false),
-            EventKind::Reconnecting => (Status::Live, true),
-            EventKind::Ended => (Status::Ended, false),
-        };
-        let stream = StreamInfo {
-            id: id.to_string(),
-            title,
-            status,
-            reconnecting,
-        };
-        hooks.send(Event::new(kind, &stream, now_ms()));
-    }
-
-    /// Wait (until `deadline`) for queued webhooks to go out; false if some did not.
-    pub(crate) async fn flush_webhooks(&self, deadline: Instant) -> bool {
-        match &self.inner.webhooks {
-            Some(w) => w.flush(deadline).await,
-            None => true,
-        }
     }
 }
 

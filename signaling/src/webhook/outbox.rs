@@ -3,12 +3,9 @@
 //! One consumer takes entries one at a time and says when it has finished with each, so
 //! [`Outbox::wait_idle`] can tell "nothing queued and nothing in flight" (a flush on shutdown).
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::Mutex;
-
 use tokio::sync::Notify;
-
-use crate::app::lock;
 
 struct State<T> {
     queue: VecDeque<T>,
@@ -40,7 +37,7 @@ impl<T> Outbox<T> {
     /// Queue `item`; returns the entry dropped to make room, if any.
     pub(crate) fn push(&self, item: T) -> Option<T> {
         let dropped = {
-            let mut s = lock(&self.state);
+            let mut s = self.state.lock();
             let dropped = if s.queue.len() >= self.capacity {
                 s.queue.pop_front()
             } else {
@@ -57,7 +54,7 @@ impl<T> Outbox<T> {
     pub(crate) async fn next(&self) -> T {
         loop {
             {
-                let mut s = lock(&self.state);
+                let mut s = self.state.lock();
                 if let Some(item) = s.queue.pop_front() {
                     s.in_flight = true;
                     return item;
@@ -70,7 +67,7 @@ impl<T> Outbox<T> {
     /// The consumer is done with the entry [`Outbox::next`] gave it.
     pub(crate) fn finished(&self) {
         let idle = {
-            let mut s = lock(&self.state);
+            let mut s = self.state.lock();
             s.in_flight = false;
             s.queue.is_empty()
         };
@@ -80,7 +77,7 @@ impl<T> Outbox<T> {
     }
 
     fn is_idle(&self) -> bool {
-        let s = lock(&self.state);
+        let s = self.state.lock();
         s.queue.is_empty() && !s.in_flight
     }
 

@@ -14,7 +14,7 @@ use axum::http::{Method, Request, Response};
 use signaling::{AppState, Db, RateLimit, SignalConfig};
 use tower::ServiceExt;
 
-pub fn app(rate_limit: Option<RateLimit>, trust_proxy: bool) -> (Router, AppState) {
+pub async fn app(rate_limit: Option<RateLimit>, trust_proxy: bool) -> (Router, AppState) {
     let db = Db::in_memory().expect("database");
     let sfu = sfu::Sfu::start(sfu::SfuConfig {
         udp_port: 0,
@@ -43,7 +43,8 @@ pub fn app(rate_limit: Option<RateLimit>, trust_proxy: bool) -> (Router, AppStat
             trust_proxy,
             hls: None,
         },
-    );
+    )
+    .await;
     (signaling::router(state.clone()), state)
 }
 

@@ -1,154 +1,26 @@
 //! Streams in SQLite, so they survive a restart.
+//!
+//! [`Db`] is the store, called synchronously on whatever thread holds it. The server never
+//! calls it from an async thread: it hands it to a [`Database`], a thread of its own that
+//! runs the queries in turn from a bounded queue while async callers await the answers.
+
+mod database;
+mod schema;
+mod stream_row;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::lifecycle::Status;
+pub use database::{Database, DbError};
+use stream_row::{COLUMNS, row_from, tags_json};
+pub use stream_row::{StreamMeta, StreamRow, Visibility};
 
-/// Who may watch a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Visibility {
-    /// Anyone with the URL; listed in the browse API while live.
-    #[default]
-    Public,
-    /// WHEP needs a viewer token, HLS a signed URL; never listed.
-    Private,
-}
-
-impl Visibility {
-    /// The API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Public => "public",
-            Visibility::Private => "private",
-        }
-    }
-
-    /// Read back what [`Visibility::as_str`] wrote; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Visibility> {
-        match s {
-            "public" => Some(Visibility::Public),
-            "private" => Some(Visibility::Private),
-            _ => None,
-        }
-    }
-}
-
-/// What a stream's owner describes and chooses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamMeta {
-    /// Title.
-    pub title: String,
-    /// Free-form category (e.g. "gaming"), for browsing.
-    pub category: Option<String>,
-    /// Language tag (e.g. "en", "pt-BR").
-    pub language: Option<String>,
-    /// Tags, for browsing.
-    pub tags: Vec<String>,
-    /// Keep a DVR window and a VOD recording of the HLS output.
-    pub enable_dvr: bool,
-    /// Serve LL-HLS parts (otherwise plain 2 s segments).
-    pub low_latency: bool,
-    /// Public or private.
-    pub visibility: Visibility,
-}
-
-impl Default for StreamMeta {
-    fn default() -> Self {
-        StreamMeta {
-            title: "Untitled stream".into(),
-            category: None,
-            language: None,
-            tags: Vec::new(),
-            enable_dvr: true,
-            low_latency: true,
-            visibility: Visibility::Public,
-        }
-    }
-}
-
-/// A stream as stored.
-#[derive(Debug, Clone)]
-pub struct StreamRow {
-    /// Public id (also the room name).
-    pub id: String,
-    /// SHA-256 of the stream key.
-    pub key_hash: String,
-    /// Lifecycle status.
-    pub status: Status,
-    /// Creation time, ms since the epoch.
-    pub created_at: i64,
-    /// Last change of the metadata or key, ms since the epoch.
-    pub updated_at: i64,
-    /// Title, category, visibility and the rest.
-    pub meta: StreamMeta,
-}
-
-const COLUMNS: &str = "id, title, key_hash, status, created_at, updated_at, category, language, tags, enable_dvr, low_latency, visibility";
-
-fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamRow> {
-    let tags: String = r.get(8)?;
-    Ok(StreamRow {
-        id: r.get(0)?,
-        key_hash: r.get(2)?,
-        status: Status::parse(&r.get::<_, String>(3)?),
-        created_at: r.get(4)?,
-        updated_at: r.get(5)?,
-        meta: StreamMeta {
-            title: r.get(1)?,
-            category: r.get(6)?,
-            language: r.get(7)?,
-            tags: serde_json::from_str(&tags).unwrap_or_default(),
-            enable_dvr: r.get(9)?,
-            low_latency: r.get(10)?,
-            visibility: Visibility::parse(&r.get::<_, String>(11)?).unwrap_or_default(),
-        },
-    })
-}
-
-/// Tags as stored: a JSON array.
-fn tags_json(tags: &[String]) -> String {
-    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
-}
-
-/// Columns added after the first release, with their definitions (older databases gain them).
-const ADDED_COLUMNS: &[(&str, &str)] = &[
-    ("updated_at", "INTEGER NOT NULL DEFAULT 0"),
-    ("category", "TEXT"),
-    ("language", "TEXT"),
-    ("tags", "TEXT NOT NULL DEFAULT '[]'"),
-    ("enable_dvr", "INTEGER NOT NULL DEFAULT 1"),
-    ("low_latency", "INTEGER NOT NULL DEFAULT 1"),
-    ("visibility", "TEXT NOT NULL DEFAULT 'public'"),
-];
-
-/// Columns added to `stream_audience` after its first release.
-const ADDED_AUDIENCE_COLUMNS: &[(&str, &str)] = &[
-    // The lifetime viewer sketch (HyperLogLog registers) of an in-process counter.
-    ("sketch", "BLOB"),
-];
-
-/// Add the columns of `added` that `table` lacks (older databases).
-fn add_missing_columns(conn: &Connection, table: &str, added: &[(&str, &str)]) -> rusqlite::Result<()> {
-    let existing: Vec<String> = conn
-        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (name, definition) in added {
-        if !existing.iter().any(|c| c == name) {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {name} {definition};"))?;
-        }
-    }
-    Ok(())
-}
-
-/// The database handle. SQLite calls are short; they run under a mutex on the caller's
-/// thread (never on the media path).
-#[derive(Clone)]
+/// The store: one SQLite connection, called synchronously. The server owns it through a
+/// [`Database`] (its own thread); tools and tests may open one directly.
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    conn: Connection,
 }
 
 impl Db {
@@ -157,45 +29,20 @@ impl Db {
         Self::migrate(Connection::open(dir.join("fanout.db"))?)
     }
 
-    /// A database that lives in memory and ends with its last handle (tests, throwaway nodes).
+    /// A database that lives in memory and ends when it is dropped (tests, throwaway nodes).
     pub fn in_memory() -> rusqlite::Result<Db> {
         Self::migrate(Connection::open_in_memory()?)
     }
 
     fn migrate(conn: Connection) -> rusqlite::Result<Db> {
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             CREATE TABLE IF NOT EXISTS streams (
-                 id TEXT PRIMARY KEY,
-                 title TEXT NOT NULL,
-                 key_hash TEXT NOT NULL,
-                 status TEXT NOT NULL,
-                 created_at INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS stream_audience (
-                 id TEXT PRIMARY KEY,
-                 peak INTEGER NOT NULL,
-                 total_views INTEGER NOT NULL
-             );",
-        )?;
-        add_missing_columns(&conn, "streams", ADDED_COLUMNS)?;
-        add_missing_columns(&conn, "stream_audience", ADDED_AUDIENCE_COLUMNS)?;
-        conn.execute_batch(
-            "CREATE INDEX IF NOT EXISTS streams_status ON streams (status, visibility, category);",
-        )?;
-        Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
-        })
-    }
-
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        schema::migrate(&conn)?;
+        Ok(Db { conn })
     }
 
     /// Insert a new stream.
     pub fn insert(&self, row: &StreamRow) -> rusqlite::Result<()> {
         let m = &row.meta;
-        self.conn().execute(
+        self.conn.execute(
             &format!(
                 "INSERT INTO streams ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ),
@@ -219,7 +66,7 @@ impl Db {
 
     /// Replace a stream's metadata. False when there is no such stream.
     pub fn update_meta(&self, id: &str, meta: &StreamMeta, now_ms: i64) -> rusqlite::Result<bool> {
-        let n = self.conn().execute(
+        let n = self.conn.execute(
             "UPDATE streams SET title = ?2, category = ?3, language = ?4, tags = ?5, enable_dvr = ?6,
                  low_latency = ?7, visibility = ?8, updated_at = ?9 WHERE id = ?1",
             params![
@@ -239,7 +86,7 @@ impl Db {
 
     /// Store a new key hash (the old key stops working). False when there is no such stream.
     pub fn set_key_hash(&self, id: &str, key_hash: &str, now_ms: i64) -> rusqlite::Result<bool> {
-        let n = self.conn().execute(
+        let n = self.conn.execute(
             "UPDATE streams SET key_hash = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, key_hash, now_ms],
         )?;
@@ -249,7 +96,7 @@ impl Db {
     /// Delete a stream. False when there was no such stream.
     pub fn delete(&self, id: &str) -> rusqlite::Result<bool> {
         Ok(self
-            .conn()
+            .conn
             .execute("DELETE FROM streams WHERE id = ?1", params![id])?
             == 1)
     }
@@ -263,7 +110,7 @@ impl Db {
         category: Option<&str>,
         limit: usize,
     ) -> rusqlite::Result<Vec<StreamRow>> {
-        let conn = self.conn();
+        let conn = &self.conn;
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM streams
              WHERE (?1 IS NULL OR status = ?1) AND (?2 = 0 OR visibility = 'public')
@@ -284,7 +131,7 @@ impl Db {
 
     /// Ids of the private streams (the HLS guard keeps them in memory).
     pub fn private_ids(&self) -> rusqlite::Result<Vec<String>> {
-        let conn = self.conn();
+        let conn = &self.conn;
         let mut stmt = conn.prepare("SELECT id FROM streams WHERE visibility = 'private'")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect()
@@ -293,7 +140,7 @@ impl Db {
     /// The stream `id`, created with `title` and no usable stream key when it does not exist
     /// (streams fed from inside the server, like the test pattern).
     pub fn ensure(&self, id: &str, title: &str, now_ms: i64) -> rusqlite::Result<StreamRow> {
-        self.conn().execute(
+        self.conn.execute(
             "INSERT OR IGNORE INTO streams (id, title, key_hash, status, created_at, updated_at)
              VALUES (?1, ?2, '', ?3, ?4, ?4)",
             params![id, title, Status::Created.as_str(), now_ms],
@@ -303,7 +150,7 @@ impl Db {
 
     /// One stream.
     pub fn get(&self, id: &str) -> rusqlite::Result<Option<StreamRow>> {
-        self.conn()
+        self.conn
             .query_row(
                 &format!("SELECT {COLUMNS} FROM streams WHERE id = ?1"),
                 params![id],
@@ -314,7 +161,7 @@ impl Db {
 
     /// Record a status change.
     pub fn set_status(&self, id: &str, status: Status) -> rusqlite::Result<()> {
-        self.conn().execute(
+        self.conn.execute(
             "UPDATE streams SET status = ?2 WHERE id = ?1",
             params![id, status.as_str()],
         )?;
@@ -347,7 +194,7 @@ impl Db {
         sketch: Option<&[u8]>,
     ) -> rusqlite::Result<()> {
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        self.conn().execute(
+        self.conn.execute(
             "INSERT INTO stream_audience (id, peak, total_views, sketch) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(id) DO UPDATE SET peak = MAX(peak, excluded.peak),
                  total_views = MAX(total_views, excluded.total_views),
@@ -360,7 +207,7 @@ impl Db {
     /// A stream's stored viewer record, if one was kept (and is readable).
     pub fn audience_record(&self, id: &str) -> rusqlite::Result<Option<audience::AudienceRecord>> {
         let row = self
-            .conn()
+            .conn
             .query_row(
                 "SELECT peak, sketch FROM stream_audience WHERE id = ?1 AND sketch IS NOT NULL",
                 params![id],
@@ -377,7 +224,7 @@ impl Db {
 
     /// A stream's stored (peak viewers, total views), if it ended with any.
     pub fn audience(&self, id: &str) -> rusqlite::Result<Option<(u64, u64)>> {
-        self.conn()
+        self.conn
             .query_row(
                 "SELECT peak, total_views FROM stream_audience WHERE id = ?1",
                 params![id],
@@ -393,7 +240,7 @@ impl Db {
 
     /// After a restart nothing is live: streams that were live have ended.
     pub fn end_all_live(&self) -> rusqlite::Result<usize> {
-        self.conn().execute(
+        self.conn.execute(
             "UPDATE streams SET status = 'ended' WHERE status IN ('live', 'reconnecting')",
             [],
         )
@@ -401,7 +248,7 @@ impl Db {
 
     /// A trivial query, for readiness checks.
     pub fn ping(&self) -> rusqlite::Result<()> {
-        self.conn().query_row("SELECT 1", [], |_| Ok(()))
+        self.conn.query_row("SELECT 1", [], |_| Ok(()))
     }
 }
 

@@ -1,14 +1,17 @@
 //! What WHIP and WHEP share: creating a session resource, PATCH (trickle ICE, ICE
 //! restart) and DELETE.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sfu::{IceFragment, SessionKind};
 
-use crate::app::{AppState, Resource, lock};
 use crate::auth::new_secret;
 use crate::db::StreamRow;
 use crate::error::ApiError;
+use crate::state::{AppState, Resource};
+use crate::turn::{TurnConfig, add_links};
 
 /// Require a `Content-Type` (parameters such as charset are ignored).
 pub(crate) fn require_content_type(headers: &HeaderMap, expected: &'static str) -> Result<(), ApiError> {
@@ -24,8 +27,8 @@ pub(crate) fn require_content_type(headers: &HeaderMap, expected: &'static str) 
 }
 
 /// The stream, or 404.
-pub(crate) fn stream(state: &AppState, id: &str) -> Result<StreamRow, ApiError> {
-    state.inner.db.get(id)?.ok_or(ApiError::NotFound)
+pub(crate) async fn stream(state: &AppState, id: &str) -> Result<StreamRow, ApiError> {
+    state.db.get(id).await?.ok_or(ApiError::NotFound)
 }
 
 /// Accept an offer into the SFU and answer `201 Created` with the resource's location.
@@ -38,30 +41,19 @@ pub(crate) fn create(
 ) -> Result<Response, ApiError> {
     let offer =
         std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("malformed SDP: not UTF-8".into()))?;
-    let (session, answer) = state.inner.sfu.create_session(&row.id, kind, offer)?;
+    let (session, answer) = state.sfu.create_session(&row.id, kind, offer)?;
     let token = new_secret("");
     let etag = format!("\"{}\"", &new_secret("")[..12]);
-    state.with_live(&row.id, row.status, |l| {
-        if kind == SessionKind::Publisher {
-            l.lifecycle.publish_started(session);
-        }
-    });
-    {
-        let mut resources = lock(&state.inner.resources);
-        if kind == SessionKind::Publisher {
-            // The replaced publisher's resource is gone with it.
-            resources.retain(|_, r| !(r.stream == row.id && r.kind == SessionKind::Publisher));
-        }
-        resources.insert(
-            token.clone(),
-            Resource {
-                stream: row.id.clone(),
-                session,
-                kind,
-                etag: etag.clone(),
-            },
-        );
-    }
+    state.streams.session_created(&row.id, row.status, kind, session);
+    state.resources.insert(
+        token.clone(),
+        Resource {
+            stream: row.id.clone(),
+            session,
+            kind,
+            etag: etag.clone(),
+        },
+    );
     let location = format!("/{prefix}/{}/{token}", row.id);
     let mut res = (StatusCode::CREATED, answer).into_response();
     let h = res.headers_mut();
@@ -72,7 +64,7 @@ pub(crate) fn create(
         "accept-patch",
         HeaderValue::from_static("application/trickle-ice-sdpfrag"),
     );
-    crate::turn::add_links(state, h);
+    add_links(state.config.turn.as_ref(), h);
     Ok(res)
 }
 
@@ -84,10 +76,7 @@ fn insert(h: &mut HeaderMap, name: header::HeaderName, value: &str) {
 
 /// The resource named in the URL, checked against its stream.
 pub(crate) fn resource(state: &AppState, stream: &str, token: &str) -> Result<Resource, ApiError> {
-    match lock(&state.inner.resources).get(token) {
-        Some(r) if r.stream == stream => Ok(r.clone()),
-        _ => Err(ApiError::NotFound),
-    }
+    state.resources.get(stream, token).ok_or(ApiError::NotFound)
 }
 
 /// PATCH: trickle candidates or an ICE restart.
@@ -109,13 +98,11 @@ pub(crate) async fn patch(
     let text = std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("fragment is not UTF-8".into()))?;
     let fragment = IceFragment::parse(text)?;
     let restart = fragment.restart.is_some();
-    let creds = state.inner.sfu.trickle(r.session, fragment).await?;
+    let creds = state.sfu.trickle(r.session, fragment).await?;
     match (restart, creds) {
         (true, Some((ufrag, pwd))) => {
             let etag = format!("\"{}\"", &new_secret("")[..12]);
-            if let Some(x) = lock(&state.inner.resources).get_mut(token) {
-                x.etag = etag.clone();
-            }
+            state.resources.set_etag(token, etag.clone());
             let body = format!("a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n");
             let mut res = (StatusCode::OK, body).into_response();
             let h = res.headers_mut();
@@ -133,9 +120,9 @@ pub(crate) async fn patch(
 /// DELETE: end the session.
 pub(crate) fn delete(state: &AppState, stream: &str, token: &str) -> Result<Response, ApiError> {
     let r = resource(state, stream, token)?;
-    lock(&state.inner.resources).remove(token);
+    state.resources.remove(token);
     // The session may already be gone (ICE timeout); the resource is deleted either way.
-    let _ = state.inner.sfu.close(r.session);
+    let _ = state.sfu.close(r.session);
     Ok(StatusCode::OK.into_response())
 }
 
@@ -150,7 +137,7 @@ pub(crate) fn options() -> Response {
 /// Middleware: OPTIONS on a WHIP/WHEP endpoint says what it accepts and offers the TURN servers
 /// (RFC 9725 section 4.6), also when the CORS layer answered the request as a preflight.
 pub(crate) async fn endpoint_options(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(turn): axum::extract::State<Option<Arc<TurnConfig>>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -163,7 +150,7 @@ pub(crate) async fn endpoint_options(
             h.insert("accept-post", HeaderValue::from_static("application/sdp"));
         }
         if !h.contains_key(header::LINK) {
-            crate::turn::add_links(&state, h);
+            add_links(turn.as_deref(), h);
         }
     }
     res

@@ -1,0 +1,141 @@
+//! Signaling's state, as narrow services that know no HTTP routes: route modules use the
+//! services they need through [`AppState`], middleware gets only its own.
+//!
+//! | service | owns |
+//! |---|---|
+//! | [`Streams`] | each running stream's [`Lifecycle`](crate::Lifecycle), driven by SFU events |
+//! | `Changes` | what a lifecycle change sets off (SQLite, webhooks, chat), in order, on a task |
+//! | [`Viewers`] | WHEP sessions per stream and viewer counts |
+//! | [`Resources`] | WHIP/WHEP sessions as HTTP resources |
+//! | [`PrivateStreams`] | which streams are private (the HLS guard's question) |
+//! | [`Drain`] | the graceful shutdown |
+//! | [`Database`] | SQLite, on a thread of its own |
+//!
+//! Locks guard memory only and are let go before any I/O: SQLite runs on the database
+//! thread and async callers await it; webhooks and chat are told by the changes task.
+
+mod changes;
+mod drain;
+mod private_streams;
+mod resources;
+mod streams;
+mod viewers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sfu::SfuHandle;
+use tracing::{info, warn};
+
+pub(crate) use changes::Changes;
+pub(crate) use drain::Drain;
+pub(crate) use private_streams::PrivateStreams;
+pub(crate) use resources::{Resource, Resources};
+pub(crate) use streams::Streams;
+pub(crate) use viewers::Viewers;
+
+use crate::config::SignalConfig;
+use crate::db::{Database, Db};
+use crate::error::ApiError;
+use crate::player_latency::PlayerLatency;
+use crate::rate_limiter::RateLimiter;
+use crate::webhook::Webhooks;
+
+/// Everything handlers share: the configuration and the services. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) config: Arc<SignalConfig>,
+    pub(crate) db: Database,
+    pub(crate) sfu: SfuHandle,
+    pub(crate) streams: Streams,
+    pub(crate) viewers: Viewers,
+    pub(crate) resources: Resources,
+    pub(crate) private: PrivateStreams,
+    pub(crate) webhooks: Option<Webhooks>,
+    pub(crate) limiter: Option<Arc<RateLimiter>>,
+    pub(crate) drain: Drain,
+    /// Latency the players report in their heartbeats.
+    pub(crate) player_latency: Arc<PlayerLatency>,
+}
+
+impl AppState {
+    /// Move `db` to its own thread, build the services, and start following the SFU's events
+    /// and sweeping viewer counts (needs a tokio runtime).
+    pub async fn new(db: Db, sfu: SfuHandle, config: SignalConfig) -> AppState {
+        let db = Database::start(db);
+        match db.end_all_live().await {
+            Ok(n) if n > 0 => info!("{n} stream(s) that were live before the restart have ended"),
+            Ok(_) => {}
+            Err(e) => warn!("cannot reset stream states: {e}"),
+        }
+        let private = match db.private_ids().await {
+            Ok(ids) => PrivateStreams::new(ids),
+            Err(e) => {
+                warn!("cannot read private streams: {e}");
+                PrivateStreams::default()
+            }
+        };
+        let webhooks = config.webhooks.as_ref().map(Webhooks::start);
+        let limiter = config
+            .rate_limit
+            .map(|limit| Arc::new(RateLimiter::new(limit, config.trust_proxy)));
+        let viewers = Viewers::new(config.audience.clone(), db.clone());
+        let resources = Resources::default();
+        let changes = Changes::start(db.clone(), viewers.clone(), webhooks.clone(), config.chat.clone());
+        let streams = Streams::new(
+            config.grace,
+            sfu.clone(),
+            resources.clone(),
+            viewers.clone(),
+            changes,
+        );
+        let drain = Drain::new(sfu.clone(), streams.clone(), resources.clone(), webhooks.clone());
+        viewers.start_sweeping();
+        streams.follow_sfu();
+        AppState {
+            config: Arc::new(config),
+            db,
+            sfu,
+            streams,
+            viewers,
+            resources,
+            private,
+            webhooks,
+            limiter,
+            drain,
+            player_latency: Arc::default(),
+        }
+    }
+
+    /// The database, for the binary's own streams (the test pattern).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Whether [`AppState::drain`] has started.
+    pub fn draining(&self) -> bool {
+        self.drain.is_draining()
+    }
+
+    /// Drain (see `state/drain.rs`): returns when the server may stop, at the latest
+    /// `window` from now (plus a second when webhooks are still going out).
+    pub async fn drain(&self, window: Duration) {
+        self.drain.run(window).await;
+    }
+
+    /// A source outside the SFU (the built-in test pattern) started feeding stream `id`,
+    /// which exists: it goes live as on a first WHIP publish (status, `stream.live` webhook,
+    /// chat's stream time) and ends with the server's drain. Returns once that is stored.
+    pub async fn source_started(&self, id: &str) -> Result<(), ApiError> {
+        let stored = self.db.get(id).await?.ok_or(ApiError::NotFound)?.status;
+        self.streams.source_started(id, stored).await;
+        Ok(())
+    }
+
+    /// A viewer from outside signaling (a chat socket) is watching `stream`: marked when the
+    /// stream exists, so names of streams that do not exist never reach the counter. Returns
+    /// at once (needs a tokio runtime).
+    pub fn mark_known(&self, stream: &str, viewer: &str) {
+        self.viewers.mark_known(stream, viewer);
+    }
+}
