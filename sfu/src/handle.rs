@@ -12,13 +12,14 @@ use parking_lot::Mutex;
 use sfu_core::str0m::format::Codec;
 use sfu_core::{
     Command, HealthReport, IceFragment, LayerChoice, LayerState, RoomId, SessionConfig, SessionId,
-    SessionKind, SfuError, SfuEvent, Worker, WorkerConfig, WorkerId, build_session, home_worker,
+    SessionKind, SfuError, SfuEvent, TapId, Worker, WorkerConfig, WorkerId, build_session, home_worker,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{broadcast, oneshot};
 use tracing::info;
 
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::tap::RoomTap;
 use crate::worker_thread::{Inbox, Mailbox, WAKER, WorkerThread};
 
 /// How the SFU listens.
@@ -294,6 +295,20 @@ impl SfuHandle {
             return Err(e);
         }
         Ok((id, setup.answer))
+    }
+
+    /// Tap a room for the LL-HLS bridge: its publisher's audio and top video layer, into a
+    /// queue of at most `capacity` packets. The tap lives until the [`RoomTap`] is dropped,
+    /// across publisher reconnects (a room without a publisher just sends nothing).
+    pub fn tap(&self, room: &str, capacity: usize) -> Result<RoomTap, SfuError> {
+        let room = RoomId::new(room);
+        let worker = home_worker(&room, self.inner.workers.len());
+        let id = TapId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        RoomTap::start(self, id, room, worker, capacity)
+    }
+
+    pub(crate) fn send(&self, worker: WorkerId, c: Command) -> Result<(), SfuError> {
+        self.inner.send(worker, c)
     }
 
     /// End a session.

@@ -8,19 +8,23 @@
 //!
 //! The control plane (signaling) holds an [`SfuHandle`]: it builds a session from an SDP
 //! offer on its own thread, hands it to a worker, and hears about sessions through
-//! [`SfuHandle::events`].
+//! [`SfuHandle::events`]. The LL-HLS bridge taps a room with [`SfuHandle::tap`]: an
+//! in-process subscriber without a WebRTC session, fed by the room's home worker.
 
 mod addresses;
 mod batch_send;
 mod handle;
 mod metrics;
+mod tap;
 mod worker_thread;
 
 pub use addresses::candidate_ips;
 pub use handle::{Sfu, SfuConfig, SfuHandle};
 pub use metrics::{DELAY_BUCKETS_US, MetricsSnapshot};
+pub use sfu_core::str0m::format::{Codec, PayloadParams};
 pub use sfu_core::str0m::media::MediaKind;
 pub use sfu_core::{
     ESTIMATE_BUCKETS_BPS, HealthReport, IceFragment, LayerChoice, LayerState, RoomId, SessionId, SessionKind,
-    SfuError, SfuEvent, TrackHealth, WorkerStats,
+    SfuError, SfuEvent, TapPacket, TrackHealth, WorkerStats,
 };
+pub use tap::RoomTap;

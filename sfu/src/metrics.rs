@@ -25,6 +25,8 @@ pub(crate) struct Metrics {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     peer_drops: AtomicU64,
+    tap_packets: AtomicU64,
+    tap_drops: AtomicU64,
     /// Viewers per estimate bucket, summed over workers (each adds its changes).
     estimates: [AtomicU64; ESTIMATE_BUCKETS_BPS.len() + 1],
     estimate_sum_bps: AtomicU64,
@@ -70,6 +72,8 @@ impl Metrics {
         };
         add(&self.packets_in, now.packets_in - last.stats.packets_in);
         add(&self.packets_out, now.packets_out - last.stats.packets_out);
+        add(&self.tap_packets, now.tap_packets - last.stats.tap_packets);
+        add(&self.tap_drops, now.tap_drops - last.stats.tap_drops);
         add(&self.bytes_in, std::mem::take(&mut last.bytes_in));
         add(&self.bytes_out, std::mem::take(&mut last.bytes_out));
         add(&self.peer_drops, std::mem::take(&mut last.peer_drops));
@@ -104,6 +108,8 @@ impl Metrics {
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
             peer_drops: self.peer_drops.load(Ordering::Relaxed),
+            tap_packets: self.tap_packets.load(Ordering::Relaxed),
+            tap_drops: self.tap_drops.load(Ordering::Relaxed),
             estimates: self.estimates.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
             estimate_sum_bps: self.estimate_sum_bps.load(Ordering::Relaxed),
         }
@@ -130,6 +136,10 @@ pub struct MetricsSnapshot {
     /// Messages (media packets, keyframe requests, interest) dropped because the receiving
     /// worker's queue was full.
     pub peer_drops: u64,
+    /// Packets queued for room taps (the LL-HLS bridge).
+    pub tap_packets: u64,
+    /// Packets room taps dropped because their consumer fell behind.
+    pub tap_drops: u64,
     /// Viewers by current bandwidth estimate, per bucket of [`ESTIMATE_BUCKETS_BPS`] (not
     /// cumulative; the last entry is the open bucket).
     pub estimates: Vec<u64>,

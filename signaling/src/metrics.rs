@@ -143,6 +143,15 @@ pub(crate) fn render_sfu(out: &mut String, m: &MetricsSnapshot, loads: &[usize])
          # TYPE fanout_sfu_peer_queue_drops_total counter\nfanout_sfu_peer_queue_drops_total {}",
         m.peer_drops
     );
+    let _ = writeln!(
+        out,
+        "# HELP fanout_sfu_tap_packets_total RTP packets queued for room taps (the LL-HLS bridge).\n\
+         # TYPE fanout_sfu_tap_packets_total counter\nfanout_sfu_tap_packets_total {}\n\
+         # HELP fanout_sfu_tap_drops_total RTP packets room taps dropped because the bridge fell \
+         behind (video to the next keyframe).\n\
+         # TYPE fanout_sfu_tap_drops_total counter\nfanout_sfu_tap_drops_total {}",
+        m.tap_packets, m.tap_drops
+    );
     let name = "fanout_sfu_viewers_by_estimate";
     let _ = writeln!(
         out,
@@ -187,6 +196,8 @@ mod tests {
             bytes_in: 1234,
             bytes_out: 98765,
             peer_drops: 3,
+            tap_packets: 11,
+            tap_drops: 2,
             estimates: vec![0, 1, 2, 0, 0, 0, 0, 1],
             estimate_sum_bps: 9_000_000,
         };
@@ -202,6 +213,8 @@ mod tests {
         assert!(out.contains("fanout_sfu_worker_sessions{worker=\"1\"} 4\n"));
         assert!(out.contains("fanout_sfu_bytes_out_total 98765\n"));
         assert!(out.contains("fanout_sfu_peer_queue_drops_total 3\n"));
+        assert!(out.contains("fanout_sfu_tap_packets_total 11\n"));
+        assert!(out.contains("fanout_sfu_tap_drops_total 2\n"));
         assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"500000\"} 1\n"));
         assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"1000000\"} 3\n"));
         assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"+Inf\"} 4\n"));

@@ -276,6 +276,7 @@ mod tests {
             ext: ExtensionValues::default(),
             vp8: Vp8Ids::parse(&vp8_payload(pic)),
             received: at,
+            capture: None,
             payload: Arc::from(vp8_payload(pic)),
         }
     }

@@ -127,6 +127,7 @@ pub(crate) mod tests {
             ext: ExtensionValues::default(),
             vp8: None,
             received: at,
+            capture: None,
             payload: Arc::from(&[0u8; 4][..]),
         })
     }

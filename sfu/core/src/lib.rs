@@ -54,6 +54,7 @@ mod publisher;
 mod room;
 mod session;
 mod subscriber;
+mod tap;
 mod worker;
 
 pub use allocator::{Allocator, AllocatorConfig, LayerChoice};
@@ -69,6 +70,7 @@ pub use layer_stats::LayerStats;
 pub use packet::MediaPacket;
 pub use room::home_worker;
 pub use session::{SessionConfig, SessionKind, SessionSetup, build_session};
+pub use tap::{Tap, TapId, TapOutcome, TapPacket, TapQueue};
 pub use worker::{
     Command, Datagram, ESTIMATE_BUCKETS_BPS, Input, LayerState, Output, PeerMessage, Reply, SfuEvent,
     Transmit, Worker, WorkerConfig, WorkerStats,

@@ -1,7 +1,7 @@
 //! A publisher's RTP packet as it crosses from the publisher to its subscribers.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use str0m::format::PayloadParams;
 use str0m::media::{MediaKind, Rid};
@@ -41,6 +41,9 @@ pub struct MediaPacket {
     pub vp8: Option<Vp8Ids>,
     /// When the packet arrived at the server (for forwarding-delay metrics).
     pub received: Instant,
+    /// When the publisher captured it on its wall clock, from the stream's latest RTCP sender
+    /// report (`None` until one arrives). LL-HLS uses it for PROGRAM-DATE-TIME.
+    pub capture: Option<SystemTime>,
     /// RTP payload.
     pub payload: Arc<[u8]>,
 }

@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use str0m::Rtc;
 use str0m::format::PayloadParams;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Rid};
+use str0m::rtp::rtcp::SenderInfo;
 use str0m::rtp::{ExtensionValues, RtpPacket, Ssrc};
 
 use crate::codec::{CodecKind, is_keyframe};
@@ -102,6 +103,9 @@ impl Publisher {
         } else {
             None
         };
+        let capture = p
+            .last_sender_info
+            .and_then(|sr| capture_time(&sr, p.header.timestamp, params.spec().clock_rate.get()));
         let src = &p.header.ext_vals;
         let ext = ExtensionValues {
             audio_level: src.audio_level,
@@ -124,6 +128,7 @@ impl Publisher {
             ext,
             vp8,
             received: now,
+            capture,
             payload: p.payload,
         }))
     }
@@ -135,5 +140,64 @@ impl Publisher {
         if let Some(rx) = api.stream_rx_by_mid(mid, rid) {
             rx.request_keyframe(KeyframeRequestKind::Pli);
         }
+    }
+}
+
+/// The sender's wall-clock time of RTP timestamp `rtp`, from a sender report that ties the
+/// stream's RTP clock to its NTP clock. Timestamps within half the 32-bit range of the
+/// report's count as before or after it.
+fn capture_time(sr: &SenderInfo, rtp: u32, clock_rate: u32) -> Option<SystemTime> {
+    if clock_rate == 0 {
+        return None;
+    }
+    // The report's RTP time as it went on the wire (the low 32 bits).
+    let at_report = sr.rtp_time.numer() as u32;
+    let ticks = i64::from(rtp.wrapping_sub(at_report) as i32);
+    let offset = Duration::from_nanos(ticks.unsigned_abs() * 1_000_000_000 / u64::from(clock_rate));
+    if ticks >= 0 {
+        sr.ntp_time.checked_add(offset)
+    } else {
+        sr.ntp_time.checked_sub(offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use str0m::media::{Frequency, MediaTime};
+    use str0m::rtp::rtcp::SenderInfo;
+
+    use super::capture_time;
+
+    fn report(ntp: SystemTime, rtp: u64) -> SenderInfo {
+        SenderInfo {
+            ssrc: 1.into(),
+            ntp_time: ntp,
+            rtp_time: MediaTime::new(rtp, Frequency::NINETY_KHZ),
+            sender_packet_count: 0,
+            sender_octet_count: 0,
+        }
+    }
+
+    #[test]
+    fn capture_times_follow_the_sender_report_both_ways_and_across_the_wrap() {
+        let ntp = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let sr = report(ntp, 90_000);
+        assert_eq!(
+            capture_time(&sr, 180_000, 90_000),
+            Some(ntp + Duration::from_secs(1))
+        );
+        assert_eq!(
+            capture_time(&sr, 45_000, 90_000),
+            Some(ntp - Duration::from_millis(500))
+        );
+        // The report sits just before the 32-bit wrap, the packet just after it.
+        let sr = report(ntp, u64::from(u32::MAX) - 8_999);
+        assert_eq!(
+            capture_time(&sr, 81_000, 90_000),
+            Some(ntp + Duration::from_secs(1))
+        );
+        assert_eq!(capture_time(&sr, 1, 0), None);
     }
 }

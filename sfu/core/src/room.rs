@@ -8,6 +8,7 @@ use crate::ids::{RoomId, SessionId, WorkerId};
 use crate::ingest_health::IngestHealth;
 use crate::keyframes::KeyframeThrottle;
 use crate::layer_stats::LayerStats;
+use crate::tap::Tap;
 
 /// What one worker knows about a room: on the home worker the publisher and which other
 /// workers want its packets; on every worker the local subscribers and the layer bitrates.
@@ -31,6 +32,8 @@ pub struct Room {
     pub gops: GopCache,
     /// How the publisher's media arrives (home worker only).
     pub health: IngestHealth,
+    /// In-process subscribers without a WebRTC session (home worker only).
+    pub taps: Vec<Tap>,
 }
 
 impl Room {
@@ -46,12 +49,16 @@ impl Room {
             keyframes: KeyframeThrottle::new(Duration::from_millis(250)),
             gops: GopCache::default(),
             health: IngestHealth::default(),
+            taps: Vec::new(),
         }
     }
 
     /// Whether the view holds nothing and can be dropped.
     pub fn is_idle(&self) -> bool {
-        self.publisher.is_none() && self.subscribers.is_empty() && self.remote_workers.is_empty()
+        self.publisher.is_none()
+            && self.subscribers.is_empty()
+            && self.remote_workers.is_empty()
+            && self.taps.is_empty()
     }
 }
 

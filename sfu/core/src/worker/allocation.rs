@@ -30,7 +30,7 @@ impl Worker {
         let rooms: Vec<RoomId> = self
             .rooms
             .iter()
-            .filter(|(_, r)| !r.subscribers.is_empty())
+            .filter(|(_, r)| !r.subscribers.is_empty() || !r.taps.is_empty())
             .map(|(id, _)| id.clone())
             .collect();
         for room in rooms {
@@ -45,6 +45,7 @@ impl Worker {
         };
         let layers = room.layers.active(now);
         let mut wanted = Vec::new();
+        Self::allocate_taps(&mut room.taps, &layers, now, &mut wanted);
         for id in room.subscribers.clone() {
             let Some(s) = self.sessions.get_mut(&id) else {
                 continue;

@@ -20,6 +20,8 @@ impl Worker {
     pub(super) fn command(&mut self, now: Instant, c: Command) {
         match c {
             Command::AddSession { id, room, kind, rtc } => self.add_session(now, id, room, kind, *rtc),
+            Command::AddTap { id, room, queue } => self.add_tap(id, room, queue, now),
+            Command::RemoveTap { id, room } => self.remove_tap(id, &room),
             Command::Close { id } => {
                 if let Some(s) = self.sessions.get_mut(&id) {
                     s.rtc.disconnect();

@@ -18,7 +18,7 @@ use crate::subscriber::Subscriber;
 
 /// A viewer that connects starts from a cached keyframe at most this old (bigger ones mean a
 /// longer burst of stale frames).
-const REPLAY_MAX_AGE: Duration = Duration::from_millis(600);
+pub(super) const REPLAY_MAX_AGE: Duration = Duration::from_millis(600);
 
 impl Worker {
     pub(super) fn peer(&mut self, now: Instant, m: PeerMessage) {
@@ -62,10 +62,25 @@ impl Worker {
         };
         if p.kind == MediaKind::Video {
             room.layers.record(p.rid, p.payload.len(), now);
-            if !room.subscribers.is_empty() {
+            if !room.subscribers.is_empty() || !room.taps.is_empty() {
                 room.gops.record(p, now);
             }
         }
+        if !room.taps.is_empty() {
+            let mut wants = Vec::new();
+            let (queued, dropped) = Self::feed_taps(&mut room.taps, p, now, &mut wants);
+            self.stats.tap_packets += queued;
+            self.stats.tap_drops += dropped;
+            if !wants.is_empty() {
+                let room_id = p.room.clone();
+                for rid in wants {
+                    self.request_keyframe(&room_id, rid, now);
+                }
+            }
+        }
+        let Some(room) = self.rooms.get(&p.room) else {
+            return;
+        };
         for id in &room.subscribers {
             let Some(s) = self.sessions.get_mut(id) else {
                 continue;

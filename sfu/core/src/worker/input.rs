@@ -15,6 +15,7 @@ use crate::ids::{RoomId, SessionId, WorkerId};
 use crate::ingest_health::HealthReport;
 use crate::packet::MediaPacket;
 use crate::session::SessionKind;
+use crate::tap::{TapId, TapQueue};
 
 /// A UDP datagram that arrived on one of the worker's sockets.
 #[derive(Debug)]
@@ -84,6 +85,22 @@ pub enum Command {
         /// The answer, `None` when the room has no publisher here.
         reply: Reply<Option<HealthReport>>,
     },
+    /// Tap a room (to its home worker): its audio and top video layer into `queue`.
+    AddTap {
+        /// The tap's id.
+        id: TapId,
+        /// Which room.
+        room: RoomId,
+        /// Where its packets go.
+        queue: Box<dyn TapQueue>,
+    },
+    /// Stop a tap.
+    RemoveTap {
+        /// Which tap.
+        id: TapId,
+        /// Its room.
+        room: RoomId,
+    },
     /// Trickle ICE or ICE restart (WHIP/WHEP PATCH).
     Trickle {
         /// Which session.
@@ -104,6 +121,8 @@ impl std::fmt::Debug for Command {
             Command::QueryLayer { id, .. } => write!(f, "QueryLayer({id})"),
             Command::QueryHealth { room, .. } => write!(f, "QueryHealth({room})"),
             Command::Trickle { id, .. } => write!(f, "Trickle({id})"),
+            Command::AddTap { id, room, .. } => write!(f, "AddTap({id}, {room})"),
+            Command::RemoveTap { id, room } => write!(f, "RemoveTap({id}, {room})"),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! * `fan_out`: publisher packets to local viewers and, once each, to other workers;
 //! * `keyframe_route`: keyframe requests, throttled and routed to the room's home worker;
 //! * `allocation`: the periodic tick that re-decides every viewer's layer;
+//! * `taps`: room taps (the LL-HLS bridge's in-process subscribers) on the home worker;
 //! * [`stats`]: the counters the driver exports.
 
 use std::collections::{HashMap, VecDeque};
@@ -31,6 +32,7 @@ pub mod output;
 mod routing;
 mod session;
 pub mod stats;
+mod taps;
 #[cfg(test)]
 mod tests;
 

@@ -20,6 +20,10 @@ pub struct WorkerStats {
     pub estimates: [u64; ESTIMATE_BUCKETS_BPS.len() + 1],
     /// Sum of the subscribers' current estimates, bit/s.
     pub estimate_sum_bps: u64,
+    /// Packets queued for room taps.
+    pub tap_packets: u64,
+    /// Packets a room tap dropped because its consumer fell behind.
+    pub tap_drops: u64,
 }
 
 impl WorkerStats {

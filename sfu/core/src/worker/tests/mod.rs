@@ -6,6 +6,7 @@ mod cross_worker;
 mod keyframe_throttle;
 mod layer_switch;
 mod publisher_reconnect;
+mod room_tap;
 mod sequence_wrap;
 mod sim;
 
@@ -51,7 +52,11 @@ fn last_layer(sim: &Sim, viewer: usize) -> Option<u8> {
 /// change of source (layer or publisher session) starts on the first packet of a keyframe.
 /// Returns the sources in the order the viewer got them, as (publisher tag, layer).
 fn assert_continuous_and_switched_at_keyframes(sim: &Sim, viewer: usize) -> Vec<(u8, u8)> {
-    let video = video_by_seq(sim, viewer);
+    assert_sources_switch_at_keyframes(&video_by_seq(sim, viewer))
+}
+
+/// The check above on video packets in sequence order, from any consumer.
+fn assert_sources_switch_at_keyframes(video: &[Received]) -> Vec<(u8, u8)> {
     assert!(!video.is_empty(), "the viewer received no video");
     assert!(
         video[0].keyframe,

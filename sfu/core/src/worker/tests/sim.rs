@@ -6,6 +6,7 @@
 //! a frame to encode).
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -19,6 +20,7 @@ use super::super::{Command, Datagram, Input, Output, PeerMessage, SfuEvent, Work
 use crate::codec::{CodecKind, is_keyframe};
 use crate::ids::{RoomId, SessionId, WorkerId};
 use crate::session::{SessionConfig, SessionKind, build_session};
+use crate::tap::{TapId, TapPacket, TapQueue};
 
 /// One simulcast layer a test publisher sends.
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +97,8 @@ pub struct Sender {
     /// A tag written into every packet, to tell publisher sessions apart at the viewer.
     tag: u8,
     pub sending: bool,
+    /// Which layers are being sent (a publisher short of bandwidth stops its top layers).
+    pub layer_on: Vec<bool>,
 }
 
 /// What a viewer client collects.
@@ -262,6 +266,7 @@ impl Sim {
             requests: Vec::new(),
             tag,
             sending: true,
+            layer_on: vec![true; layers.len()],
         };
         self.join(rtc, offer, room, worker, Role::Publisher(Box::new(sender)))
     }
@@ -337,6 +342,29 @@ impl Sim {
         }
         let (worker, id) = (c.worker, c.session);
         self.workers[worker].handle_input(Input::Command(self.now, Command::Close { id }));
+    }
+
+    /// Tap `room` on its home worker into a queue of `capacity` packets.
+    pub fn tap(&mut self, room: &str, capacity: usize) -> TestQueue {
+        let queue = TestQueue {
+            inner: Arc::new(Mutex::new(QueueState {
+                capacity,
+                packets: Vec::new(),
+                consumed: 0,
+            })),
+        };
+        let id = TapId(self.next_id);
+        self.next_id += 1;
+        let home = self.home(room);
+        self.workers[home].handle_input(Input::Command(
+            self.now,
+            Command::AddTap {
+                id,
+                room: RoomId::new(room),
+                queue: Box::new(queue.clone()),
+            },
+        ));
+        queue
     }
 
     /// The worker's view of a viewer's layers and estimate.
@@ -596,6 +624,11 @@ impl Sim {
             p.frame += 1;
             let time = frame.wrapping_mul(3_000);
             for (l, spec) in p.layers.clone().iter().enumerate() {
+                if !p.layer_on[l] {
+                    // A layer coming back starts with a keyframe, as an encoder's does.
+                    p.keyframe_due[l] = Some(now);
+                    continue;
+                }
                 let key = p.keyframe_due[l].is_some_and(|t| t <= now);
                 if key {
                     p.keyframe_due[l] = None;
@@ -619,6 +652,49 @@ impl Sim {
             }
             p.next_frame += FRAME;
         }
+    }
+}
+
+/// A tap's queue: holds up to `capacity` packets the test has not consumed.
+#[derive(Debug, Clone)]
+pub struct TestQueue {
+    pub inner: Arc<Mutex<QueueState>>,
+}
+
+#[derive(Debug)]
+pub struct QueueState {
+    pub capacity: usize,
+    /// Every packet taken, in order.
+    pub packets: Vec<TapPacket>,
+    /// How many of them the consumer has taken out (the rest fill the queue).
+    pub consumed: usize,
+}
+
+impl TestQueue {
+    /// The consumer takes everything queued.
+    pub fn drain(&self) {
+        let mut q = self.inner.lock().expect("not poisoned");
+        q.consumed = q.packets.len();
+    }
+
+    /// Every packet the tap queued so far, decoded like a viewer's.
+    pub fn received(&self) -> Vec<Received> {
+        let q = self.inner.lock().expect("not poisoned");
+        q.packets
+            .iter()
+            .map(|p| decode_payload(p.received, p.kind, p.seq, p.rtp_time, &p.payload))
+            .collect()
+    }
+}
+
+impl TapQueue for TestQueue {
+    fn offer(&self, packet: TapPacket) -> bool {
+        let mut q = self.inner.lock().expect("not poisoned");
+        if q.packets.len() - q.consumed >= q.capacity {
+            return false;
+        }
+        q.packets.push(packet);
+        true
     }
 }
 
@@ -653,7 +729,10 @@ fn vp8_packet(start: bool, key: bool, layer: u8, frame: u32, tag: u8, len: usize
 }
 
 fn decode(at: Instant, kind: MediaKind, pkt: &str0m::rtp::RtpPacket) -> Received {
-    let p = &pkt.payload;
+    decode_payload(at, kind, *pkt.seq_no, pkt.header.timestamp, &pkt.payload)
+}
+
+fn decode_payload(at: Instant, kind: MediaKind, seq: u64, rtp_time: u32, p: &[u8]) -> Received {
     let (layer, publisher, keyframe) = if kind == MediaKind::Video && p.len() >= 11 {
         (p[5], p[10], is_keyframe(CodecKind::Vp8, p))
     } else {
@@ -662,8 +741,8 @@ fn decode(at: Instant, kind: MediaKind, pkt: &str0m::rtp::RtpPacket) -> Received
     Received {
         at,
         kind,
-        seq: *pkt.seq_no,
-        rtp_time: pkt.header.timestamp,
+        seq,
+        rtp_time,
         layer,
         keyframe,
         publisher,
