@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -15,6 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use parking_lot::Mutex;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -141,10 +142,6 @@ pub(crate) struct Node {
     pub stats: crate::stats::Stats,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Wall clock in ms since the epoch.
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -164,7 +161,7 @@ impl Node {
 
     /// When the stream went live (embedded mode).
     pub fn live_since(&self, room: &str) -> Option<u64> {
-        lock(&self.live).get(room).copied()
+        self.live.lock().get(room).copied()
     }
 
     /// Join a room (loading it if needed) and send the `Join` command, under the registry lock
@@ -177,7 +174,7 @@ impl Node {
         identity: Option<Identity>,
         socket: Arc<Socket>,
     ) -> Option<mpsc::Sender<Command>> {
-        let mut rooms = lock(&self.rooms);
+        let mut rooms = self.rooms.lock();
         let handle = rooms
             .entry(room.to_string())
             .or_insert_with(|| {
@@ -198,7 +195,7 @@ impl Node {
 
     /// Called by an idle room driver: unload it unless a socket joined meanwhile.
     pub fn try_unload(&self, room: &str, generation: u64, inbox_empty: impl Fn() -> bool) -> bool {
-        let mut rooms = lock(&self.rooms);
+        let mut rooms = self.rooms.lock();
         let ours = rooms.get(room).is_some_and(|h| h.generation == generation);
         if ours && inbox_empty() {
             rooms.remove(room);
@@ -211,7 +208,7 @@ impl Node {
 
     /// Rooms loaded on this node.
     pub fn room_count(&self) -> usize {
-        lock(&self.rooms).len()
+        self.rooms.lock().len()
     }
 }
 
@@ -277,7 +274,7 @@ impl ChatState {
         });
         match &self.node.backend {
             Backend::Memory => {
-                let mut live = lock(&self.node.live);
+                let mut live = self.node.live.lock();
                 match ms {
                     Some(ms) => live.insert(stream_id.to_string(), ms),
                     None => live.remove(stream_id),

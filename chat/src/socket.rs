@@ -16,10 +16,11 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
@@ -89,10 +90,6 @@ enum OutState {
     Closing,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Socket {
     pub(crate) fn new(stream: TcpStream, limit: usize) -> Self {
         Socket {
@@ -107,7 +104,7 @@ impl Socket {
     /// is still waiting. A socket that takes no more (it fell behind, broke, or is closing)
     /// drops them; its task, woken, closes it.
     pub(crate) fn send(&self, bytes: &Bytes, frames: usize) {
-        let mut out = lock(&self.out);
+        let mut out = self.out.lock();
         if out.state != OutState::Open {
             return;
         }
@@ -142,7 +139,7 @@ impl Socket {
 
     /// Write queued frames until the outbox is empty (true) or the socket would block.
     fn drain(&self) -> io::Result<bool> {
-        let mut out = lock(&self.out);
+        let mut out = self.out.lock();
         while !out.queue.is_empty() {
             let slices: Vec<IoSlice<'_>> = out
                 .queue
@@ -193,7 +190,7 @@ impl Socket {
 
     /// Take no more frames, drop the queued ones not yet started, and queue `last`.
     fn finish(&self, last: &[Bytes]) {
-        let mut out = lock(&self.out);
+        let mut out = self.out.lock();
         out.state = OutState::Closing;
         let keep = usize::from(out.head_started && !out.queue.is_empty());
         out.queue.truncate(keep);
@@ -202,7 +199,7 @@ impl Socket {
     }
 
     fn state(&self) -> OutState {
-        lock(&self.out).state
+        self.out.lock().state
     }
 
     /// What the task does when woken by a send.
