@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::auth::JwtConfig;
 use crate::ledger::LedgerRules;
+use crate::rate_limit::FRAMES_PER_SEC;
 use crate::room::RoomConfig;
 use crate::viewers::ViewerMarks;
 
@@ -22,7 +23,7 @@ pub struct ChatConfig {
     pub data_dir: PathBuf,
     /// Filters and join history.
     pub room: RoomConfig,
-    /// Rate limit and recent-history length.
+    /// Per-user message rate limit ([`crate::rate_limit::RateLimit`]) and recent-history length.
     pub ledger: LedgerRules,
     /// Shortest gap between two fan-out frames of a room (0: no batching). A frame that finds
     /// the room quiet for this long goes out at once; frames arriving closer together are
@@ -41,7 +42,8 @@ pub struct ChatConfig {
     /// Longest a socket may take to accept a write before it is closed as a slow consumer
     /// (its buffers are full by then, so it cannot be told why).
     pub write_timeout: Duration,
-    /// Client frames per second one socket may send (burst: twice that).
+    /// Client frames per second one socket may send (the frame budget of
+    /// [`crate::rate_limit`], which sets its burst and when a flood is closed).
     pub inbound_per_sec: u32,
     /// How long an empty room stays loaded.
     pub room_idle: Duration,
@@ -65,7 +67,7 @@ impl Default for ChatConfig {
             room_writes_per_sec: 100_000,
             outbox_frames: 256,
             write_timeout: Duration::from_secs(5),
-            inbound_per_sec: 10,
+            inbound_per_sec: FRAMES_PER_SEC,
             room_idle: Duration::from_secs(30),
             node_id: None,
             viewer_marks: None,

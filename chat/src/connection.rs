@@ -1,4 +1,4 @@
-//! A chat socket's task: it reads and checks client frames (type, size, flood budget),
+//! A chat socket's task: it reads and checks client frames (type, size, frame budget),
 //! verifies `auth` tokens, forwards parsed frames to the room driver, answers pings, drains
 //! the socket's outbox when woken ([`Socket::service`]), and closes the socket with a reason.
 //!
@@ -12,12 +12,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::auth::{AuthError, Identity};
 use crate::command::Command;
 use crate::node::Node;
 use crate::protocol::{ClientFrame, ErrorCode, MAX_FRAME_BYTES, ServerFrame, parse_client_frame};
+use crate::rate_limit::{FrameBudget, Spend};
 use crate::socket::{Serviced, Socket, close_code};
 use crate::viewers::SocketMark;
 use crate::wire::{self, Decoder, Incoming, WireError};
@@ -75,43 +75,6 @@ enum Flow {
     Gone,
 }
 
-/// Token bucket on client frames.
-struct Inbound {
-    tokens: f64,
-    rate: f64,
-    burst: f64,
-    last: Instant,
-    strikes: u32,
-}
-
-impl Inbound {
-    fn new(per_sec: u32) -> Self {
-        let rate = f64::from(per_sec.max(1));
-        Inbound {
-            tokens: rate * 2.0,
-            rate,
-            burst: rate * 2.0,
-            last: Instant::now(),
-            strikes: 0,
-        }
-    }
-
-    fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        let dt = now.duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            self.strikes = 0;
-            true
-        } else {
-            self.strikes += 1;
-            false
-        }
-    }
-}
-
 /// Serve one upgraded WebSocket: `early` holds bytes the HTTP layer read past the handshake.
 pub(crate) async fn run(
     stream: TcpStream,
@@ -151,7 +114,7 @@ pub(crate) async fn run(
     };
     node.stats.socket_opened();
     let mut shutdown = node.shutdown_signal();
-    let mut inbound = Inbound::new(node.config.inbound_per_sec);
+    let mut budget = FrameBudget::new(node.config.inbound_per_sec);
 
     loop {
         let flow = tokio::select! {
@@ -167,7 +130,7 @@ pub(crate) async fn run(
             },
             _ = SocketMark::next(&mut viewer) => Flow::Continue,
             msg = reader.next(socket.stream()) => match msg {
-                Ok(msg) => on_message(&node, conn, &commands, &mut inbound, &socket, msg),
+                Ok(msg) => on_message(&node, conn, &commands, &mut budget, &socket, msg),
                 Err(ReadError::Wire(e)) => wire_error(e),
                 Err(ReadError::Gone) => Flow::Gone,
             },
@@ -208,7 +171,7 @@ fn on_message(
     node: &Node,
     conn: u64,
     commands: &mpsc::Sender<Command>,
-    inbound: &mut Inbound,
+    budget: &mut FrameBudget,
     socket: &Socket,
     msg: Incoming,
 ) -> Flow {
@@ -221,24 +184,17 @@ fn on_message(
             );
         }
         Incoming::Ping(payload) => {
-            return if inbound.allow() {
-                send_now(socket, &wire::pong(&payload))
-            } else {
-                Flow::Continue
+            return match budget.spend() {
+                Spend::Allowed => send_now(socket, &wire::pong(&payload)),
+                Spend::Warn | Spend::Drop | Spend::Close => Flow::Continue,
             };
         }
         Incoming::Pong => return Flow::Continue,
         Incoming::Close(_) => return Flow::Closed,
     };
-    if !inbound.allow() {
-        if inbound.strikes > 200 {
-            return Flow::Close(
-                close_code::POLICY,
-                ServerFrame::error(ErrorCode::Flood, "flooding; closing"),
-            );
-        }
-        // Warn once per burst of refusals, so a flood does not turn into an echo of errors.
-        if inbound.strikes == 1 {
+    match budget.spend() {
+        Spend::Allowed => {}
+        Spend::Warn => {
             let err = ServerFrame::Error {
                 code: ErrorCode::Flood,
                 message: "too many frames; slow down".into(),
@@ -246,7 +202,13 @@ fn on_message(
             };
             return send_error(socket, node, err);
         }
-        return Flow::Continue;
+        Spend::Drop => return Flow::Continue,
+        Spend::Close => {
+            return Flow::Close(
+                close_code::POLICY,
+                ServerFrame::error(ErrorCode::Flood, "flooding; closing"),
+            );
+        }
     }
     let frame = match parse_client_frame(&text) {
         Ok(f) => f,

@@ -25,11 +25,14 @@
 //! - [`ledger::MemoryLedger`] (embedded) and [`redis_ledger::RedisLedger`] (cluster) hold the
 //!   state that must be shared between nodes and apply the same rules; the Redis one runs them
 //!   in one Lua script per message, which also stores recent history and publishes.
+//! - [`rate_limit`] owns every rate rule and its parameters: the per-user message window
+//!   (which both ledgers apply, the Redis one through the window's Lua twin) and the
+//!   per-socket frame budget.
 //! - [`history::Archive`] keeps every message in SQLite for replay by stream time, and the
 //!   embedded ledger's bans and modes across restarts.
 //! - [`socket`] is each upgraded TCP stream's write side and bounded outbox; rooms write into
 //!   it directly. Its task (`connection`) reads client frames (decoded by `wire`, RFC 6455
-//!   framing), checks their rate and drains the outbox.
+//!   framing), spends its frame budget ([`rate_limit`]) and drains the outbox.
 //!   [`server`] accepts HTTP/1.1 connections itself so that an upgraded socket comes back as
 //!   the bare stream, and routes the rest (replay, metrics) through axum.
 //! - The node (`node`) is what a process's rooms and sockets share: [`config::ChatConfig`],
