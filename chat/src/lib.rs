@@ -67,6 +67,7 @@ mod connection;
 mod driver;
 mod fanout;
 pub mod filters;
+mod handshake;
 pub mod history;
 pub mod ledger;
 mod node;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::extract::Request;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -297,7 +297,7 @@ async fn websocket(
     if !valid_stream_id(&stream_id) {
         return (StatusCode::BAD_REQUEST, "bad stream id").into_response();
     }
-    let accept = match handshake(request.headers()) {
+    let accept = match crate::handshake::accept(request.headers()) {
         Ok(accept) => accept,
         Err((status, reason)) => {
             return (status, [(header::SEC_WEBSOCKET_VERSION, "13")], reason).into_response();
@@ -335,31 +335,6 @@ async fn websocket(
         ],
     )
         .into_response()
-}
-
-/// Check a WebSocket opening handshake (RFC 6455 section 4.2.1) and compute its
-/// `Sec-WebSocket-Accept`, or the status and reason that refuse it.
-fn handshake(headers: &HeaderMap) -> Result<HeaderValue, (StatusCode, &'static str)> {
-    let has_token = |name: header::HeaderName, token: &str| {
-        headers.get_all(name).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
-    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
-        return Err((StatusCode::UPGRADE_REQUIRED, "WebSocket upgrade required"));
-    }
-    if headers
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v.as_bytes() != b"13")
-    {
-        return Err((StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 required"));
-    }
-    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
-        return Err((StatusCode::BAD_REQUEST, "Sec-WebSocket-Key missing"));
-    };
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    HeaderValue::from_str(&accept).map_err(|_| (StatusCode::BAD_REQUEST, "bad Sec-WebSocket-Key"))
 }
 
 #[derive(Debug, Deserialize)]
