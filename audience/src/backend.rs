@@ -1,7 +1,9 @@
 //! [`Audience`]: the one handle services use, in process or in Redis.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
+
+use parking_lot::Mutex;
 
 use crate::counter::{AudienceRecord, AudienceStats, ViewerCounter};
 use crate::redis_store::{RedisStore, RedisStoreError};
@@ -33,14 +35,10 @@ impl Audience {
         Ok(Audience::Redis(RedisStore::new(url, window)?))
     }
 
-    fn counter(counter: &Mutex<ViewerCounter>) -> std::sync::MutexGuard<'_, ViewerCounter> {
-        counter.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The window it counts over.
     pub fn window(&self) -> Window {
         match self {
-            Audience::InProcess(c) => Self::counter(c).window(),
+            Audience::InProcess(c) => c.lock().window(),
             Audience::Redis(r) => r.window(),
         }
     }
@@ -48,7 +46,7 @@ impl Audience {
     /// `viewer` is watching `stream` at `now`. Never waits on the network.
     pub fn seen(&self, stream: &str, viewer: &str, now: SystemTime) {
         match self {
-            Audience::InProcess(c) => Self::counter(c).seen(stream, viewer, now),
+            Audience::InProcess(c) => c.lock().seen(stream, viewer, now),
             Audience::Redis(r) => r.seen(stream, viewer, now),
         }
     }
@@ -57,7 +55,7 @@ impl Audience {
     /// peak).
     pub async fn stats(&self, stream: &str, now: SystemTime) -> Result<AudienceStats, RedisStoreError> {
         match self {
-            Audience::InProcess(c) => Ok(Self::counter(c).stats(stream, now)),
+            Audience::InProcess(c) => Ok(c.lock().stats(stream, now)),
             Audience::Redis(r) => r.stats(stream, now).await,
         }
     }
@@ -66,7 +64,7 @@ impl Audience {
     /// keeps its own (`None`).
     pub fn unsaved_record(&self, stream: &str) -> Option<AudienceRecord> {
         match self {
-            Audience::InProcess(c) => Self::counter(c).unsaved_record(stream),
+            Audience::InProcess(c) => c.lock().unsaved_record(stream),
             Audience::Redis(_) => None,
         }
     }
@@ -74,7 +72,7 @@ impl Audience {
     /// In process: fold a stored record back in (after a restart). Redis: nothing to do.
     pub fn restore(&self, stream: &str, record: &AudienceRecord) {
         if let Audience::InProcess(c) = self {
-            Self::counter(c).restore(stream, record);
+            c.lock().restore(stream, record);
         }
     }
 
@@ -86,7 +84,7 @@ impl Audience {
     /// Drop this process's state of `stream` (it ended). Redis keys expire on their own.
     pub fn forget(&self, stream: &str) {
         if let Audience::InProcess(c) = self {
-            Self::counter(c).forget(stream);
+            c.lock().forget(stream);
         }
     }
 }

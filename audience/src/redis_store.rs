@@ -15,9 +15,10 @@
 //! few commands a second, not one per request.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
+use parking_lot::Mutex;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -75,10 +76,6 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn bucket_key(stream: &str, window: Window, bucket: u64) -> String {
     format!(
         "fanout:aud:{{{stream}}}:{}s:{bucket}",
@@ -123,7 +120,7 @@ impl RedisStore {
     /// `viewer` is watching `stream` at `now`; sent to Redis with the next flush.
     pub fn seen(&self, stream: &str, viewer: &str, now: SystemTime) {
         let bucket = self.inner.window.bucket(now);
-        let mut pending = lock(&self.inner.pending);
+        let mut pending = self.inner.pending.lock();
         let ids = match pending.get_mut(&(stream.to_string(), bucket)) {
             Some(ids) => ids,
             None => pending.entry((stream.to_string(), bucket)).or_default(),
@@ -175,7 +172,7 @@ async fn flusher(inner: Weak<Inner>) {
 
 async fn flush(inner: &Inner) -> Result<(), RedisStoreError> {
     let _one_at_a_time = inner.flushing.lock().await;
-    let pending = std::mem::take(&mut *lock(&inner.pending));
+    let pending = std::mem::take(&mut *inner.pending.lock());
     if pending.is_empty() {
         return Ok(());
     }

@@ -10,10 +10,11 @@
 //!   during an outage fail loudly in the ledger, so nothing is silently dropped for a sender.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::redis_ledger::channel;
@@ -72,7 +73,7 @@ impl Bus {
     pub async fn subscribe(&self, room: &str, inbox: Inbox) {
         match &self.inner {
             Inner::Local(map) => {
-                lock(map).insert(room.to_string(), inbox);
+                map.lock().insert(room.to_string(), inbox);
             }
             Inner::Redis(tx) => {
                 let (ack, done) = oneshot::channel();
@@ -92,7 +93,7 @@ impl Bus {
     pub fn unsubscribe(&self, room: &str) {
         match &self.inner {
             Inner::Local(map) => {
-                lock(map).remove(room);
+                map.lock().remove(room);
             }
             Inner::Redis(tx) => {
                 let _ = tx.send(Subscription::Remove {
@@ -106,16 +107,12 @@ impl Bus {
     /// ledger (atomically with stamping), so this is a no-op there.
     pub fn publish_local(&self, room: &str, frame: String) {
         if let Inner::Local(map) = &self.inner {
-            let inbox = lock(map).get(room).cloned();
+            let inbox = map.lock().get(room).cloned();
             if let Some(inbox) = inbox {
                 deliver(&inbox, room, frame);
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn deliver(inbox: &Inbox, room: &str, frame: String) {

@@ -6,58 +6,31 @@
 //! coalesced for `batch_window` into one WebSocket frame (a `batch` when there are several),
 //! rendered and encoded once, and handed to the room's fan-out shards ([`crate::fanout`]),
 //! which write it straight into every local socket with a non-blocking write
-//! ([`Socket::send`]); a socket that would block queues it in its bounded outbox, and one that
+//! ([`crate::socket::Socket::send`]); a socket that would block queues it in its bounded outbox, and one that
 //! falls `outbox_frames` behind is told and closed, so a slow reader never grows memory.
 //! Replies go straight into their one socket from here.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::auth::Identity;
+use crate::command::{Command, RoomHandle};
+use crate::config::ChatConfig;
 use crate::fanout::Fanout;
 use crate::history::Record;
 use crate::ledger::{MemoryLedger, ModAction, Rejection};
-use crate::protocol::{ClientFrame, ErrorCode, ServerFrame, render_batch, render_history};
-use crate::redis_ledger::LedgerError;
+use crate::node::{Backend, Node};
+use crate::protocol::{ErrorCode, ServerFrame, render_batch, render_history};
+use crate::redis_ledger::{LedgerError, RedisLedger};
 use crate::room::{ConnId, Input, Output, Room, moderation_notice};
-use crate::server::{Backend, Node, now_ms};
-use crate::socket::Socket;
 use crate::wire;
-
-/// Commands from sockets to their room.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Join {
-        conn: ConnId,
-        identity: Option<Identity>,
-        socket: Arc<Socket>,
-    },
-    Leave {
-        conn: ConnId,
-    },
-    Identify {
-        conn: ConnId,
-        identity: Identity,
-    },
-    Frame {
-        conn: ConnId,
-        frame: ClientFrame,
-    },
-}
-
-/// What the node's registry holds of a loaded room.
-#[derive(Debug, Clone)]
-pub(crate) struct RoomHandle {
-    pub commands: mpsc::Sender<Command>,
-    pub generation: u64,
-}
 
 const COMMAND_QUEUE: usize = 4096;
 const BUS_QUEUE: usize = 8192;
 
+/// Start a room's driver; the node's registry keeps the handle.
 pub(crate) fn spawn(node: Arc<Node>, room: String, generation: u64) -> RoomHandle {
     let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
     let handle = RoomHandle { commands, generation };
@@ -70,7 +43,7 @@ pub(crate) fn spawn(node: Arc<Node>, room: String, generation: u64) -> RoomHandl
 
 enum Ledger {
     Memory(Box<MemoryLedger>),
-    Redis(crate::redis_ledger::RedisLedger),
+    Redis(RedisLedger),
 }
 
 struct Driver {
@@ -381,7 +354,7 @@ impl Driver {
 
 /// The shortest gap between two fan-out frames of a room with `sockets` local sockets: the
 /// configured window, stretched so the room's socket writes stay near `room_writes_per_sec`.
-fn batch_gap(config: &crate::ChatConfig, sockets: usize) -> Duration {
+fn batch_gap(config: &ChatConfig, sockets: usize) -> Duration {
     let base = config.batch_window;
     if base.is_zero() {
         return base;
@@ -389,6 +362,14 @@ fn batch_gap(config: &crate::ChatConfig, sockets: usize) -> Duration {
     let budget = f64::from(config.room_writes_per_sec.max(1));
     let stretched = Duration::from_secs_f64(sockets as f64 / budget);
     stretched.min(config.max_batch_window).max(base)
+}
+
+/// Wall clock in ms since the epoch: the time rooms and ledgers are driven with.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -404,7 +385,7 @@ mod tests {
 
     #[test]
     fn the_gap_grows_with_the_room_between_its_bounds() {
-        let config = crate::ChatConfig::default();
+        let config = ChatConfig::default();
         let ms = |n| batch_gap(&config, n).as_secs_f64() * 1000.0;
         // Small rooms: the configured window.
         assert_eq!(ms(1), 10.0);
@@ -415,7 +396,7 @@ mod tests {
         assert_eq!(ms(10_000), 100.0);
         assert_eq!(ms(1_000_000), 100.0);
         // No batching stays no batching.
-        let none = crate::ChatConfig {
+        let none = ChatConfig {
             batch_window: Duration::ZERO,
             ..Default::default()
         };

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
+use crate::node::Node;
 use crate::room::ConnId;
-use crate::server::Node;
 use crate::socket::Socket;
 
 /// Sockets one shard writes at most.

@@ -6,9 +6,10 @@
 //! `spawn_blocking`.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
 
+use parking_lot::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::protocol::Modes;
@@ -158,9 +159,10 @@ impl Archive {
         rx.recv().map_err(|_| HistoryError::Stopped)
     }
 
-    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection usable: take it back.
-        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        // parking_lot does not poison: a panic while holding the lock leaves the connection
+        // usable by the next reader.
+        self.reader.lock()
     }
 
     /// Load a room's durable state (blocking).

@@ -3,7 +3,8 @@
 //!
 //! [`MemoryLedger`] is the embedded implementation: one per room, pure, time passed in.
 //! `RedisLedger` (in `redis_ledger.rs`) applies exactly the same rules in one Lua script so
-//! that every node shares them. Keep the two in step.
+//! that every node shares them. Keep the two in step. The rate rule is not theirs: both hold
+//! per-user windows of [`crate::rate_limit`] (the Redis one through its Lua twin).
 
 use std::collections::{HashMap, VecDeque};
 

@@ -25,12 +25,20 @@
 //! - [`ledger::MemoryLedger`] (embedded) and [`redis_ledger::RedisLedger`] (cluster) hold the
 //!   state that must be shared between nodes and apply the same rules; the Redis one runs them
 //!   in one Lua script per message, which also stores recent history and publishes.
+//! - [`rate_limit`] owns every rate rule and its parameters: the per-user message window
+//!   (which both ledgers apply, the Redis one through the window's Lua twin) and the
+//!   per-socket frame budget.
 //! - [`history::Archive`] keeps every message in SQLite for replay by stream time, and the
 //!   embedded ledger's bans and modes across restarts.
-//! - [`socket`] owns each upgraded TCP stream: its task reads client frames (decoded by
-//!   `wire`, RFC 6455 framing) and drains the outbox; rooms write into it directly.
+//! - [`socket`] is each upgraded TCP stream's write side and bounded outbox; rooms write into
+//!   it directly. Its task (`connection`) reads client frames (decoded by `wire`, RFC 6455
+//!   framing), spends its frame budget ([`rate_limit`]) and drains the outbox.
 //!   [`server`] accepts HTTP/1.1 connections itself so that an upgraded socket comes back as
 //!   the bare stream, and routes the rest (replay, metrics) through axum.
+//! - The node (`node`) is what a process's rooms and sockets share: [`config::ChatConfig`],
+//!   verifier, bus, ledger backend, archive, counters and the registry of loaded rooms. It
+//!   knows a room only by its command queue (`command`), so the modules form no cycle:
+//!   `server` → `connection` → `driver` → `fanout` → `node` → `command` → `socket`.
 //! - [`viewers`]: an optional hook that hears of every socket as a viewer of its stream, on
 //!   join and periodically (viewer counts across WebRTC, HLS and chat).
 //!
@@ -53,11 +61,16 @@
 
 pub mod auth;
 pub mod bus;
+mod command;
+pub mod config;
+mod connection;
 mod driver;
 mod fanout;
 pub mod filters;
+mod handshake;
 pub mod history;
 pub mod ledger;
+mod node;
 pub mod protocol;
 pub mod rate_limit;
 pub mod redis_ledger;
@@ -69,6 +82,7 @@ pub mod viewers;
 mod wire;
 
 pub use auth::{AuthError, Identity, JwtConfig, Role, Verifier, mint_guest_token, mint_token};
-pub use server::{ChatConfig, ChatError, ChatHandle, ChatState, router, serve};
+pub use config::ChatConfig;
+pub use server::{ChatError, ChatHandle, ChatState, router, serve};
 pub use stats::ChatStats;
 pub use viewers::ViewerMarks;

@@ -15,6 +15,7 @@ use redis::{AsyncCommands, RedisError, Script};
 
 use crate::ledger::{Admitted, Draft, LedgerRules, ModAction, Rejection};
 use crate::protocol::Modes;
+use crate::rate_limit::WINDOW_LUA;
 
 /// A ledger call that did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ impl From<RedisError> for LedgerError {
     }
 }
 
+/// The admit script, run after [`WINDOW_LUA`] (the rate limit's own rule, which defines
+/// `window_wait` and `window_record`).
 const ADMIT: &str = r#"
 local now = tonumber(ARGV[1])
 local rank = tonumber(ARGV[2])
@@ -52,13 +55,8 @@ if not exempt then
   end
 end
 local window = tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
-if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[4]) then
-  local oldest = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
-  local wait = tonumber(oldest[2]) + window - now
-  if wait < 1 then wait = 1 end
-  return {'rate_limited', wait}
-end
+local wait = window_wait(KEYS[4], now, tonumber(ARGV[4]), window)
+if wait > 0 then return {'rate_limited', wait} end
 if slow > 0 then redis.call('SET', KEYS[3], '1', 'PX', slow * 1000) end
 local id = redis.call('INCR', KEYS[5])
 local floor = tonumber(ARGV[9])
@@ -66,8 +64,7 @@ if id <= floor then
   id = floor + 1
   redis.call('SET', KEYS[5], id)
 end
-redis.call('ZADD', KEYS[4], now, id)
-redis.call('PEXPIRE', KEYS[4], window)
+window_record(KEYS[4], now, id, window)
 local st = 'null'
 local live = redis.call('GET', KEYS[6])
 if live then
@@ -135,7 +132,7 @@ impl RedisLedger {
         Ok(RedisLedger {
             conn,
             rules,
-            admit: Script::new(ADMIT),
+            admit: Script::new(&[WINDOW_LUA, ADMIT].concat()),
             presence: Script::new(PRESENCE),
         })
     }

@@ -1,96 +1,27 @@
-//! The service: configuration, the node state shared by all rooms, the axum router and
-//! [`serve`].
+//! The service: its state handle, the listener that serves HTTP/1.1 and hands upgraded
+//! sockets to their tasks, the axum router and [`serve`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::Request;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::auth::{AuthError, Identity, JwtConfig, Verifier};
+use crate::auth::{AuthError, Verifier};
 use crate::bus::Bus;
-use crate::driver::{Command, RoomHandle};
+use crate::config::ChatConfig;
 use crate::history::{Archive, HistoryError};
-use crate::ledger::LedgerRules;
+use crate::node::{Backend, Node};
 use crate::redis_ledger::{LedgerError, RedisLedger};
-use crate::room::{ConnId, RoomConfig};
-use crate::socket::Socket;
-
-/// Chat service configuration.
-#[derive(Debug, Clone)]
-pub struct ChatConfig {
-    /// Listen address (default `0.0.0.0:8081`; port 0 picks a free port).
-    pub addr: SocketAddr,
-    /// Cluster mode: shared ledger and fan-out through this Redis (e.g. `redis://127.0.0.1/`).
-    pub redis_url: Option<String>,
-    /// Token verification.
-    pub jwt: JwtConfig,
-    /// Where the archive (`chat.sqlite3`) lives.
-    pub data_dir: PathBuf,
-    /// Filters and join history.
-    pub room: RoomConfig,
-    /// Rate limit and recent-history length.
-    pub ledger: LedgerRules,
-    /// Shortest gap between two fan-out frames of a room (0: no batching). A frame that finds
-    /// the room quiet for this long goes out at once; frames arriving closer together are
-    /// coalesced until the gap has passed.
-    pub batch_window: Duration,
-    /// Longest gap the room may stretch to so that its socket writes stay within
-    /// `room_writes_per_sec` (large rooms).
-    pub max_batch_window: Duration,
-    /// Socket writes per second one room aims to stay under on this node: the gap grows with
-    /// the room's local sockets (`sockets / room_writes_per_sec`), between `batch_window` and
-    /// `max_batch_window`.
-    pub room_writes_per_sec: u32,
-    /// Frames a socket's outbox may hold (written while it would block) before it is told
-    /// and closed as a slow consumer.
-    pub outbox_frames: usize,
-    /// Longest a socket may take to accept a write before it is closed as a slow consumer
-    /// (its buffers are full by then, so it cannot be told why).
-    pub write_timeout: Duration,
-    /// Client frames per second one socket may send (burst: twice that).
-    pub inbound_per_sec: u32,
-    /// How long an empty room stays loaded.
-    pub room_idle: Duration,
-    /// This node's name in Redis presence (default: random).
-    pub node_id: Option<String>,
-    /// Tell someone about every socket as a viewer of its stream (viewer counts).
-    pub viewer_marks: Option<crate::viewers::ViewerMarks>,
-}
-
-impl Default for ChatConfig {
-    fn default() -> Self {
-        ChatConfig {
-            addr: SocketAddr::from(([0, 0, 0, 0], 8081)),
-            redis_url: None,
-            jwt: JwtConfig::default(),
-            data_dir: PathBuf::from("./data"),
-            room: RoomConfig::default(),
-            ledger: LedgerRules::default(),
-            batch_window: Duration::from_millis(10),
-            max_batch_window: Duration::from_millis(100),
-            room_writes_per_sec: 100_000,
-            outbox_frames: 256,
-            write_timeout: Duration::from_secs(5),
-            inbound_per_sec: 10,
-            room_idle: Duration::from_secs(30),
-            node_id: None,
-            viewer_marks: None,
-        }
-    }
-}
 
 /// Why the service could not start or an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -113,106 +44,6 @@ pub enum ChatError {
     /// The server task ended abnormally.
     #[error("chat server task: {0}")]
     Join(#[from] tokio::task::JoinError),
-}
-
-/// Where the shared state lives.
-#[derive(Debug, Clone)]
-pub(crate) enum Backend {
-    /// Embedded: each room's ledger in memory, durable bits in the archive.
-    Memory,
-    /// Cluster: the ledger in Redis.
-    Redis(RedisLedger),
-}
-
-/// Everything the rooms and sockets of one node share.
-#[derive(Debug)]
-pub(crate) struct Node {
-    pub config: ChatConfig,
-    pub verifier: Verifier,
-    pub bus: Bus,
-    pub backend: Backend,
-    pub archive: Archive,
-    pub node_id: String,
-    rooms: Mutex<HashMap<String, RoomHandle>>,
-    live: Mutex<HashMap<String, u64>>,
-    next_conn: AtomicU64,
-    next_generation: AtomicU64,
-    shutdown: watch::Sender<bool>,
-    pub stats: crate::stats::Stats,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Wall clock in ms since the epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-impl Node {
-    pub fn next_conn(&self) -> ConnId {
-        self.next_conn.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
-    }
-
-    /// When the stream went live (embedded mode).
-    pub fn live_since(&self, room: &str) -> Option<u64> {
-        lock(&self.live).get(room).copied()
-    }
-
-    /// Join a room (loading it if needed) and send the `Join` command, under the registry lock
-    /// so that a room never unloads between the two. Returns the room's command queue; None
-    /// when the room is overloaded.
-    pub fn join(
-        self: &Arc<Self>,
-        room: &str,
-        conn: ConnId,
-        identity: Option<Identity>,
-        socket: Arc<Socket>,
-    ) -> Option<mpsc::Sender<Command>> {
-        let mut rooms = lock(&self.rooms);
-        let handle = rooms
-            .entry(room.to_string())
-            .or_insert_with(|| {
-                let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-                crate::driver::spawn(self.clone(), room.to_string(), generation)
-            })
-            .clone();
-        handle
-            .commands
-            .try_send(Command::Join {
-                conn,
-                identity,
-                socket,
-            })
-            .ok()?;
-        Some(handle.commands)
-    }
-
-    /// Called by an idle room driver: unload it unless a socket joined meanwhile.
-    pub fn try_unload(&self, room: &str, generation: u64, inbox_empty: impl Fn() -> bool) -> bool {
-        let mut rooms = lock(&self.rooms);
-        let ours = rooms.get(room).is_some_and(|h| h.generation == generation);
-        if ours && inbox_empty() {
-            rooms.remove(room);
-            self.bus.unsubscribe(room);
-            true
-        } else {
-            !ours
-        }
-    }
-
-    /// Rooms loaded on this node.
-    pub fn room_count(&self) -> usize {
-        lock(&self.rooms).len()
-    }
 }
 
 /// The chat service state, shared by its router. Cheap to clone.
@@ -239,23 +70,8 @@ impl ChatState {
             let n: u64 = rand::random();
             format!("{n:016x}")
         });
-        let (shutdown, _) = watch::channel(false);
-        Ok(ChatState {
-            node: Arc::new(Node {
-                config,
-                verifier,
-                bus,
-                backend,
-                archive,
-                node_id,
-                rooms: Mutex::default(),
-                live: Mutex::default(),
-                next_conn: AtomicU64::new(1),
-                next_generation: AtomicU64::new(1),
-                shutdown,
-                stats: crate::stats::Stats::default(),
-            }),
-        })
+        let node = Node::new(config, verifier, bus, backend, archive, node_id);
+        Ok(ChatState { node: Arc::new(node) })
     }
 
     /// This node's counters (sockets, rooms, messages, fan-out, errors by code).
@@ -276,13 +92,7 @@ impl ChatState {
                 .unwrap_or(0)
         });
         match &self.node.backend {
-            Backend::Memory => {
-                let mut live = lock(&self.node.live);
-                match ms {
-                    Some(ms) => live.insert(stream_id.to_string(), ms),
-                    None => live.remove(stream_id),
-                };
-            }
+            Backend::Memory => self.node.set_live_since(stream_id, ms),
             Backend::Redis(ledger) => ledger.set_live(stream_id, ms).await?,
         }
         Ok(())
@@ -305,7 +115,7 @@ impl ChatState {
 
     /// Close every socket with 1001 (going away).
     pub fn close_all(&self) {
-        let _ = self.node.shutdown.send(true);
+        self.node.shut_down();
     }
 
     /// Rooms currently loaded on this node.
@@ -434,7 +244,7 @@ async fn accept_loop(
     }
     drop(listener);
     drop(conns_rx);
-    let _ = node.shutdown.send(true);
+    node.shut_down();
     let _ = tokio::time::timeout(CLOSE_GRACE, conns.closed()).await;
 }
 
@@ -487,7 +297,7 @@ async fn websocket(
     if !valid_stream_id(&stream_id) {
         return (StatusCode::BAD_REQUEST, "bad stream id").into_response();
     }
-    let accept = match handshake(request.headers()) {
+    let accept = match crate::handshake::accept(request.headers()) {
         Ok(accept) => accept,
         Err((status, reason)) => {
             return (status, [(header::SEC_WEBSOCKET_VERSION, "13")], reason).into_response();
@@ -511,7 +321,7 @@ async fn websocket(
         match upgraded.downcast::<hyper_util::rt::TokioIo<tokio::net::TcpStream>>() {
             Ok(parts) => {
                 let stream = parts.io.into_inner();
-                crate::socket::run(stream, parts.read_buf, node, stream_id, identity).await;
+                crate::connection::run(stream, parts.read_buf, node, stream_id, identity).await;
             }
             Err(_) => tracing::error!("chat WebSocket served outside chat::serve's listener"),
         }
@@ -525,31 +335,6 @@ async fn websocket(
         ],
     )
         .into_response()
-}
-
-/// Check a WebSocket opening handshake (RFC 6455 section 4.2.1) and compute its
-/// `Sec-WebSocket-Accept`, or the status and reason that refuse it.
-fn handshake(headers: &HeaderMap) -> Result<HeaderValue, (StatusCode, &'static str)> {
-    let has_token = |name: header::HeaderName, token: &str| {
-        headers.get_all(name).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
-    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
-        return Err((StatusCode::UPGRADE_REQUIRED, "WebSocket upgrade required"));
-    }
-    if headers
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v.as_bytes() != b"13")
-    {
-        return Err((StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 required"));
-    }
-    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
-        return Err((StatusCode::BAD_REQUEST, "Sec-WebSocket-Key missing"));
-    };
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    HeaderValue::from_str(&accept).map_err(|_| (StatusCode::BAD_REQUEST, "bad Sec-WebSocket-Key"))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,11 +1,17 @@
-//! Sliding-window rate limiting, pure: the caller passes the time in.
+//! The per-user message limit: a sliding window, pure (the caller passes the time in).
 //!
 //! A window remembers the times of the last `max` accepted events; an event is allowed when
-//! fewer than `max` fall within the last `window_ms`. The Redis ledger implements the same rule
-//! with a sorted set so that every node shares one window per user.
+//! fewer than `max` fall within the last `window_ms`. A sliding window, not a fixed one, so
+//! that no burst of `2 × max` fits across a window boundary. [`LUA`] is the same rule for
+//! Redis (a sorted set per user), which the Redis ledger runs so that every node shares one
+//! window per user; `chat/tests/rate_window_redis.rs` checks that the two agree.
 
 use std::collections::VecDeque;
 use std::time::Duration;
+
+/// The window in Lua: `window_wait(key, now, max, window)` (0, or the ms to wait) and
+/// `window_record(key, now, member, window)`, to be prepended to a script that calls them.
+pub(crate) const LUA: &str = include_str!("window.lua");
 
 /// At most `messages` per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +59,12 @@ impl SlidingWindow {
 
     /// Forget events older than the window; true when nothing is left (the entry may be dropped).
     pub fn expire(&mut self, limit: RateLimit, now_ms: u64) -> bool {
-        let horizon = now_ms.saturating_sub(limit.window_ms());
-        while self.hits.front().is_some_and(|&t| t <= horizon) {
-            self.hits.pop_front();
+        // Before the first whole window nothing has expired (as in Redis, where the horizon
+        // is simply negative).
+        if let Some(horizon) = now_ms.checked_sub(limit.window_ms()) {
+            while self.hits.front().is_some_and(|&t| t <= horizon) {
+                self.hits.pop_front();
+            }
         }
         self.hits.is_empty()
     }
@@ -90,5 +99,16 @@ mod tests {
         assert_eq!(accepted, 2);
         assert!(!w.expire(limit, 1500));
         assert!(w.expire(limit, 1995));
+    }
+
+    #[test]
+    fn nothing_expires_before_the_first_whole_window() {
+        let limit = RateLimit::default();
+        let mut w = SlidingWindow::default();
+        assert!(w.try_acquire(limit, 0).is_ok());
+        assert!(w.try_acquire(limit, 10).is_ok());
+        // Both events are within the last second at 500 ms.
+        assert_eq!(w.try_acquire(limit, 500), Err(500));
+        assert!(w.try_acquire(limit, 1000).is_ok());
     }
 }
