@@ -10,5 +10,11 @@
 //! access units leave through appsinks, one thread owns the sink, one thread watches the bus.
 //! `docs/bridge.md` has the pipeline diagram and the clock code layout.
 
+pub mod encoder;
+mod error;
+pub mod ladder;
+mod media;
 pub mod slate;
 pub mod test_source;
+
+pub use error::Error;

@@ -2,41 +2,9 @@
 
 use std::time::Duration;
 
-use super::Error;
-
-/// One rung of the video ladder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rendition {
-    /// Picture width in pixels (even).
-    pub width: u32,
-    /// Picture height in pixels (even).
-    pub height: u32,
-    /// Target bit rate in bit/s.
-    pub bitrate: u32,
-}
-
-/// How hard x264 works per frame: the cost of the ladder on the CPU against quality per bit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SpeedPreset {
-    /// No CABAC, no subpel refinement: the cheapest, visibly softer at low rates.
-    Ultrafast,
-    /// A little more search than ultrafast.
-    Superfast,
-    /// CABAC and some motion search: about 1.5x the CPU of ultrafast.
-    #[default]
-    Veryfast,
-}
-
-impl SpeedPreset {
-    /// The x264enc `speed-preset` nick.
-    pub fn nick(self) -> &'static str {
-        match self {
-            SpeedPreset::Ultrafast => "ultrafast",
-            SpeedPreset::Superfast => "superfast",
-            SpeedPreset::Veryfast => "veryfast",
-        }
-    }
-}
+use crate::Error;
+pub use crate::ladder::{Rendition, SpeedPreset};
+use crate::media::aac::AUDIO_BITRATE;
 
 /// Configuration of [`TestSource`](super::TestSource).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,13 +49,6 @@ impl Default for TestSourceConfig {
         }
     }
 }
-
-/// Default AAC bit rate.
-pub const AUDIO_BITRATE: u32 = 128_000;
-/// Audio sample rate.
-pub const AUDIO_RATE: u32 = 48_000;
-/// Audio channels.
-pub const AUDIO_CHANNELS: u8 = 2;
 
 impl TestSourceConfig {
     /// The source picture: the largest width and height of the ladder.

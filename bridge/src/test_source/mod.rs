@@ -22,27 +22,43 @@
 //! Threads: GStreamer's streaming threads (one per rung, one for the source and one for audio),
 //! one pusher thread that owns the sink, one bus watcher.
 
-mod bus;
 pub mod clock_code;
 mod clock_stamp;
-mod codec_data;
 mod config;
-mod error;
-mod gate;
 mod pipeline;
-mod plugins;
-mod pusher;
-mod track_sink;
 
 use std::time::{Duration, SystemTime};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use bus::{BusWatcher, PipelineEvent};
-pub use config::{AUDIO_BITRATE, AUDIO_CHANNELS, AUDIO_RATE, Rendition, SpeedPreset, TestSourceConfig};
-pub use error::Error;
-use pusher::Pusher;
+pub use crate::Error;
+pub use crate::media::aac::{AUDIO_BITRATE, AUDIO_CHANNELS, AUDIO_RATE};
+use crate::media::bus::{BusWatcher, PipelineEvent};
+use crate::media::plugins::{self, Needed};
+use crate::media::pusher::Pusher;
+pub use config::{Rendition, SpeedPreset, TestSourceConfig};
+
+/// What the test source needs beyond a ladder.
+const SOURCE: &[Needed] = &[
+    ("videotestsrc", "gstreamer1.0-plugins-base"),
+    ("textoverlay", "gstreamer1.0-x"),
+    ("x264enc", "gstreamer1.0-plugins-ugly"),
+];
+/// Its audio source.
+const TONE: &[Needed] = &[("audiotestsrc", "gstreamer1.0-plugins-base")];
+
+/// Checks every element is installed; returns the AAC encoder to use when `audio`.
+fn check(audio: bool) -> Result<Option<&'static str>, Error> {
+    plugins::require(SOURCE)?;
+    plugins::require(plugins::LADDER)?;
+    if !audio {
+        return Ok(None);
+    }
+    plugins::require(TONE)?;
+    plugins::require(plugins::AUDIO)?;
+    crate::media::aac::encoder().map(Some)
+}
 
 /// How long `stop` waits for the encoders to drain after end-of-stream.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -64,8 +80,9 @@ impl TestSource {
     pub fn start(config: TestSourceConfig, sink: Box<dyn hls::MediaSink>) -> Result<TestSource, Error> {
         config.validate()?;
         gst::init().map_err(|e| Error::Init(e.to_string()))?;
-        let aac_encoder = plugins::check(config.audio_bitrate.is_some())?;
-        let pusher = Pusher::spawn(sink, config.track_count()).map_err(|e| Error::Build(e.to_string()))?;
+        let aac_encoder = check(config.audio_bitrate.is_some())?;
+        let pusher = Pusher::spawn("test-source", sink, config.track_count())
+            .map_err(|e| Error::Build(e.to_string()))?;
         let pipeline = pipeline::build(&config, aac_encoder, &pusher.feed())?;
         let bus = BusWatcher::spawn(&pipeline).map_err(|e| Error::Build(e.to_string()))?;
         let mut source = TestSource {
@@ -164,6 +181,12 @@ impl Drop for TestSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_machine_has_the_whole_test_source() {
+        gst::init().expect("GStreamer initialises");
+        assert!(check(true).expect("every element").is_some());
+    }
 
     #[test]
     fn a_source_can_move_to_another_thread() {

@@ -13,10 +13,13 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 
-use super::config::{AUDIO_CHANNELS, AUDIO_RATE, Rendition, TestSourceConfig};
-use super::pusher::Feed;
-use super::track_sink::{self, TrackKind};
-use super::{Error, clock_stamp};
+use super::clock_stamp;
+use super::config::TestSourceConfig;
+use crate::Error;
+use crate::encoder::{EncoderChoice, VideoEncoder};
+use crate::media::aac;
+use crate::media::pusher::Feed;
+use crate::media::rung::{self, RungEncoding};
 
 /// Builds the pipeline for `config`, its appsinks feeding `feed`; `aac_encoder` is the element
 /// [`plugins::check`](super::plugins::check) chose, `None` for no audio.
@@ -35,8 +38,16 @@ pub(crate) fn build(
     pipeline.use_clock(Some(&clock));
 
     let tee = video_source(&pipeline, config)?;
+    let encoding = RungEncoding {
+        choice: EncoderChoice {
+            encoder: VideoEncoder::X264,
+            gpu_decode: false,
+        },
+        speed_preset: config.speed_preset,
+        keyframe_interval_frames: config.keyframe_interval_frames(),
+    };
     for (track, rung) in config.renditions.iter().enumerate() {
-        let branch = rung_branch(&pipeline, config, track, rung, feed)?;
+        let branch = rung::build(&pipeline, &encoding, track, rung, feed)?;
         let src = tee
             .request_pad_simple("src_%u")
             .ok_or_else(|| Error::Build("tee gave no pad".into()))?;
@@ -91,86 +102,7 @@ fn video_source(pipeline: &gst::Pipeline, config: &TestSourceConfig) -> Result<g
     Ok(tee)
 }
 
-/// queue -> videoscale -> rung size -> x264enc -> h264parse -> appsink; returns the queue.
-fn rung_branch(
-    pipeline: &gst::Pipeline,
-    config: &TestSourceConfig,
-    track: usize,
-    rung: &Rendition,
-    feed: &SyncSender<Feed>,
-) -> Result<gst::Element, Error> {
-    let name = |what: &str| format!("{what}-{}p", rung.height);
-    let queue = gst::ElementFactory::make("queue").name(name("queue")).build()?;
-    let scale = gst::ElementFactory::make("videoscale")
-        .name(name("scale"))
-        // 854x480 is not exactly 16:9: stretch by a fraction of a pixel rather than add borders.
-        .property("add-borders", false)
-        .build()?;
-    let size = gst::ElementFactory::make("capsfilter")
-        .name(name("size"))
-        .property(
-            "caps",
-            gst_video::VideoCapsBuilder::new()
-                .width(i32::try_from(rung.width).expect("validated width"))
-                .height(i32::try_from(rung.height).expect("validated height"))
-                .pixel_aspect_ratio(gst::Fraction::new(1, 1))
-                .build(),
-        )
-        .build()?;
-    let encoder = gst::ElementFactory::make("x264enc")
-        .name(name("x264"))
-        .property("bitrate", (rung.bitrate / 1000).max(1))
-        .property_from_str("tune", "zerolatency")
-        .property_from_str("speed-preset", config.speed_preset.nick())
-        .property("bframes", 0u32)
-        // Keyframes come from the clock stamp probe's force-key-unit events, on the same frame
-        // for every rung. The GOP limit is one frame longer than their interval: it never
-        // fires while they arrive, yet bounds the GOP (still aligned, every rung counts the
-        // same frames) if they stopped, and then the tests see GOPs one frame too long.
-        .property("key-int-max", config.keyframe_interval_frames() + 1)
-        // No scene-cut keyframes: a rung must not put a keyframe where the others have none.
-        .property("option-string", "scenecut=0")
-        .build()?;
-    let profile = gst::ElementFactory::make("capsfilter")
-        .name(name("profile"))
-        .property(
-            "caps",
-            gst::Caps::builder("video/x-h264")
-                .field("profile", "main")
-                .build(),
-        )
-        .build()?;
-    let parse = gst::ElementFactory::make("h264parse")
-        .name(name("parse"))
-        .build()?;
-    let avc = gst::Caps::builder("video/x-h264")
-        .field("stream-format", "avc")
-        .field("alignment", "au")
-        .build();
-    let sink = track_sink::build(
-        &name("sink"),
-        &avc,
-        track,
-        TrackKind::H264 {
-            bitrate: rung.bitrate,
-        },
-        feed.clone(),
-    );
-    let chain = [
-        &queue,
-        &scale,
-        &size,
-        &encoder,
-        &profile,
-        &parse,
-        sink.upcast_ref(),
-    ];
-    pipeline.add_many(chain)?;
-    gst::Element::link_many(chain)?;
-    Ok(queue)
-}
-
-/// audiotestsrc -> audioconvert -> audioresample -> AAC -> aacparse -> appsink.
+/// audiotestsrc -> the AAC tail (`media::aac`).
 fn audio_branch(
     pipeline: &gst::Pipeline,
     encoder: &str,
@@ -188,40 +120,8 @@ fn audio_branch(
         .property("volume", 0.4f64)
         .property("samplesperbuffer", 1024i32)
         .build()?;
-    let convert = gst::ElementFactory::make("audioconvert").build()?;
-    let resample = gst::ElementFactory::make("audioresample").build()?;
-    let format = gst::ElementFactory::make("capsfilter")
-        .property(
-            "caps",
-            gst::Caps::builder("audio/x-raw")
-                .field("rate", i32::try_from(AUDIO_RATE).expect("48000 fits"))
-                .field("channels", i32::from(AUDIO_CHANNELS))
-                .build(),
-        )
-        .build()?;
-    let aac = gst::ElementFactory::make(encoder)
-        .name("aac")
-        .property(
-            "bitrate",
-            i32::try_from(bitrate).expect("validated audio bit rate"),
-        )
-        .build()?;
-    let parse = gst::ElementFactory::make("aacparse").build()?;
-    let raw = gst::Caps::builder("audio/mpeg")
-        .field("mpegversion", 4i32)
-        .field("stream-format", "raw")
-        .build();
-    let sink = track_sink::build("aac-sink", &raw, track, TrackKind::Aac { bitrate }, feed.clone());
-    let chain = [
-        &src,
-        &convert,
-        &resample,
-        &format,
-        &aac,
-        &parse,
-        sink.upcast_ref(),
-    ];
-    pipeline.add_many(chain)?;
-    gst::Element::link_many(chain)?;
+    let tail = aac::build(pipeline, encoder, bitrate, track, feed)?;
+    pipeline.add(&src)?;
+    src.link(&tail)?;
     Ok(())
 }

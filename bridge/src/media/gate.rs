@@ -120,7 +120,7 @@ impl Gate {
             State::Live { .. } => sink.finish(),
             State::Announcing { configs, .. } => {
                 let missing: Vec<usize> = (0..configs.len()).filter(|&i| configs[i].is_none()).collect();
-                tracing::warn!(?missing, "test source stopped before every track was negotiated");
+                tracing::warn!(?missing, "the pipeline stopped before every track was negotiated");
             }
             State::Finished => {}
         }

@@ -33,10 +33,11 @@ pub(crate) struct Pusher {
 }
 
 impl Pusher {
-    pub(crate) fn spawn(sink: Box<dyn MediaSink>, tracks: usize) -> std::io::Result<Pusher> {
+    /// The pusher of a pipeline named `name`, for `tracks` tracks.
+    pub(crate) fn spawn(name: &str, sink: Box<dyn MediaSink>, tracks: usize) -> std::io::Result<Pusher> {
         let (feed, rx) = sync_channel(CAPACITY);
         let thread = std::thread::Builder::new()
-            .name("test-source-push".into())
+            .name(format!("{name}-push"))
             .spawn(move || run(rx, sink, tracks))?;
         Ok(Pusher {
             feed,
@@ -55,7 +56,7 @@ impl Pusher {
         // Fails only when the thread is gone already, which joining reports.
         let _ = self.feed.send(Feed::Finish);
         if thread.join().is_err() {
-            tracing::error!("the test source's sink panicked");
+            tracing::error!("a pipeline's sink panicked");
         }
     }
 }

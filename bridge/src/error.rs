@@ -1,6 +1,6 @@
-//! Why the test source could not start or stopped working.
+//! Why a pipeline (the test source, a room's transcoder) could not start or stopped working.
 
-/// Errors of the test source.
+/// Errors of the bridge's GStreamer pipelines.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// GStreamer itself could not be initialised.
@@ -21,7 +21,7 @@ pub enum Error {
         tried: String,
     },
     /// The configuration asks for something the pipeline cannot do.
-    #[error("invalid test source configuration: {0}")]
+    #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     /// Building or linking the pipeline failed.
     #[error("building the pipeline failed: {0}")]

@@ -1,5 +1,5 @@
-//! The one bus watcher: a thread that turns the pipeline's bus messages into typed events,
-//! logs them, and keeps the first error for [`TestSource::health`](super::TestSource::health).
+//! The one bus watcher of a pipeline: a thread that turns its bus messages into typed events,
+//! logs them, and keeps the first error (for `health()` of the test source and the transcoder).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use super::Error;
+use crate::Error;
 
 /// What the pipeline reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,9 +80,10 @@ impl BusWatcher {
         let (tx, events) = sync_channel(BACKLOG);
         let weak = pipeline.downgrade();
         let (q, fe) = (quit.clone(), first_error.clone());
+        let label = pipeline.name().to_string();
         let thread = std::thread::Builder::new()
-            .name("test-source-bus".into())
-            .spawn(move || watch(bus, weak, q, fe, tx))?;
+            .name(format!("{label}-bus"))
+            .spawn(move || watch(bus, weak, label, q, fe, tx))?;
         Ok(BusWatcher {
             quit,
             thread: Some(thread),
@@ -126,7 +127,7 @@ impl BusWatcher {
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
-            tracing::error!("the test source's bus watcher panicked");
+            tracing::error!("a pipeline's bus watcher panicked");
         }
     }
 }
@@ -134,6 +135,7 @@ impl BusWatcher {
 fn watch(
     bus: gst::Bus,
     pipeline: gst::glib::WeakRef<gst::Pipeline>,
+    label: String,
     quit: Arc<AtomicBool>,
     first_error: Arc<OnceLock<Error>>,
     events: SyncSender<PipelineEvent>,
@@ -148,19 +150,19 @@ fn watch(
         };
         match &event {
             PipelineEvent::Error(e) => {
-                tracing::error!(error = %e, "test source pipeline error");
+                tracing::error!(pipeline = %label, error = %e, "pipeline error");
                 let _ = first_error.set(e.clone());
             }
             PipelineEvent::Warning { element, message } => {
-                tracing::warn!(%element, %message, "test source pipeline warning");
+                tracing::warn!(pipeline = %label, %element, %message, "pipeline warning");
             }
-            PipelineEvent::Eos => tracing::debug!("test source pipeline drained"),
+            PipelineEvent::Eos => tracing::debug!(pipeline = %label, "pipeline drained"),
             PipelineEvent::Latency => {
                 if let Err(e) = p.recalculate_latency() {
-                    tracing::warn!(error = %e, "test source latency recalculation failed");
+                    tracing::warn!(pipeline = %label, error = %e, "latency recalculation failed");
                 }
             }
-            PipelineEvent::Playing => tracing::debug!("test source pipeline playing"),
+            PipelineEvent::Playing => tracing::debug!(pipeline = %label, "pipeline playing"),
         }
         drop(p);
         // Full: nobody is waiting, the event was logged above. Gone: the source is stopping.
