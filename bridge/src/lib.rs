@@ -16,5 +16,6 @@ pub mod ladder;
 mod media;
 pub mod slate;
 pub mod test_source;
+pub mod transcode;
 
 pub use error::Error;

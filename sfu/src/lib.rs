@@ -24,7 +24,7 @@ pub use metrics::{DELAY_BUCKETS_US, MetricsSnapshot};
 pub use sfu_core::str0m::format::{Codec, PayloadParams};
 pub use sfu_core::str0m::media::MediaKind;
 pub use sfu_core::{
-    ESTIMATE_BUCKETS_BPS, HealthReport, IceFragment, LayerChoice, LayerState, RoomId, SessionId, SessionKind,
-    SfuError, SfuEvent, TapPacket, TrackHealth, WorkerStats,
+    CodecKind, ESTIMATE_BUCKETS_BPS, HealthReport, IceFragment, LayerChoice, LayerState, RoomId, SessionId,
+    SessionKind, SfuError, SfuEvent, TapPacket, TrackHealth, WorkerStats, is_keyframe,
 };
 pub use tap::RoomTap;

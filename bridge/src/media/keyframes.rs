@@ -61,6 +61,27 @@ pub(crate) fn force_key_unit(pad: &gst::Pad, pts: gst::ClockTime, gop: u64) {
     }
 }
 
+/// A probe on `pad` (raw frames, before the ladder's tee) that makes the first frame and the
+/// first frame of every `interval` of running time after it a keyframe on every rung.
+pub(crate) fn attach(pad: &gst::Pad, interval: std::time::Duration) {
+    let schedule = KeyframeSchedule::new(interval);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, probe| {
+        let Some(buffer) = probe.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(pts) = buffer.pts() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let running = pad
+            .sticky_event::<gst::event::Segment>(0)
+            .and_then(|s| s.segment().downcast_ref::<gst::ClockTime>()?.to_running_time(pts));
+        if let Some(gop) = running.and_then(|r| schedule.gop_start(r.nseconds())) {
+            force_key_unit(pad, pts, gop);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -1,0 +1,298 @@
+//! A room's transcoder: the tap's RTP in, the LL-HLS ladder out.
+//!
+//! [`Transcoder::start`] builds a GStreamer pipeline in code for a [`TranscodeConfig`] (the
+//! room's video codec and audio, the renditions, the encoder the probe chose), plays it, and
+//! pushes every encoded access unit into an [`hls::MediaSink`] from a thread of its own.
+//! [`Transcoder::push`] feeds it one [`TapPacket`]: each packet's time is its track's
+//! [`clock`] (the publisher's capture time when its sender reports are known), so the anchor
+//! plus an access unit's pts is when its frame was captured, and PROGRAM-DATE-TIME tells the
+//! true glass-to-glass latency.
+//!
+//! What the bridge does around it (choosing when to start, restarting on faults and after a
+//! publisher's absence) lives in [`crate::live`].
+
+mod bits;
+pub mod clock;
+pub mod frame_size;
+mod pipeline;
+pub mod preroll;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use sfu::{MediaKind, TapPacket};
+
+use crate::Error;
+use crate::encoder::EncoderChoice;
+use crate::ladder::{Rendition, SpeedPreset};
+use crate::media::bus::{BusWatcher, PipelineEvent};
+use crate::media::pusher::Pusher;
+use clock::{Basis, TrackClock, WallClock};
+pub use frame_size::VideoCodec;
+pub use preroll::{AudioInput, Plan, Preroll, VideoInput};
+
+/// How long `stop` waits for the encoders to drain.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// The anchor sits this far before the first packet, so audio that began a little earlier
+/// than the keyframe keeps a positive pts.
+const ANCHOR_LEAD: Duration = Duration::from_millis(200);
+
+/// What a room's transcoder makes.
+#[derive(Debug, Clone)]
+pub struct TranscodeConfig {
+    /// The room's video, `None` for audio only.
+    pub video: Option<VideoInput>,
+    /// The room's audio, `None` for video only.
+    pub audio: Option<AudioInput>,
+    /// The ladder, top first (see [`crate::ladder::for_source`]).
+    pub renditions: Vec<Rendition>,
+    /// Output frames per second of every rung.
+    pub frame_rate: u32,
+    /// Distance between keyframes, the same instants on every rung.
+    pub keyframe_interval: Duration,
+    /// The encoder and where frames are decoded and scaled.
+    pub encoder: EncoderChoice,
+    /// x264's speed preset.
+    pub speed_preset: SpeedPreset,
+    /// AAC bit rate, bit/s.
+    pub audio_bitrate: u32,
+}
+
+impl TranscodeConfig {
+    pub(crate) fn keyframe_interval_frames(&self) -> u32 {
+        (self.keyframe_interval.as_secs_f64() * f64::from(self.frame_rate)).round() as u32
+    }
+
+    /// Video tracks: one per rendition, none without video. Audio comes after them.
+    pub(crate) fn video_tracks(&self) -> usize {
+        if self.video.is_some() {
+            self.renditions.len()
+        } else {
+            0
+        }
+    }
+
+    fn tracks(&self) -> usize {
+        self.video_tracks() + usize::from(self.audio.is_some())
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let invalid = |why: &str| Err(Error::InvalidConfig(why.into()));
+        if self.video.is_none() && self.audio.is_none() {
+            return invalid("neither video nor audio");
+        }
+        if self.video.is_some() && self.renditions.is_empty() {
+            return invalid("video with no renditions");
+        }
+        if !(1..=60).contains(&self.frame_rate) {
+            return invalid("frame rate outside 1-60");
+        }
+        if self.keyframe_interval_frames() == 0 {
+            return invalid("keyframe interval under one frame");
+        }
+        Ok(())
+    }
+}
+
+/// A running transcoder. Stops on [`stop`](Self::stop) or drop.
+pub struct Transcoder {
+    pipeline: gst::Pipeline,
+    bus: BusWatcher,
+    pusher: Pusher,
+    video: Option<gst_app::AppSrc>,
+    audio: Option<gst_app::AppSrc>,
+    video_clock: TrackClock,
+    audio_clock: TrackClock,
+    wall: WallClock,
+    anchor: SystemTime,
+    stopped: bool,
+}
+
+impl Transcoder {
+    /// Starts a transcoder for `config` that pushes into `sink`, and feeds it `first` (the
+    /// preroll's packets). The anchor is set from those packets' times.
+    pub fn start(
+        name: &str,
+        config: &TranscodeConfig,
+        first: Vec<TapPacket>,
+        sink: Box<dyn hls::MediaSink>,
+    ) -> Result<Transcoder, Error> {
+        config.validate()?;
+        gst::init().map_err(|e| Error::Init(e.to_string()))?;
+        pipeline::check(config)?;
+        let aac_encoder = match config.audio {
+            Some(_) => Some(crate::media::aac::encoder()?),
+            None => None,
+        };
+        let wall = WallClock::new(Instant::now(), SystemTime::now());
+        let mut video_clock = TrackClock::new(90_000);
+        let mut audio_clock = TrackClock::new(48_000);
+        let mut walls = Vec::with_capacity(first.len());
+        for p in &first {
+            let clock = match p.kind {
+                MediaKind::Video => &mut video_clock,
+                MediaKind::Audio => &mut audio_clock,
+            };
+            walls.push(clock.wall(p.rtp_time, p.capture, wall.wall(p.received)));
+        }
+        let anchor = walls.iter().min().copied().unwrap_or_else(SystemTime::now) - ANCHOR_LEAD;
+
+        let pusher = Pusher::spawn(name, sink, config.tracks()).map_err(|e| Error::Build(e.to_string()))?;
+        let built = pipeline::build(name, config, aac_encoder, &pusher.feed())?;
+        let base_ns = anchor
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_err(|_| Error::InvalidConfig("anchor before 1970".into()))?
+            .as_nanos() as u64;
+        // Running time is the wall clock minus the anchor: the caps' anchor is this base time.
+        built.pipeline.set_start_time(gst::ClockTime::NONE);
+        built
+            .pipeline
+            .set_base_time(gst::ClockTime::from_nseconds(base_ns));
+        let bus = BusWatcher::spawn(&built.pipeline).map_err(|e| Error::Build(e.to_string()))?;
+        let mut transcoder = Transcoder {
+            pipeline: built.pipeline,
+            bus,
+            pusher,
+            video: built.video,
+            audio: built.audio,
+            video_clock,
+            audio_clock,
+            wall,
+            anchor,
+            stopped: false,
+        };
+        tracing::info!(
+            transcoder = name,
+            video = ?config.video,
+            audio = config.audio.is_some(),
+            rungs = ?config.renditions.iter().map(|r| format!("{}x{}@{}", r.width, r.height, r.bitrate)).collect::<Vec<_>>(),
+            encoder = %config.encoder,
+            video_clock = ?transcoder.video_clock.basis(),
+            audio_clock = ?transcoder.audio_clock.basis(),
+            "transcoder starting"
+        );
+        if transcoder.pipeline.set_state(gst::State::Playing).is_err() {
+            let event = transcoder
+                .bus
+                .wait_for(Duration::from_secs(1), |e| matches!(e, PipelineEvent::Error(_)));
+            let error = match event {
+                Some(PipelineEvent::Error(e)) => e,
+                _ => Error::Pipeline {
+                    element: name.into(),
+                    message: "failed to start playing".into(),
+                    debug: None,
+                },
+            };
+            transcoder.shutdown(false);
+            return Err(error);
+        }
+        for (p, wall) in first.iter().zip(walls) {
+            transcoder.push_at(p, wall);
+        }
+        Ok(transcoder)
+    }
+
+    /// Feed one packet from the tap.
+    pub fn push(&mut self, p: &TapPacket) {
+        let clock = match p.kind {
+            MediaKind::Video => &mut self.video_clock,
+            MediaKind::Audio => &mut self.audio_clock,
+        };
+        let wall = clock.wall(p.rtp_time, p.capture, self.wall.wall(p.received));
+        self.push_at(p, wall);
+    }
+
+    fn push_at(&self, p: &TapPacket, wall: SystemTime) {
+        let src = match p.kind {
+            MediaKind::Video => &self.video,
+            MediaKind::Audio => &self.audio,
+        };
+        let Some(src) = src else { return };
+        let pts = wall.duration_since(self.anchor).unwrap_or_default();
+        let mut buffer = gst::Buffer::from_mut_slice(rtp_bytes(p));
+        buffer
+            .get_mut()
+            .expect("a new buffer is writable")
+            .set_pts(gst::ClockTime::from_nseconds(pts.as_nanos() as u64));
+        // Refused only while flushing or after end-of-stream: the transcoder is stopping.
+        let _ = src.push_buffer(buffer);
+    }
+
+    /// The wall-clock time of pts 0.
+    pub fn anchor(&self) -> SystemTime {
+        self.anchor
+    }
+
+    /// What the track clocks are based on: (video, audio).
+    pub fn clock_basis(&self) -> (Basis, Basis) {
+        (self.video_clock.basis(), self.audio_clock.basis())
+    }
+
+    /// `Err` with the first error an element reported: the transcoder is broken then.
+    pub fn health(&self) -> Result<(), Error> {
+        match self.bus.first_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the run: the inputs send end-of-stream, the encoders drain, everything reaches
+    /// the sink, then its `finish` is called. Returns the first pipeline error, if any.
+    pub fn stop(mut self) -> Result<(), Error> {
+        self.shutdown(true);
+        self.health()
+    }
+
+    /// Stops at once, without draining (a broken pipeline): the sink's `finish` is still called.
+    pub fn abort(mut self) {
+        self.shutdown(false);
+    }
+
+    fn shutdown(&mut self, drain: bool) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        if drain && self.pipeline.current_state() == gst::State::Playing && self.bus.first_error().is_none() {
+            self.bus.discard_backlog();
+            for src in self.video.iter().chain(&self.audio) {
+                let _ = src.end_of_stream();
+            }
+            let drained = self.bus.wait_for(DRAIN_TIMEOUT, |e| {
+                matches!(e, PipelineEvent::Eos | PipelineEvent::Error(_))
+            });
+            if drained.is_none() {
+                tracing::warn!("transcoder did not drain within {DRAIN_TIMEOUT:?}, stopping anyway");
+            }
+        }
+        if let Err(e) = self.pipeline.set_state(gst::State::Null) {
+            tracing::error!(error = %e, "transcoder pipeline did not stop cleanly");
+        }
+        self.bus.stop();
+        self.pusher.finish();
+    }
+}
+
+impl Drop for Transcoder {
+    fn drop(&mut self) {
+        self.shutdown(false);
+    }
+}
+
+/// The packet as RTP on the wire (no extensions): what the depayloaders read.
+fn rtp_bytes(p: &TapPacket) -> Vec<u8> {
+    let ssrc: u32 = match p.kind {
+        MediaKind::Video => 0x5649_4445,
+        MediaKind::Audio => 0x4155_4449,
+    };
+    let mut b = Vec::with_capacity(12 + p.payload.len());
+    b.push(0x80);
+    b.push((u8::from(p.marker) << 7) | (*p.params.pt() & 0x7f));
+    b.extend_from_slice(&(p.seq as u16).to_be_bytes());
+    b.extend_from_slice(&p.rtp_time.to_be_bytes());
+    b.extend_from_slice(&ssrc.to_be_bytes());
+    b.extend_from_slice(&p.payload);
+    b
+}

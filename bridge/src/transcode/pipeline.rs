@@ -1,0 +1,258 @@
+//! Builds a room's transcoding pipeline (diagram in `docs/bridge.md`):
+//!
+//! ```text
+//! appsrc (RTP) -> depayloader -> decoder -> videoconvert -> videorate -> I420 N fps
+//!     -> [force-key-unit probe] -> tee -> rung per rendition (media::rung)
+//! appsrc (RTP Opus) -> rtpopusdepay -> opusdec -> the AAC tail (media::aac)
+//! ```
+//!
+//! With NVDEC (see [`crate::encoder`]) the decoder is nvcodec's and frames stay in CUDA
+//! memory up to each rung's `cudascale`; there is no `videoconvert`.
+
+use std::sync::mpsc::SyncSender;
+
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use super::TranscodeConfig;
+use super::frame_size::VideoCodec;
+use super::preroll::{AudioInput, VideoInput};
+use crate::Error;
+use crate::media::plugins::{self, Needed};
+use crate::media::pusher::Feed;
+use crate::media::rung::{self, RungEncoding};
+use crate::media::{aac, keyframes};
+
+/// Elements of the video input, with their packages.
+const VIDEO_IN: &[Needed] = &[
+    ("appsrc", "gstreamer1.0-plugins-base"),
+    ("videoconvert", "gstreamer1.0-plugins-base"),
+    ("videorate", "gstreamer1.0-plugins-base"),
+];
+/// Elements of the audio input.
+const AUDIO_IN: &[Needed] = &[
+    ("appsrc", "gstreamer1.0-plugins-base"),
+    ("rtpopusdepay", "gstreamer1.0-plugins-good"),
+    ("opusdec", "gstreamer1.0-plugins-base"),
+];
+
+/// Depayloader, parser (if any) and decoder of a codec, with the decoders' package.
+fn video_elements(
+    codec: VideoCodec,
+    gpu: bool,
+) -> (&'static str, Option<&'static str>, &'static str, &'static str) {
+    match (codec, gpu) {
+        (VideoCodec::Vp8, false) => ("rtpvp8depay", None, "vp8dec", "gstreamer1.0-plugins-good"),
+        (VideoCodec::Vp8, true) => ("rtpvp8depay", None, "nvvp8dec", "gstreamer1.0-plugins-bad"),
+        (VideoCodec::Vp9, false) => ("rtpvp9depay", None, "vp9dec", "gstreamer1.0-plugins-good"),
+        (VideoCodec::Vp9, true) => ("rtpvp9depay", None, "nvvp9dec", "gstreamer1.0-plugins-bad"),
+        (VideoCodec::H264, false) => (
+            "rtph264depay",
+            Some("h264parse"),
+            "avdec_h264",
+            "gstreamer1.0-libav",
+        ),
+        (VideoCodec::H264, true) => (
+            "rtph264depay",
+            Some("h264parse"),
+            "nvh264dec",
+            "gstreamer1.0-plugins-bad",
+        ),
+        // Not reached: the preroll refuses AV1 (GStreamer 1.22 has no AV1 depayloader).
+        (VideoCodec::Av1, _) => ("rtpav1depay", None, "av1dec", "gstreamer1.0-plugins-bad"),
+    }
+}
+
+fn encoding_name(codec: VideoCodec) -> &'static str {
+    match codec {
+        VideoCodec::Vp8 => "VP8",
+        VideoCodec::Vp9 => "VP9",
+        VideoCodec::H264 => "H264",
+        VideoCodec::Av1 => "AV1",
+    }
+}
+
+/// Checks every element `config` needs is installed (one clear error, nothing built).
+pub(crate) fn check(config: &TranscodeConfig) -> Result<(), Error> {
+    if let Some(video) = &config.video {
+        plugins::require(VIDEO_IN)?;
+        plugins::require(plugins::LADDER)?;
+        let (depay, parse, decoder, package) = video_elements(video.codec, config.encoder.gpu_decode);
+        plugins::require(&[(depay, "gstreamer1.0-plugins-good"), (decoder, package)])?;
+        if let Some(parse) = parse {
+            plugins::require(&[(parse, "gstreamer1.0-plugins-bad")])?;
+        }
+    }
+    if config.audio.is_some() {
+        plugins::require(AUDIO_IN)?;
+        plugins::require(plugins::AUDIO)?;
+    }
+    Ok(())
+}
+
+/// The pipeline with its input appsrcs.
+pub(crate) struct Built {
+    pub(crate) pipeline: gst::Pipeline,
+    pub(crate) video: Option<gst_app::AppSrc>,
+    pub(crate) audio: Option<gst_app::AppSrc>,
+}
+
+/// Builds the pipeline for `config`, its appsinks feeding `feed`.
+pub(crate) fn build(
+    name: &str,
+    config: &TranscodeConfig,
+    aac_encoder: Option<&str>,
+    feed: &SyncSender<Feed>,
+) -> Result<Built, Error> {
+    let pipeline = gst::Pipeline::with_name(name);
+    // The realtime clock: running time 0 is a Unix time, the anchor (set by the caller as
+    // the base time), and a buffer's pts is its wall-clock time minus the anchor.
+    let clock = glib::Object::builder::<gst::SystemClock>()
+        .property("clock-type", gst::ClockType::Realtime)
+        .build();
+    pipeline.use_clock(Some(&clock));
+    let video = match &config.video {
+        Some(input) => Some(video_input(&pipeline, config, input, feed)?),
+        None => None,
+    };
+    let audio = match (&config.audio, aac_encoder) {
+        (Some(input), Some(encoder)) => Some(audio_input(
+            &pipeline,
+            input,
+            encoder,
+            config.audio_bitrate,
+            config.video_tracks(),
+            feed,
+        )?),
+        _ => None,
+    };
+    Ok(Built {
+        pipeline,
+        video,
+        audio,
+    })
+}
+
+fn rtp_source(name: &str, caps: gst::Caps) -> gst_app::AppSrc {
+    gst_app::AppSrc::builder()
+        .name(name)
+        .caps(&caps)
+        .is_live(true)
+        .format(gst::Format::Time)
+        // Packets carry their own times (the track clock); not the time they were pushed.
+        .do_timestamp(false)
+        // The bridge's thread must never wait here: a stuck decoder drops input instead, and
+        // the tap's keyframe recovery takes it from there.
+        .block(false)
+        .max_bytes(8 << 20)
+        .build()
+}
+
+fn video_input(
+    pipeline: &gst::Pipeline,
+    config: &TranscodeConfig,
+    input: &VideoInput,
+    feed: &SyncSender<Feed>,
+) -> Result<gst_app::AppSrc, Error> {
+    let gpu = config.encoder.gpu_decode;
+    let caps = gst::Caps::builder("application/x-rtp")
+        .field("media", "video")
+        .field("clock-rate", 90_000i32)
+        .field("encoding-name", encoding_name(input.codec))
+        .field("payload", i32::from(input.payload_type))
+        .build();
+    let src = rtp_source("video-in", caps);
+    let (depay, parse, decoder, _) = video_elements(input.codec, gpu);
+    let mut chain: Vec<gst::Element> = vec![src.clone().upcast()];
+    let depay = gst::ElementFactory::make(depay).name("depay").build()?;
+    if depay.has_property("wait-for-keyframe") {
+        // After a gap (the tap dropped to the next keyframe) wait for it rather than decode
+        // a picture with missing references.
+        depay.set_property("wait-for-keyframe", true);
+    }
+    chain.push(depay);
+    if let Some(parse) = parse {
+        chain.push(gst::ElementFactory::make(parse).build()?);
+    }
+    chain.push(gst::ElementFactory::make(decoder).name("decoder").build()?);
+    if !gpu {
+        chain.push(gst::ElementFactory::make("videoconvert").build()?);
+    }
+    chain.push(
+        gst::ElementFactory::make("videorate")
+            // A publisher that paused is restarted by the bridge; never fill a gap this long
+            // with copies of one frame.
+            .property("max-duplication-time", gst::ClockTime::from_mseconds(500))
+            .build()?,
+    );
+    let fps = i32::try_from(config.frame_rate).expect("validated frame rate");
+    let raw = if gpu {
+        gst_video::VideoCapsBuilder::for_encoding("video/x-raw")
+            .features(["memory:CUDAMemory"])
+            .framerate(gst::Fraction::new(fps, 1))
+            .build()
+    } else {
+        gst_video::VideoCapsBuilder::new()
+            .format(gst_video::VideoFormat::I420)
+            .framerate(gst::Fraction::new(fps, 1))
+            .build()
+    };
+    let frames = gst::ElementFactory::make("capsfilter")
+        .name("frames")
+        .property("caps", raw)
+        .build()?;
+    chain.push(frames.clone());
+    let tee = gst::ElementFactory::make("tee").name("ladder").build()?;
+    chain.push(tee.clone());
+    pipeline.add_many(&chain)?;
+    gst::Element::link_many(&chain)?;
+    keyframes::attach(
+        &frames.static_pad("src").expect("a capsfilter has a src pad"),
+        config.keyframe_interval,
+    );
+
+    let encoding = RungEncoding {
+        choice: config.encoder,
+        speed_preset: config.speed_preset,
+        keyframe_interval_frames: config.keyframe_interval_frames(),
+    };
+    for (track, rendition) in config.renditions.iter().enumerate() {
+        let branch = rung::build(pipeline, &encoding, track, rendition, feed)?;
+        let src = tee
+            .request_pad_simple("src_%u")
+            .ok_or_else(|| Error::Build("tee gave no pad".into()))?;
+        let sink = branch.static_pad("sink").expect("a queue has a sink pad");
+        src.link(&sink)
+            .map_err(|e| Error::Build(format!("tee to rung {track}: {e}")))?;
+    }
+    Ok(src)
+}
+
+fn audio_input(
+    pipeline: &gst::Pipeline,
+    input: &AudioInput,
+    encoder: &str,
+    bitrate: u32,
+    track: usize,
+    feed: &SyncSender<Feed>,
+) -> Result<gst_app::AppSrc, Error> {
+    let caps = gst::Caps::builder("application/x-rtp")
+        .field("media", "audio")
+        .field("clock-rate", 48_000i32)
+        .field("encoding-name", "OPUS")
+        .field("payload", i32::from(input.payload_type))
+        .build();
+    let src = rtp_source("audio-in", caps);
+    let depay = gst::ElementFactory::make("rtpopusdepay").build()?;
+    // Conceals a lost packet instead of leaving a hole the AAC encoder would have to bridge.
+    let decode = gst::ElementFactory::make("opusdec")
+        .property("plc", true)
+        .build()?;
+    let tail = aac::build(pipeline, encoder, bitrate, track, feed)?;
+    pipeline.add_many([src.upcast_ref(), &depay, &decode])?;
+    gst::Element::link_many([src.upcast_ref(), &depay, &decode, &tail])?;
+    Ok(src)
+}

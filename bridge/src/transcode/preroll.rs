@@ -1,0 +1,246 @@
+//! What a room's transcoder starts from: held packets until the source is known.
+//!
+//! A browser publishing simulcast turns its layers on one by one as its bandwidth estimate
+//! grows, and the tap follows it up, switching at each new layer's keyframe. So the preroll
+//! holds packets for a short settling time after the first video, keeps only what follows
+//! the latest keyframe (its size decides the ladder), and starts with whatever tracks the
+//! room has: audio waits with it, and a room with no video starts audio-only.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use sfu::{Codec, MediaKind, TapPacket};
+
+use super::frame_size::{VideoCodec, frame_size};
+
+/// How long the source may settle (layers coming on) after its first video packet.
+pub const SETTLE: Duration = Duration::from_millis(1000);
+/// How long audio without any video waits before the stream starts audio-only.
+pub const AUDIO_ONLY_AFTER: Duration = Duration::from_millis(1500);
+/// Packets held at most (a few seconds of a high layer); the oldest go first.
+const MAX_HELD: usize = 4096;
+/// Audio kept from before the starting keyframe.
+const AUDIO_LEAD: Duration = Duration::from_millis(100);
+
+/// The video a transcoder decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoInput {
+    /// Its codec.
+    pub codec: VideoCodec,
+    /// The RTP payload type its packets carry.
+    pub payload_type: u8,
+    /// Picture size of the starting keyframe, when it said.
+    pub size: Option<(u32, u32)>,
+}
+
+/// The audio a transcoder decodes (Opus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioInput {
+    /// The RTP payload type its packets carry.
+    pub payload_type: u8,
+}
+
+/// How a transcoder starts: its inputs and the packets to feed it first.
+#[derive(Debug)]
+pub struct Plan {
+    /// The video, `None` for an audio-only room (or video that cannot be bridged).
+    pub video: Option<VideoInput>,
+    /// The audio, `None` for a video-only room.
+    pub audio: Option<AudioInput>,
+    /// Held packets, in arrival order, from the starting keyframe on.
+    pub packets: Vec<TapPacket>,
+}
+
+/// The video codec of a packet, `None` for codecs the bridge does not take.
+pub fn video_codec(p: &TapPacket) -> Option<VideoCodec> {
+    match p.params.spec().codec {
+        Codec::Vp8 => Some(VideoCodec::Vp8),
+        Codec::Vp9 => Some(VideoCodec::Vp9),
+        Codec::H264 => Some(VideoCodec::H264),
+        Codec::Av1 => Some(VideoCodec::Av1),
+        _ => None,
+    }
+}
+
+/// Packets held before a transcoder starts.
+#[derive(Debug, Default)]
+pub struct Preroll {
+    held: VecDeque<TapPacket>,
+    first_video: Option<Instant>,
+    first_audio: Option<Instant>,
+    /// The room's audio, once seen (its packets before the keyframe may all be dropped).
+    audio: Option<AudioInput>,
+    /// The latest keyframe's input, and its RTP time (its other packets may say its size).
+    keyframe: Option<(VideoInput, u32)>,
+    /// Video whose codec cannot be bridged was seen.
+    refused: Option<Codec>,
+}
+
+impl Preroll {
+    /// Hold one packet.
+    pub fn push(&mut self, p: TapPacket) {
+        match p.kind {
+            MediaKind::Audio => {
+                if p.params.spec().codec != Codec::Opus {
+                    return;
+                }
+                self.first_audio.get_or_insert(p.received);
+                self.audio.get_or_insert(AudioInput {
+                    payload_type: *p.params.pt(),
+                });
+            }
+            MediaKind::Video => {
+                let Some(codec) = video_codec(&p).filter(|c| *c != VideoCodec::Av1) else {
+                    self.refused = Some(p.params.spec().codec);
+                    return;
+                };
+                self.first_video.get_or_insert(p.received);
+                // One keyframe spans several packets, more than one of them flagged (H.264's
+                // parameter sets and the IDR slice): a new one has a new timestamp.
+                let new_keyframe =
+                    p.keyframe && self.keyframe.as_ref().is_none_or(|(_, rtp)| *rtp != p.rtp_time);
+                if new_keyframe {
+                    self.start_at_keyframe(codec, &p);
+                } else if self.keyframe.is_none() {
+                    return;
+                }
+                if let Some((input, rtp)) = &mut self.keyframe
+                    && input.size.is_none()
+                    && p.rtp_time == *rtp
+                {
+                    input.size = frame_size(codec, &p.payload);
+                }
+            }
+        }
+        if self.held.len() == MAX_HELD {
+            self.held.pop_front();
+        }
+        self.held.push_back(p);
+    }
+
+    /// A newer keyframe: everything before it goes (audio from a little before it stays).
+    fn start_at_keyframe(&mut self, codec: VideoCodec, p: &TapPacket) {
+        let keep_audio_from = p.received.checked_sub(AUDIO_LEAD);
+        self.held
+            .retain(|h| h.kind == MediaKind::Audio && keep_audio_from.is_none_or(|from| h.received >= from));
+        self.keyframe = Some((
+            VideoInput {
+                codec,
+                payload_type: *p.params.pt(),
+                size: frame_size(codec, &p.payload),
+            },
+            p.rtp_time,
+        ));
+    }
+
+    /// Video of this codec was seen and cannot be bridged.
+    pub fn refused(&self) -> Option<Codec> {
+        self.refused
+    }
+
+    /// Whether to start now.
+    pub fn ready(&self, now: Instant) -> bool {
+        match (self.first_video, self.first_audio) {
+            (Some(v), _) => self.keyframe.is_some() && now.saturating_duration_since(v) >= SETTLE,
+            (None, Some(a)) => now.saturating_duration_since(a) >= AUDIO_ONLY_AFTER,
+            (None, None) => false,
+        }
+    }
+
+    /// The plan, and an empty preroll.
+    pub fn take(&mut self) -> Plan {
+        let held = std::mem::take(&mut self.held);
+        let audio = self.audio;
+        let video = self.keyframe.take().map(|(input, _)| input);
+        *self = Preroll::default();
+        Plan {
+            video,
+            audio,
+            packets: held.into_iter().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use str0m::format::{CodecSpec, FormatParams, PayloadParams};
+    use str0m::media::{Frequency, Pt};
+
+    use super::*;
+
+    fn packet(codec: Codec, at: Instant, rtp_time: u32, keyframe: bool, payload: &[u8]) -> TapPacket {
+        let (kind, pt, rate) = match codec {
+            Codec::Opus => (MediaKind::Audio, 111, Frequency::FORTY_EIGHT_KHZ),
+            _ => (MediaKind::Video, 96, Frequency::NINETY_KHZ),
+        };
+        TapPacket {
+            kind,
+            params: PayloadParams::new(
+                Pt::new_with_value(pt),
+                None,
+                CodecSpec {
+                    codec,
+                    clock_rate: rate,
+                    channels: None,
+                    format: FormatParams::default(),
+                },
+            ),
+            seq: 0,
+            rtp_time,
+            marker: true,
+            keyframe,
+            rid: None,
+            epoch: 1,
+            received: at,
+            capture: None,
+            payload: Arc::from(payload),
+        }
+    }
+
+    /// A VP8 keyframe start of `w` x `h` (descriptor S bit, frame tag, start code, size).
+    fn vp8_key(w: u16, h: u16) -> Vec<u8> {
+        let mut p = vec![0x10, 0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a];
+        p.extend_from_slice(&w.to_le_bytes());
+        p.extend_from_slice(&h.to_le_bytes());
+        p
+    }
+
+    #[test]
+    fn starts_from_the_latest_keyframe_after_the_source_settled() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut p = Preroll::default();
+        p.push(packet(Codec::Opus, ms(0), 0, true, &[1]));
+        p.push(packet(Codec::Vp8, ms(10), 1_000, true, &vp8_key(320, 180)));
+        p.push(packet(Codec::Vp8, ms(40), 4_000, false, &[0x00, 0x01]));
+        assert!(!p.ready(ms(500)), "the source has not settled");
+        // The tap moved up a layer: a bigger keyframe.
+        p.push(packet(Codec::Opus, ms(650), 31_200, true, &[2]));
+        p.push(packet(Codec::Vp8, ms(700), 63_000, true, &vp8_key(1280, 720)));
+        p.push(packet(Codec::Vp8, ms(700), 63_000, false, &[0x00, 0x01]));
+        assert!(p.ready(ms(1010)));
+        let plan = p.take();
+        let video = plan.video.expect("video");
+        assert_eq!((video.codec, video.size), (VideoCodec::Vp8, Some((1280, 720))));
+        assert!(plan.audio.is_some());
+        // The audio from 100 ms before the keyframe on, then the keyframe's packets.
+        let times: Vec<u32> = plan.packets.iter().map(|p| p.rtp_time).collect();
+        assert_eq!(times, [31_200, 63_000, 63_000]);
+    }
+
+    #[test]
+    fn audio_alone_starts_after_a_wait_and_av1_is_refused() {
+        let t0 = Instant::now();
+        let mut p = Preroll::default();
+        p.push(packet(Codec::Opus, t0, 0, true, &[1]));
+        p.push(packet(Codec::Av1, t0, 0, true, &[0x18]));
+        assert_eq!(p.refused(), Some(Codec::Av1));
+        assert!(!p.ready(t0 + Duration::from_millis(1000)));
+        assert!(p.ready(t0 + AUDIO_ONLY_AFTER));
+        let plan = p.take();
+        assert!(plan.video.is_none() && plan.audio.is_some());
+        assert_eq!(plan.packets.len(), 1);
+    }
+}
