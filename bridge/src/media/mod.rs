@@ -10,4 +10,5 @@ pub(crate) mod keyframes;
 pub(crate) mod plugins;
 pub(crate) mod pusher;
 pub(crate) mod rung;
+pub(crate) mod running;
 pub(crate) mod track_sink;

@@ -36,7 +36,7 @@ pub(crate) struct RungEncoding {
 
 /// Builds the rung for `rung` as track `track` in `pipeline`; returns its first element, to be
 /// linked from the tee.
-pub(crate) fn build(
+fn build(
     pipeline: &gst::Pipeline,
     encoding: &RungEncoding,
     track: usize,
@@ -127,6 +127,26 @@ pub(crate) fn build(
     pipeline.add_many(&chain)?;
     gst::Element::link_many(&chain)?;
     Ok(queue)
+}
+
+/// Builds a rung per rendition (track `i` for rendition `i`) and links each from `tee`.
+pub(crate) fn build_all(
+    pipeline: &gst::Pipeline,
+    tee: &gst::Element,
+    encoding: &RungEncoding,
+    renditions: &[Rendition],
+    feed: &SyncSender<Feed>,
+) -> Result<(), Error> {
+    for (track, rendition) in renditions.iter().enumerate() {
+        let branch = build(pipeline, encoding, track, rendition, feed)?;
+        let src = tee
+            .request_pad_simple("src_%u")
+            .ok_or_else(|| Error::Build("tee gave no pad".into()))?;
+        let sink = branch.static_pad("sink").expect("a queue has a sink pad");
+        src.link(&sink)
+            .map_err(|e| Error::Build(format!("tee to rung {track}: {e}")))?;
+    }
+    Ok(())
 }
 
 fn encoder(encoding: &RungEncoding, rung: &Rendition, name: &str) -> Result<gst::Element, Error> {

@@ -34,9 +34,9 @@ use gstreamer::prelude::*;
 
 pub use crate::Error;
 pub use crate::media::aac::{AUDIO_BITRATE, AUDIO_CHANNELS, AUDIO_RATE};
-use crate::media::bus::{BusWatcher, PipelineEvent};
 use crate::media::plugins::{self, Needed};
 use crate::media::pusher::Pusher;
+use crate::media::running::Running;
 pub use config::{Rendition, SpeedPreset, TestSourceConfig};
 
 /// What the test source needs beyond a ladder.
@@ -60,16 +60,10 @@ fn check(audio: bool) -> Result<Option<&'static str>, Error> {
     crate::media::aac::encoder().map(Some)
 }
 
-/// How long `stop` waits for the encoders to drain after end-of-stream.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// A running test source. Stops (and finishes the sink) on [`stop`](Self::stop) or drop.
 pub struct TestSource {
-    pipeline: gst::Pipeline,
-    bus: BusWatcher,
-    pusher: Pusher,
+    running: Running,
     aac_encoder: Option<&'static str>,
-    stopped: bool,
 }
 
 impl TestSource {
@@ -84,13 +78,9 @@ impl TestSource {
         let pusher = Pusher::spawn("test-source", sink, config.track_count())
             .map_err(|e| Error::Build(e.to_string()))?;
         let pipeline = pipeline::build(&config, aac_encoder, &pusher.feed())?;
-        let bus = BusWatcher::spawn(&pipeline).map_err(|e| Error::Build(e.to_string()))?;
         let mut source = TestSource {
-            pipeline,
-            bus,
-            pusher,
+            running: Running::new(pipeline, pusher)?,
             aac_encoder,
-            stopped: false,
         };
         tracing::info!(
             rungs = ?config.renditions.iter().map(|r| format!("{}x{}@{}", r.width, r.height, r.bitrate)).collect::<Vec<_>>(),
@@ -100,28 +90,13 @@ impl TestSource {
             aac_encoder = aac_encoder.unwrap_or("none"),
             "test source starting"
         );
-        if source.pipeline.set_state(gst::State::Playing).is_err() {
-            // The bus says why; give it a moment to arrive.
-            let event = source
-                .bus
-                .wait_for(Duration::from_secs(1), |e| matches!(e, PipelineEvent::Error(_)));
-            let error = match event {
-                Some(PipelineEvent::Error(e)) => e,
-                _ => Error::Pipeline {
-                    element: "test-source".into(),
-                    message: "failed to start playing".into(),
-                    debug: None,
-                },
-            };
-            source.shutdown();
-            return Err(error);
-        }
+        source.running.play()?;
         Ok(source)
     }
 
     /// The wall-clock time of pts 0 (the anchor given to the sink), once the pipeline plays.
     pub fn anchor(&self) -> Option<SystemTime> {
-        let base_time = self.pipeline.base_time()?;
+        let base_time = self.running.pipeline.base_time()?;
         Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(base_time.nseconds()))
     }
 
@@ -133,10 +108,7 @@ impl TestSource {
     /// `Err` with the first error an element reported, if any: the stream is broken then and
     /// the source should be stopped (and started again, if wanted).
     pub fn health(&self) -> Result<(), Error> {
-        match self.bus.first_error() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.running.health()
     }
 
     /// Ends the stream: the sources send end-of-stream, the encoders drain, everything pushed
@@ -148,26 +120,9 @@ impl TestSource {
     }
 
     fn shutdown(&mut self) {
-        if self.stopped {
-            return;
-        }
-        self.stopped = true;
-        if self.pipeline.current_state() == gst::State::Playing && self.bus.first_error().is_none() {
-            self.bus.discard_backlog();
-            self.pipeline.send_event(gst::event::Eos::new());
-            let drained = self.bus.wait_for(DRAIN_TIMEOUT, |e| {
-                matches!(e, PipelineEvent::Eos | PipelineEvent::Error(_))
-            });
-            if drained.is_none() {
-                tracing::warn!("test source did not drain within {DRAIN_TIMEOUT:?}, stopping anyway");
-            }
-        }
-        if let Err(e) = self.pipeline.set_state(gst::State::Null) {
-            tracing::error!(error = %e, "test source pipeline did not stop cleanly");
-        }
-        self.bus.stop();
-        // The streaming threads are gone: whatever they sent is queued before Finish.
-        self.pusher.finish();
+        self.running.stop(Some(&|p: &gst::Pipeline| {
+            p.send_event(gst::event::Eos::new());
+        }));
         tracing::info!("test source stopped");
     }
 }

@@ -27,14 +27,12 @@ use sfu::{MediaKind, TapPacket};
 use crate::Error;
 use crate::encoder::EncoderChoice;
 use crate::ladder::{Rendition, SpeedPreset};
-use crate::media::bus::{BusWatcher, PipelineEvent};
 use crate::media::pusher::Pusher;
+use crate::media::running::Running;
 use clock::{Basis, TrackClock, WallClock};
 pub use frame_size::VideoCodec;
 pub use preroll::{AudioInput, Plan, Preroll, VideoInput};
 
-/// How long `stop` waits for the encoders to drain.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// The anchor sits this far before the first packet, so audio that began a little earlier
 /// than the keyframe keeps a positive pts.
 const ANCHOR_LEAD: Duration = Duration::from_millis(200);
@@ -98,16 +96,13 @@ impl TranscodeConfig {
 
 /// A running transcoder. Stops on [`stop`](Self::stop) or drop.
 pub struct Transcoder {
-    pipeline: gst::Pipeline,
-    bus: BusWatcher,
-    pusher: Pusher,
+    running: Running,
     video: Option<gst_app::AppSrc>,
     audio: Option<gst_app::AppSrc>,
     video_clock: TrackClock,
     audio_clock: TrackClock,
     wall: WallClock,
     anchor: SystemTime,
-    stopped: bool,
 }
 
 impl Transcoder {
@@ -150,18 +145,14 @@ impl Transcoder {
         built
             .pipeline
             .set_base_time(gst::ClockTime::from_nseconds(base_ns));
-        let bus = BusWatcher::spawn(&built.pipeline).map_err(|e| Error::Build(e.to_string()))?;
         let mut transcoder = Transcoder {
-            pipeline: built.pipeline,
-            bus,
-            pusher,
+            running: Running::new(built.pipeline, pusher)?,
             video: built.video,
             audio: built.audio,
             video_clock,
             audio_clock,
             wall,
             anchor,
-            stopped: false,
         };
         tracing::info!(
             transcoder = name,
@@ -173,21 +164,7 @@ impl Transcoder {
             audio_clock = ?transcoder.audio_clock.basis(),
             "transcoder starting"
         );
-        if transcoder.pipeline.set_state(gst::State::Playing).is_err() {
-            let event = transcoder
-                .bus
-                .wait_for(Duration::from_secs(1), |e| matches!(e, PipelineEvent::Error(_)));
-            let error = match event {
-                Some(PipelineEvent::Error(e)) => e,
-                _ => Error::Pipeline {
-                    element: name.into(),
-                    message: "failed to start playing".into(),
-                    debug: None,
-                },
-            };
-            transcoder.shutdown(false);
-            return Err(error);
-        }
+        transcoder.running.play()?;
         for (p, wall) in first.iter().zip(walls) {
             transcoder.push_at(p, wall);
         }
@@ -232,52 +209,25 @@ impl Transcoder {
 
     /// `Err` with the first error an element reported: the transcoder is broken then.
     pub fn health(&self) -> Result<(), Error> {
-        match self.bus.first_error() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.running.health()
     }
 
     /// Ends the run: the inputs send end-of-stream, the encoders drain, everything reaches
     /// the sink, then its `finish` is called. Returns the first pipeline error, if any.
     pub fn stop(mut self) -> Result<(), Error> {
-        self.shutdown(true);
+        let inputs: Vec<gst_app::AppSrc> = self.video.iter().chain(&self.audio).cloned().collect();
+        self.running.stop(Some(&move |_: &gst::Pipeline| {
+            for src in &inputs {
+                // Refused only when the source is already at its end.
+                let _ = src.end_of_stream();
+            }
+        }));
         self.health()
     }
 
     /// Stops at once, without draining (a broken pipeline): the sink's `finish` is still called.
     pub fn abort(mut self) {
-        self.shutdown(false);
-    }
-
-    fn shutdown(&mut self, drain: bool) {
-        if self.stopped {
-            return;
-        }
-        self.stopped = true;
-        if drain && self.pipeline.current_state() == gst::State::Playing && self.bus.first_error().is_none() {
-            self.bus.discard_backlog();
-            for src in self.video.iter().chain(&self.audio) {
-                let _ = src.end_of_stream();
-            }
-            let drained = self.bus.wait_for(DRAIN_TIMEOUT, |e| {
-                matches!(e, PipelineEvent::Eos | PipelineEvent::Error(_))
-            });
-            if drained.is_none() {
-                tracing::warn!("transcoder did not drain within {DRAIN_TIMEOUT:?}, stopping anyway");
-            }
-        }
-        if let Err(e) = self.pipeline.set_state(gst::State::Null) {
-            tracing::error!(error = %e, "transcoder pipeline did not stop cleanly");
-        }
-        self.bus.stop();
-        self.pusher.finish();
-    }
-}
-
-impl Drop for Transcoder {
-    fn drop(&mut self) {
-        self.shutdown(false);
+        self.running.stop(None);
     }
 }
 

@@ -219,15 +219,7 @@ fn video_input(
         speed_preset: config.speed_preset,
         keyframe_interval_frames: config.keyframe_interval_frames(),
     };
-    for (track, rendition) in config.renditions.iter().enumerate() {
-        let branch = rung::build(pipeline, &encoding, track, rendition, feed)?;
-        let src = tee
-            .request_pad_simple("src_%u")
-            .ok_or_else(|| Error::Build("tee gave no pad".into()))?;
-        let sink = branch.static_pad("sink").expect("a queue has a sink pad");
-        src.link(&sink)
-            .map_err(|e| Error::Build(format!("tee to rung {track}: {e}")))?;
-    }
+    rung::build_all(pipeline, &tee, &encoding, &config.renditions, feed)?;
     Ok(src)
 }
 
