@@ -13,6 +13,7 @@
 pub mod encoder;
 mod error;
 pub mod ladder;
+pub mod live;
 mod media;
 pub mod slate;
 pub mod test_source;

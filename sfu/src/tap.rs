@@ -69,6 +69,19 @@ impl RoomTap {
         self.packets.try_recv().ok()
     }
 
+    /// Ask the publisher for a keyframe of the tap's layer (through the room's throttle): the
+    /// consumer restarted and needs a picture to start from.
+    pub fn request_keyframe(&self) {
+        // A stopped SFU has no publisher to ask.
+        let _ = self.handle.send(
+            self.worker,
+            Command::TapKeyframe {
+                id: self.id,
+                room: self.room.clone(),
+            },
+        );
+    }
+
     /// The room it taps.
     pub fn room(&self) -> &str {
         self.room.as_str()

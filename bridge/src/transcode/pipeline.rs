@@ -177,7 +177,14 @@ fn video_input(
     if let Some(parse) = parse {
         chain.push(gst::ElementFactory::make(parse).build()?);
     }
-    chain.push(gst::ElementFactory::make(decoder).name("decoder").build()?);
+    let decoder = gst::ElementFactory::make(decoder).name("decoder").build()?;
+    if decoder.has_property("max-errors") {
+        // GStreamer's default (-1) ignores decoding errors forever: a broken bitstream would
+        // stall the stream without a word. A second of consecutive failures is a fault, and
+        // the bridge restarts the transcoder from the next keyframe.
+        decoder.set_property("max-errors", i32::try_from(config.frame_rate).unwrap_or(30));
+    }
+    chain.push(decoder);
     if !gpu {
         chain.push(gst::ElementFactory::make("videoconvert").build()?);
     }

@@ -15,6 +15,9 @@ use super::frame_size::{VideoCodec, frame_size};
 
 /// How long the source may settle (layers coming on) after its first video packet.
 pub const SETTLE: Duration = Duration::from_millis(1000);
+/// The same for a restarted run: the layers are on, the audio is flowing; long enough for
+/// both tracks to be seen.
+pub const RESUME_SETTLE: Duration = Duration::from_millis(300);
 /// How long audio without any video waits before the stream starts audio-only.
 pub const AUDIO_ONLY_AFTER: Duration = Duration::from_millis(1500);
 /// Packets held at most (a few seconds of a high layer); the oldest go first.
@@ -63,8 +66,9 @@ pub fn video_codec(p: &TapPacket) -> Option<VideoCodec> {
 }
 
 /// Packets held before a transcoder starts.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Preroll {
+    settle: Duration,
     held: VecDeque<TapPacket>,
     first_video: Option<Instant>,
     first_audio: Option<Instant>,
@@ -76,7 +80,30 @@ pub struct Preroll {
     refused: Option<Codec>,
 }
 
+impl Default for Preroll {
+    /// A stream's first start: the source may still be settling.
+    fn default() -> Self {
+        Preroll {
+            settle: SETTLE,
+            held: VecDeque::new(),
+            first_video: None,
+            first_audio: None,
+            audio: None,
+            keyframe: None,
+            refused: None,
+        }
+    }
+}
+
 impl Preroll {
+    /// A restarted run's preroll: the source is known, only a keyframe is awaited.
+    pub fn resuming() -> Self {
+        Preroll {
+            settle: RESUME_SETTLE,
+            ..Preroll::default()
+        }
+    }
+
     /// Hold one packet.
     pub fn push(&mut self, p: TapPacket) {
         match p.kind {
@@ -141,7 +168,7 @@ impl Preroll {
     /// Whether to start now.
     pub fn ready(&self, now: Instant) -> bool {
         match (self.first_video, self.first_audio) {
-            (Some(v), _) => self.keyframe.is_some() && now.saturating_duration_since(v) >= SETTLE,
+            (Some(v), _) => self.keyframe.is_some() && now.saturating_duration_since(v) >= self.settle,
             (None, Some(a)) => now.saturating_duration_since(a) >= AUDIO_ONLY_AFTER,
             (None, None) => false,
         }
@@ -152,7 +179,10 @@ impl Preroll {
         let held = std::mem::take(&mut self.held);
         let audio = self.audio;
         let video = self.keyframe.take().map(|(input, _)| input);
-        *self = Preroll::default();
+        *self = Preroll {
+            settle: self.settle,
+            ..Preroll::default()
+        };
         Plan {
             video,
             audio,

@@ -35,6 +35,22 @@ pub struct RtpSource {
     pub packets: Receiver<TapPacket>,
 }
 
+impl RtpSource {
+    /// Ask the video encoder for a keyframe, as a PLI would.
+    pub fn request_keyframe(&self) {
+        let Some(sink) = self.pipeline.by_name("video") else {
+            return;
+        };
+        let Some(pad) = sink.static_pad("sink") else {
+            return;
+        };
+        let event = gstreamer_video::UpstreamForceKeyUnitEvent::builder()
+            .all_headers(true)
+            .build();
+        pad.push_event(event);
+    }
+}
+
 impl Drop for RtpSource {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);

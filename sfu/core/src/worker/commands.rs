@@ -22,6 +22,7 @@ impl Worker {
             Command::AddSession { id, room, kind, rtc } => self.add_session(now, id, room, kind, *rtc),
             Command::AddTap { id, room, queue } => self.add_tap(id, room, queue, now),
             Command::RemoveTap { id, room } => self.remove_tap(id, &room),
+            Command::TapKeyframe { id, room } => self.tap_keyframe(id, &room, now),
             Command::Close { id } => {
                 if let Some(s) = self.sessions.get_mut(&id) {
                     s.rtc.disconnect();

@@ -101,6 +101,14 @@ pub enum Command {
         /// Its room.
         room: RoomId,
     },
+    /// A tap's consumer needs a keyframe (it restarted): asked of the publisher through the
+    /// room's throttle.
+    TapKeyframe {
+        /// Which tap.
+        id: TapId,
+        /// Its room.
+        room: RoomId,
+    },
     /// Trickle ICE or ICE restart (WHIP/WHEP PATCH).
     Trickle {
         /// Which session.
@@ -123,6 +131,7 @@ impl std::fmt::Debug for Command {
             Command::Trickle { id, .. } => write!(f, "Trickle({id})"),
             Command::AddTap { id, room, .. } => write!(f, "AddTap({id}, {room})"),
             Command::RemoveTap { id, room } => write!(f, "RemoveTap({id}, {room})"),
+            Command::TapKeyframe { id, room } => write!(f, "TapKeyframe({id}, {room})"),
         }
     }
 }

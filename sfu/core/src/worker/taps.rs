@@ -58,6 +58,17 @@ impl Worker {
         }
     }
 
+    pub(super) fn tap_keyframe(&mut self, id: TapId, room_id: &RoomId, now: Instant) {
+        let layer = self
+            .rooms
+            .get(room_id)
+            .and_then(|r| r.taps.iter().find(|t| t.id() == id))
+            .map(|t| t.layer());
+        if let Some(rid) = layer {
+            self.request_keyframe(room_id, rid, now);
+        }
+    }
+
     /// Offer a packet to the room's taps; the keyframes they now need, to request.
     pub(super) fn feed_taps(
         taps: &mut [Tap],
