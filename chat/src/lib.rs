@@ -39,6 +39,10 @@
 //!   verifier, bus, ledger backend, archive, counters and the registry of loaded rooms. It
 //!   knows a room only by its command queue (`command`), so the modules form no cycle:
 //!   `server` → `connection` → `driver` → `fanout` → `node` → `command` → `socket`.
+//! - [`stats`]: the node's counters (relaxed atomics on paths that already exist). A reading,
+//!   [`ChatStats`], writes the `fanout_chat_*` families and the chat's part of
+//!   `fanout_errors_total` (`exposition`, on the `fanout-metrics` crate) for `fanout serve`'s
+//!   `/metrics` and the chat listener's own.
 //! - [`viewers`]: an optional hook that hears of every socket as a viewer of its stream, on
 //!   join and periodically (viewer counts across WebRTC, HLS and chat).
 //!
@@ -65,6 +69,7 @@ mod command;
 pub mod config;
 mod connection;
 mod driver;
+mod exposition;
 mod fanout;
 pub mod filters;
 mod handshake;

@@ -260,18 +260,12 @@ pub fn router(state: ChatState) -> Router {
 /// `GET /metrics` on the chat listener: this node's counters (for `fanout chat`; `fanout
 /// serve` also puts them in its own `/metrics`).
 async fn metrics(State(state): State<ChatState>) -> Response {
-    let mut out = String::with_capacity(2048);
     let stats = state.stats();
-    crate::stats::render(&mut out, &stats);
-    out.push_str(crate::stats::ERRORS_HEADER);
-    out.push('\n');
-    crate::stats::render_errors(&mut out, &stats);
+    let mut exposition = fanout_metrics::Exposition::default();
+    exposition.add(stats.clone()).errors(stats);
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
+        [(axum::http::header::CONTENT_TYPE, fanout_metrics::CONTENT_TYPE)],
+        exposition.encode(),
     )
         .into_response()
 }

@@ -3,10 +3,10 @@
 //!
 //! Updated with relaxed atomics on the paths that already exist (a socket joining, a room
 //! flushing, a socket flushing), so counting costs no extra wake-up or lock. Read with
-//! [`crate::ChatState::stats`]; [`render`] writes the text exposition that `fanout serve`'s
-//! `/metrics` and the chat listener's own `/metrics` both serve.
+//! [`crate::ChatState::stats`]; the reading is the collector of the `fanout_chat_*` families
+//! (and the chat's part of `fanout_errors_total`) that `fanout serve`'s `/metrics` and the
+//! chat listener's own `/metrics` both serve (`exposition.rs`).
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::protocol::ErrorCode;
@@ -98,73 +98,12 @@ pub struct ChatStats {
     pub errors: Vec<(ErrorCode, u64)>,
 }
 
-/// Append the Prometheus text exposition of `s`.
-pub fn render(out: &mut String, s: &ChatStats) {
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-    };
-    metric("fanout_chat_sockets", "gauge", "Open chat WebSockets.", s.sockets);
-    metric(
-        "fanout_chat_sockets_total",
-        "counter",
-        "Chat WebSockets accepted.",
-        s.sockets_total,
-    );
-    metric(
-        "fanout_chat_rooms",
-        "gauge",
-        "Chat rooms loaded on this node.",
-        s.rooms,
-    );
-    metric(
-        "fanout_chat_messages_total",
-        "counter",
-        "Chat messages admitted by rooms on this node.",
-        s.messages,
-    );
-    metric(
-        "fanout_chat_fanout_frames_total",
-        "counter",
-        "Frames rooms handed to their sockets (several messages each when busy).",
-        s.fanout_frames,
-    );
-    metric(
-        "fanout_chat_socket_writes_total",
-        "counter",
-        "Writes to single sockets (one per socket per fan-out, and one per reply).",
-        s.socket_writes,
-    );
-    metric(
-        "fanout_chat_slow_consumers_total",
-        "counter",
-        "Sockets closed for falling too far behind.",
-        s.slow_consumers,
-    );
-}
-
-/// The `# HELP`/`# TYPE` lines of `fanout_errors_total`, shared by every error source of a
-/// process (a metric family is declared once per exposition).
-pub const ERRORS_HEADER: &str = "# HELP fanout_errors_total Errors answered, by where and kind.\n\
-                                 # TYPE fanout_errors_total counter";
-
-/// Append the chat's `fanout_errors_total{source="chat",kind=...}` samples (after
-/// [`ERRORS_HEADER`]).
-pub fn render_errors(out: &mut String, s: &ChatStats) {
-    for (code, n) in &s.errors {
-        let _ = writeln!(
-            out,
-            "fanout_errors_total{{source=\"chat\",kind=\"{}\"}} {n}",
-            code.as_str()
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn counts_render_as_prometheus_text() {
+    fn counts_sockets_messages_and_errors_by_code() {
         let stats = Stats::default();
         stats.socket_opened();
         stats.socket_opened();
@@ -177,20 +116,11 @@ mod tests {
         stats.error(ErrorCode::RateLimited);
         let snap = stats.snapshot(3);
         assert_eq!((snap.sockets, snap.sockets_total, snap.rooms), (1, 2, 3));
+        assert_eq!((snap.messages, snap.fanout_frames, snap.socket_writes), (1, 1, 1));
         assert_eq!(snap.slow_consumers, 1);
-        let mut out = String::new();
-        render(&mut out, &snap);
-        out.push_str(ERRORS_HEADER);
-        out.push('\n');
-        render_errors(&mut out, &snap);
-        assert!(out.contains("\nfanout_chat_sockets 1\n"), "{out}");
-        assert!(out.contains("fanout_errors_total{source=\"chat\",kind=\"rate_limited\"} 2\n"));
-        assert!(out.contains("fanout_errors_total{source=\"chat\",kind=\"banned\"} 0\n"));
-        // Every sample line is `name{labels} value` or `name value`.
-        for line in out.lines().filter(|l| !l.starts_with('#')) {
-            let (_, value) = line.rsplit_once(' ').expect("sample");
-            value.parse::<u64>().expect("integer sample");
-        }
+        assert!(snap.errors.contains(&(ErrorCode::RateLimited, 2)));
+        assert!(snap.errors.contains(&(ErrorCode::Banned, 0)));
+        assert_eq!(snap.errors.len(), ErrorCode::ALL.len());
     }
 
     #[test]

@@ -404,9 +404,12 @@ impl SfuHandle {
         Ok(creds.map(|c| (c.ufrag, c.pass)))
     }
 
-    /// Packet counters and the forwarding-delay histogram.
+    /// Packet counters, the forwarding-delay histogram and the sessions per worker.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.inner.metrics.snapshot()
+        MetricsSnapshot {
+            worker_sessions: self.worker_loads(),
+            ..self.inner.metrics.snapshot()
+        }
     }
 
     /// Live sessions per worker (as the control plane placed them).

@@ -10,9 +10,14 @@
 //! offer on its own thread, hands it to a worker, and hears about sessions through
 //! [`SfuHandle::events`]. The LL-HLS bridge taps a room with [`SfuHandle::tap`]: an
 //! in-process subscriber without a WebRTC session, fed by the room's home worker.
+//!
+//! Workers count packets, bytes and forwarding delays in relaxed atomics (`metrics.rs`);
+//! [`SfuHandle::metrics`] reads them into a [`MetricsSnapshot`], which is the `Collector` of
+//! the `fanout_sfu_*` families of `/metrics` (`exposition.rs`; see the `fanout-metrics` crate).
 
 mod addresses;
 mod batch_send;
+mod exposition;
 mod handle;
 mod metrics;
 mod tap;

@@ -1,7 +1,8 @@
 //! Counters and the forwarding-delay histogram the workers keep for `/metrics`.
 //!
 //! Workers write with relaxed atomics after each send batch (one add per bucket touched,
-//! never a lock); readers take a [`MetricsSnapshot`].
+//! never a lock); readers take a [`MetricsSnapshot`], which `exposition.rs` writes as the
+//! `fanout_sfu_*` families of `/metrics`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -112,6 +113,7 @@ impl Metrics {
             tap_drops: self.tap_drops.load(Ordering::Relaxed),
             estimates: self.estimates.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
             estimate_sum_bps: self.estimate_sum_bps.load(Ordering::Relaxed),
+            worker_sessions: Vec::new(),
         }
     }
 }
@@ -145,6 +147,8 @@ pub struct MetricsSnapshot {
     pub estimates: Vec<u64>,
     /// Sum of the viewers' current estimates, bit/s.
     pub estimate_sum_bps: u64,
+    /// Live sessions per worker (as the control plane placed them), worker 0 first.
+    pub worker_sessions: Vec<usize>,
 }
 
 #[cfg(test)]

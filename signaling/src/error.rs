@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use fanout_metrics::ErrorSource;
 use sfu::SfuError;
 use thiserror::Error;
 use tracing::{error, warn};
@@ -114,12 +115,22 @@ impl ApiError {
     }
 }
 
-/// API errors answered so far, by kind.
-pub(crate) fn api_error_counts() -> impl Iterator<Item = (&'static str, u64)> {
-    API_ERROR_KINDS
-        .iter()
-        .zip(&API_ERRORS)
-        .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+/// `fanout_errors_total{source="api"}`: the errors this process answered, by kind.
+#[derive(Debug)]
+pub(crate) struct ApiErrors;
+
+impl ErrorSource for ApiErrors {
+    fn source(&self) -> &'static str {
+        "api"
+    }
+
+    fn counts(&self) -> Vec<(&'static str, u64)> {
+        API_ERROR_KINDS
+            .iter()
+            .zip(&API_ERRORS)
+            .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+            .collect()
+    }
 }
 
 impl IntoResponse for ApiError {

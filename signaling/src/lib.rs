@@ -23,7 +23,11 @@
 //! Lifecycle changes are POSTed to the operator's webhooks, signed (see
 //! [`verify_signature`]); the API and session creation are rate limited per client;
 //! `/readyz` says whether new sessions are welcome, and [`AppState::drain`] shuts down
-//! without cutting viewers off mid-sentence.
+//! without cutting viewers off mid-sentence. `/metrics` (`metrics.rs`) is where the process's
+//! one Prometheus registry is built at each scrape, from the SFU's, chat's and origin's
+//! counters and signaling's own (`service_counts.rs`, `stream_health.rs`,
+//! `player_latency.rs`, the API errors in `error.rs`); the `fanout-metrics` crate lists
+//! which part owns which families.
 //!
 //! # State and threads
 //!
@@ -46,7 +50,6 @@ mod db;
 mod drain;
 mod endpoint;
 mod error;
-mod exposition;
 mod health;
 mod hls_access;
 mod ice_servers;
@@ -55,6 +58,7 @@ mod metrics;
 mod player_latency;
 mod rate_limit;
 mod rate_limiter;
+mod service_counts;
 mod state;
 mod stream_fields;
 mod stream_health;

@@ -1,9 +1,12 @@
-//! Glass-to-glass latency as players report it in their heartbeats, as a histogram.
+//! Glass-to-glass latency as players report it in their heartbeats, as a histogram
+//! (`fanout_glass_to_glass_seconds{protocol}` in `/metrics`).
 
-use std::fmt::Write;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::exposition::buckets;
+use fanout_metrics::histogram::{Buckets, histograms};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
 
 /// Upper bounds of the player-latency buckets, in seconds (the last bucket is open).
 pub const LATENCY_BUCKETS_S: [f64; 13] = [
@@ -50,34 +53,31 @@ impl PlayerLatency {
         self.counts[protocol as usize][i].fetch_add(1, Ordering::Relaxed);
         self.sum_us[protocol as usize].fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
+}
 
-    pub(crate) fn render(&self, out: &mut String) {
-        let name = "fanout_glass_to_glass_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Glass-to-glass latency players report with their heartbeats: the \
-             wall-clock age of the frame on screen (HLS: from its PROGRAM-DATE-TIME; WebRTC: \
-             from the server's sender reports, so without the publisher's uplink).\n\
-             # TYPE {name} histogram"
-        );
-        for p in Protocol::ALL {
-            let label = p.as_str();
-            let counts: Vec<u64> = self.counts[p as usize]
-                .iter()
-                .map(|n| n.load(Ordering::Relaxed))
-                .collect();
-            let labels = format!("protocol=\"{label}\",");
-            let total = buckets(
-                out,
-                &format!("{name}_bucket"),
-                &labels,
-                LATENCY_BUCKETS_S,
-                &counts,
-            );
-            let sum = self.sum_us[p as usize].load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(out, "{name}_sum{{protocol=\"{label}\"}} {sum}");
-            let _ = writeln!(out, "{name}_count{{protocol=\"{label}\"}} {total}");
-        }
+/// Read at scrape time: the heartbeat handler only ever adds.
+impl Collector for PlayerLatency {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let readings = Protocol::ALL.map(|p| {
+            let counts = self.counts[p as usize].each_ref().map(load);
+            (p, counts, load(&self.sum_us[p as usize]) as f64 / 1e6)
+        });
+        histograms(
+            &mut e,
+            "fanout_glass_to_glass_seconds",
+            "Glass-to-glass latency players report with their heartbeats: the wall-clock age of the \
+             frame on screen (HLS: from its PROGRAM-DATE-TIME; WebRTC: from the server's sender \
+             reports, so without the publisher's uplink).",
+            readings.iter().map(|(p, counts, sum)| {
+                let buckets = Buckets {
+                    bounds: &LATENCY_BUCKETS_S,
+                    counts,
+                    sum: *sum,
+                };
+                ([("protocol", p.as_str())], buckets)
+            }),
+        )
     }
 }
 
@@ -91,8 +91,13 @@ mod tests {
         l.observe(Protocol::Hls, 0.95);
         l.observe(Protocol::Hls, 1.1);
         l.observe(Protocol::WebRtc, 0.08);
-        let mut out = String::new();
-        l.render(&mut out);
+        let mut exposition = fanout_metrics::Exposition::default();
+        exposition.add(l);
+        let out = exposition.encode();
+        assert!(
+            out.contains("# TYPE fanout_glass_to_glass_seconds histogram\n"),
+            "{out}"
+        );
         let name = "fanout_glass_to_glass_seconds";
         assert!(
             out.contains(&format!("{name}_bucket{{protocol=\"hls\",le=\"0.75\"}} 0\n")),

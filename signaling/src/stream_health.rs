@@ -1,8 +1,11 @@
 //! Stream health: how the publisher's media arrives (from the SFU's home worker), as JSON in
-//! the stream resource and as Prometheus series in `/metrics`.
+//! the stream resource and as the `fanout_ingest_*` families of `/metrics`.
 
-use std::fmt::Write;
+use std::fmt;
 
+use fanout_metrics::family::gauges;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
 use serde_json::{Value, json};
 use sfu::{HealthReport, TrackHealth};
 
@@ -47,71 +50,73 @@ pub(crate) async fn of(state: &AppState, id: &str, status: Status) -> Option<Hea
     state.sfu.stream_health(id).await.ok().flatten()
 }
 
-/// `fanout_ingest_*` series for every live stream.
-pub(crate) async fn render(state: &AppState, out: &mut String) {
-    let live = state.streams.live();
-    let mut rows: Vec<(String, HealthReport)> = Vec::with_capacity(live.len());
-    for id in live {
-        if let Some(r) = of(state, &id, Status::Live).await {
-            rows.push((id, r));
-        }
-    }
-    render_reports(out, &rows);
-}
+/// Every live stream's health, as its home worker reported it for one scrape.
+#[derive(Debug)]
+pub(crate) struct IngestHealth(Vec<(String, HealthReport)>);
 
-/// The exposition of `rows` (pure, tested without a server).
-pub(crate) fn render_reports(out: &mut String, rows: &[(String, HealthReport)]) {
-    type Getter = fn(&TrackHealth) -> f64;
-    let series: [(&str, &str, Getter); 5] = [
-        (
-            "fanout_ingest_bitrate_bps",
-            "Publisher payload bitrate per track, last second.",
-            |t| t.bitrate_bps as f64,
-        ),
-        (
-            "fanout_ingest_fps",
-            "Publisher video frame rate per layer, last second.",
-            |t| t.fps,
-        ),
-        (
-            "fanout_ingest_loss_ratio",
-            "Publisher packets lost per track, last second.",
-            |t| t.loss,
-        ),
-        (
-            "fanout_ingest_jitter_seconds",
-            "Publisher interarrival jitter per track (RFC 3550).",
-            |t| t.jitter_ms / 1000.0,
-        ),
-        (
-            "fanout_ingest_keyframe_interval_seconds",
-            "Between the publisher's last two keyframes per layer.",
-            |t| t.keyframe_interval.map_or(f64::NAN, |d| d.as_secs_f64()),
-        ),
-    ];
-    for (name, help, get) in series {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for (stream, report) in rows {
-            for t in &report.tracks {
-                let v = get(t);
-                if v.is_nan() {
-                    continue;
-                }
-                let _ = writeln!(
-                    out,
-                    "{name}{{stream=\"{stream}\",track=\"{}\"}} {v}",
-                    track_name(t)
-                );
+impl IngestHealth {
+    /// Asks each live stream's worker (the reason `/metrics` builds its registry per scrape: a
+    /// collector cannot wait).
+    pub(crate) async fn read(state: &AppState) -> Self {
+        let live = state.streams.live();
+        let mut rows = Vec::with_capacity(live.len());
+        for id in live {
+            if let Some(r) = of(state, &id, Status::Live).await {
+                rows.push((id, r));
             }
         }
+        IngestHealth(rows)
     }
-    let name = "fanout_ingest_warnings";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Health warnings of each live stream.\n# TYPE {name} gauge"
-    );
-    for (stream, report) in rows {
-        let _ = writeln!(out, "{name}{{stream=\"{stream}\"}} {}", report.warnings().len());
+}
+
+impl Collector for IngestHealth {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        type Getter = fn(&TrackHealth) -> f64;
+        let series: [(&str, &str, Getter); 5] = [
+            (
+                "fanout_ingest_bitrate_bps",
+                "Publisher payload bitrate per track, last second.",
+                |t| t.bitrate_bps as f64,
+            ),
+            (
+                "fanout_ingest_fps",
+                "Publisher video frame rate per layer, last second.",
+                |t| t.fps,
+            ),
+            (
+                "fanout_ingest_loss_ratio",
+                "Publisher packets lost per track, last second.",
+                |t| t.loss,
+            ),
+            (
+                "fanout_ingest_jitter_seconds",
+                "Publisher interarrival jitter per track (RFC 3550).",
+                |t| t.jitter_ms / 1000.0,
+            ),
+            (
+                "fanout_ingest_keyframe_interval_seconds",
+                "Between the publisher's last two keyframes per layer.",
+                |t| t.keyframe_interval.map_or(f64::NAN, |d| d.as_secs_f64()),
+            ),
+        ];
+        for (name, help, get) in series {
+            let samples = self.0.iter().flat_map(|(stream, report)| {
+                report.tracks.iter().filter_map(move |t| {
+                    let v = get(t);
+                    // No sample rather than NaN: audio has no keyframes.
+                    (!v.is_nan()).then(|| ([("stream", stream.clone()), ("track", track_name(t))], v))
+                })
+            });
+            gauges(&mut e, name, help, samples)?;
+        }
+        gauges(
+            &mut e,
+            "fanout_ingest_warnings",
+            "Health warnings of each live stream.",
+            self.0
+                .iter()
+                .map(|(stream, report)| ([("stream", stream.as_str())], report.warnings().len() as u64)),
+        )
     }
 }
 
@@ -164,17 +169,21 @@ mod tests {
 
     #[test]
     fn exposition_has_a_series_per_track() {
-        let mut out = String::new();
-        render_reports(&mut out, &[("s1".into(), report())]);
+        let mut exposition = fanout_metrics::Exposition::default();
+        exposition.add(IngestHealth(vec![("s1".into(), report())]));
+        let out = exposition.encode();
+        assert!(out.contains("# TYPE fanout_ingest_bitrate_bps gauge\n"), "{out}");
         assert!(
-            out.contains("fanout_ingest_bitrate_bps{stream=\"s1\",track=\"video/f\"} 2500000\n"),
+            out.contains("fanout_ingest_bitrate_bps{stream=\"s1\",track=\"video/f\"} 2500000.0\n"),
             "{out}"
         );
         assert!(
             out.contains("fanout_ingest_loss_ratio{stream=\"s1\",track=\"audio\"} 0.05\n"),
             "{out}"
         );
-        assert!(out.contains("fanout_ingest_keyframe_interval_seconds{stream=\"s1\",track=\"video/f\"} 2\n"));
+        assert!(
+            out.contains("fanout_ingest_keyframe_interval_seconds{stream=\"s1\",track=\"video/f\"} 2.0\n")
+        );
         assert!(!out.contains("keyframe_interval_seconds{stream=\"s1\",track=\"audio\"}"));
         assert!(out.contains("fanout_ingest_warnings{stream=\"s1\"} 1\n"));
     }

@@ -3,7 +3,7 @@
 //! twice, samples of one family split apart, a `TYPE` after its samples, bad names, labels or
 //! values) and returns the samples for assertions.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// One sample line: `name{labels} value`.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +42,33 @@ impl Exposition {
             .iter()
             .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
             .map(|s| s.value)
+    }
+}
+
+impl Exposition {
+    /// Every family declared with `# TYPE`, as a dashboard depends on it: one
+    /// `name type label,label` line per family (label names sorted, a histogram's `le`
+    /// included, `-` for none), sorted by name.
+    pub fn families(&self) -> Vec<String> {
+        let mut labels: BTreeMap<&str, BTreeSet<&str>> = self
+            .types
+            .keys()
+            .map(|name| (name.as_str(), BTreeSet::new()))
+            .collect();
+        for sample in &self.samples {
+            let family = family_of(&sample.name, &self.types);
+            if let Some(names) = labels.get_mut(family) {
+                names.extend(sample.labels.iter().map(|(k, _)| k.as_str()));
+            }
+        }
+        labels
+            .into_iter()
+            .map(|(name, names)| {
+                let names = names.into_iter().collect::<Vec<_>>().join(",");
+                let names = if names.is_empty() { "-".to_string() } else { names };
+                format!("{name} {} {names}", self.types[name])
+            })
+            .collect()
     }
 }
 
@@ -189,6 +216,23 @@ mod tests {
         let e = parse(text).expect("valid");
         assert_eq!(e.value("a_total", &[("k", "x\"y")]), Some(3.0));
         assert_eq!(e.value("h_bucket", &[("le", "+Inf")]), Some(2.0));
+    }
+
+    #[test]
+    fn families_name_their_type_and_label_names() {
+        let text = "# TYPE b_total counter\nb_total{y=\"1\",x=\"2\"} 3\nb_total{z=\"1\"} 3\n\
+                    # TYPE h histogram\nh_bucket{p=\"a\",le=\"+Inf\"} 2\nh_sum{p=\"a\"} 0.3\nh_count{p=\"a\"} 2\n\
+                    # TYPE a gauge\na 1\n# TYPE empty gauge\n";
+        let e = parse(text).expect("valid");
+        assert_eq!(
+            e.families(),
+            [
+                "a gauge -",
+                "b_total counter x,y,z",
+                "empty gauge -",
+                "h histogram le,p"
+            ]
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `/metrics` of a running server while every part of it is used: a webrtc-rs publisher and
 //! viewer, LL-HLS requests on the test pattern, a chat socket, a player heartbeat with its
 //! latency, and a few refused requests. The exposition must parse strictly as Prometheus text
-//! (tests/src/prometheus.rs) and each family must have moved with what was done. The same
+//! (tests/src/prometheus.rs), list exactly the families of `tests/fixtures/metrics-families.txt`
+//! (name, type, label names) and each family must have moved with what was done. The same
 //! activity is counted in the streams' audiences: a WHEP viewer, a chat socket, heartbeating
 //! players and an HLS playlist request with a `sid` are each one viewer.
 
@@ -17,6 +18,12 @@ use tokio_tungstenite::tungstenite::Message;
 fn scrape(server: &Server) -> Exposition {
     let r = http("GET", &format!("{}/metrics", server.base), &[], None);
     assert_eq!(r.status, 200);
+    let content_type = r
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.as_str());
+    assert_eq!(content_type, Some("text/plain; version=0.0.4; charset=utf-8"));
     prometheus::parse(&r.body).unwrap_or_else(|e| panic!("/metrics is not valid Prometheus text: {e}"))
 }
 
@@ -161,6 +168,24 @@ fn metrics_move_with_media_hls_chat_heartbeats_and_errors() {
                 "{name}{labels:?} went from {a} to {b}, expected +{by}"
             );
         };
+        // A dashboard keeps working: every family, with its type and label names, as listed
+        // (the list was taken from the hand-written writers before prometheus-client replaced
+        // them; a new family is added to it on purpose).
+        let expected: Vec<&str> = include_str!("../fixtures/metrics-families.txt").lines().collect();
+        let families = after.families();
+        let missing: Vec<&&str> = expected
+            .iter()
+            .filter(|f| !families.iter().any(|g| g == *f))
+            .collect();
+        let unlisted: Vec<&String> = families
+            .iter()
+            .filter(|f| !expected.contains(&f.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty() && unlisted.is_empty(),
+            "/metrics families changed: missing or changed {missing:#?}, \
+             not in tests/fixtures/metrics-families.txt {unlisted:#?}"
+        );
         // SFU: packets, bytes, one viewer with a bandwidth estimate.
         grew("fanout_sfu_packets_out_total", &[], 100.0);
         grew("fanout_sfu_bytes_in_total", &[], 50_000.0);

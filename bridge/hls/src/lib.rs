@@ -46,10 +46,15 @@
 //! # }
 //! ```
 //!
+//! The router counts requests, bytes and refusals ([`stats`]); [`Origin::stats`] reads them
+//! into an [`OriginStats`], the collector of the `fanout_hls_*` families of `/metrics` (see the
+//! `fanout-metrics` crate).
+//!
 //! `docs/llhls.md` describes the URL layout, cache headers, blocking semantics and settings.
 
 pub mod config;
 mod disk;
+mod exposition;
 pub mod fragment;
 pub mod init_segment;
 pub mod media;

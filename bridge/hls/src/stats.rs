@@ -2,9 +2,9 @@
 //! reason, and the blocking requests held right now.
 //!
 //! Counted once per request in the router (relaxed atomics); read with
-//! [`crate::Origin::stats`] and written as text by [`render`] and [`render_errors`].
+//! [`crate::Origin::stats`], whose reading writes the `fanout_hls_*` families and the origin's
+//! part of `fanout_errors_total` in `/metrics` (`exposition.rs`).
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::resource::{PlaylistKind, Resource};
@@ -137,41 +137,6 @@ pub struct OriginStats {
     pub held: u64,
 }
 
-/// Append the origin's metrics (not its errors: see [`render_errors`]).
-pub fn render(out: &mut String, s: &OriginStats) {
-    let name = "fanout_hls_requests_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} LL-HLS requests by what they asked for.\n# TYPE {name} counter"
-    );
-    for (kind, n, _) in &s.requests {
-        let _ = writeln!(out, "{name}{{kind=\"{}\"}} {n}", kind.as_str());
-    }
-    let name = "fanout_hls_bytes_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} LL-HLS body bytes served by what they were.\n# TYPE {name} counter"
-    );
-    for (kind, _, bytes) in &s.requests {
-        let _ = writeln!(out, "{name}{{kind=\"{}\"}} {bytes}", kind.as_str());
-    }
-    let name = "fanout_hls_held_requests";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Blocking playlist and part requests waiting for media.\n\
-         # TYPE {name} gauge\n{name} {}",
-        s.held
-    );
-}
-
-/// Append `fanout_errors_total{source="hls",kind=...}` samples (the family's header is the
-/// caller's: one per exposition).
-pub fn render_errors(out: &mut String, s: &OriginStats) {
-    for (kind, n) in &s.errors {
-        let _ = writeln!(out, "fanout_errors_total{{source=\"hls\",kind=\"{kind}\"}} {n}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,17 +153,12 @@ mod tests {
         drop(held);
         let s = stats.snapshot();
         assert_eq!(s.held, 0);
-        let mut out = String::new();
-        render(&mut out, &s);
-        render_errors(&mut out, &s);
-        assert!(
-            out.contains("fanout_hls_requests_total{kind=\"part\"} 2\n"),
-            "{out}"
+        assert!(s.requests.contains(&(RequestKind::Part, 2, 1500)));
+        assert!(s.requests.contains(&(RequestKind::Segment, 1, 0)));
+        assert_eq!(
+            s.errors,
+            [("bad_request", 1), ("not_found", 1), ("unavailable", 0)]
         );
-        assert!(out.contains("fanout_hls_bytes_total{kind=\"part\"} 1500\n"));
-        assert!(out.contains("fanout_hls_requests_total{kind=\"segment\"} 1\n"));
-        assert!(out.contains("fanout_errors_total{source=\"hls\",kind=\"not_found\"} 1\n"));
-        assert!(out.contains("fanout_errors_total{source=\"hls\",kind=\"bad_request\"} 1\n"));
         for (i, k) in RequestKind::ALL.iter().enumerate() {
             assert_eq!(*k as usize, i);
         }
