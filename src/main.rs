@@ -117,6 +117,8 @@ struct ServeArgs {
     /// the public stream `test`, at /hls/test/master.m3u8.
     #[arg(long, env = "FANOUT_TEST_PATTERN")]
     test_pattern: bool,
+    #[command(flatten)]
+    hls: HlsArgs,
     /// TURN server URL to offer clients (repeatable), e.g. turn:turn.example.com:3478.
     /// Needs --turn-secret; see turn-config/.
     #[arg(long = "turn-url", env = "FANOUT_TURN_URL", value_delimiter = ',')]
@@ -134,6 +136,28 @@ struct ServeArgs {
 }
 
 /// Webhooks, rate limits, shutdown.
+/// The LL-HLS bridge: every live room transcoded into an ABR ladder.
+#[derive(Args, Debug, Clone)]
+struct HlsArgs {
+    /// Ladder heights, top first (a source gets those at or below its own height).
+    #[arg(long, env = "FANOUT_HLS_LADDER", default_value = "720,360", value_parser = parse_ladder)]
+    hls_ladder: Ladder,
+    /// Video encoder: auto (NVENC, then VA-API, then x264), x264, nvenc or vaapi.
+    #[arg(long, env = "FANOUT_HLS_ENCODER", default_value = "auto")]
+    hls_encoder: bridge::encoder::EncoderPreference,
+    /// Do not bridge live rooms to LL-HLS (WebRTC only).
+    #[arg(long, env = "FANOUT_NO_HLS_BRIDGE")]
+    no_hls_bridge: bool,
+}
+
+/// Ladder heights, top first.
+#[derive(Debug, Clone)]
+struct Ladder(Vec<u32>);
+
+fn parse_ladder(text: &str) -> Result<Ladder, String> {
+    bridge::ladder::parse_heights(text).map(Ladder)
+}
+
 #[derive(Args, Debug, Clone)]
 struct OpsArgs {
     /// Receiver of stream lifecycle webhooks (repeatable; plain http:// only).
@@ -259,6 +283,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let _ = marks_to.set(state.clone());
     let draining = state.clone();
     let db = state.database().clone();
+    let bridges = start_bridges(&args.hls, &sfu, &origin, &state)?;
     let test_source = if args.test_pattern {
         Some(start_test_pattern(&origin, &state).await?)
     } else {
@@ -318,6 +343,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
         })
         .await
         .context("HTTP server")?;
+    if let Some(bridges) = bridges {
+        // Every live stream's VOD is finalised before the process ends.
+        tokio::task::spawn_blocking(move || bridges.stop_all())
+            .await
+            .context("stopping the LL-HLS bridges")?;
+    }
     if let Some(source) = test_source {
         tokio::task::spawn_blocking(move || source.stop())
             .await
@@ -362,6 +393,48 @@ fn webhook_config(args: &OpsArgs, data_dir: &Path) -> Result<Option<signaling::W
     let config = signaling::WebhookConfig::new(&args.webhook_url, &secret)?;
     info!(endpoints = config.endpoints(), "webhooks on");
     Ok(Some(config))
+}
+
+/// Bridge every live room into LL-HLS, following the streams' lifecycle.
+fn start_bridges(
+    args: &HlsArgs,
+    sfu: &sfu::Sfu,
+    origin: &hls::Origin,
+    state: &signaling::AppState,
+) -> Result<Option<bridge::live::Bridges>> {
+    if args.no_hls_bridge {
+        info!("LL-HLS bridge off (--no-hls-bridge): live rooms are WebRTC only");
+        return Ok(None);
+    }
+    let choice =
+        bridge::encoder::probe(args.hls_encoder).context("choosing the LL-HLS encoder (--hls-encoder)")?;
+    let mut config = bridge::live::BridgeConfig::new(choice);
+    config.ladder = args.hls_ladder.0.clone();
+    let bridges = bridge::live::Bridges::new(sfu.handle(), origin.clone(), config);
+    let mut events = state.stream_events();
+    let following = bridges.clone();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match events.recv().await {
+                Ok(signaling::StreamEvent::Live { stream, meta }) if stream != TEST_STREAM => {
+                    let settings = bridge::live::StreamSettings {
+                        ladder: meta.hls_ladder,
+                        dvr: meta.enable_dvr,
+                        low_latency: meta.low_latency,
+                    };
+                    if let Err(e) = following.stream_live(&stream, settings) {
+                        tracing::error!(%stream, "no LL-HLS for this stream: {e}");
+                    }
+                }
+                Ok(signaling::StreamEvent::Ended { stream }) => following.stream_ended(&stream),
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => tracing::warn!("the LL-HLS bridge missed {n} stream events"),
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+    Ok(Some(bridges))
 }
 
 /// The stream id the built-in test source publishes to.

@@ -86,6 +86,31 @@ fn tags(v: &Value) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
+/// `hlsLadder`: heights top first, e.g. `[720, 480, 360]`, or `null` for the server's.
+fn ladder(v: &Value) -> Result<Option<Vec<u32>>, ApiError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let why = "must be null or an array of 1-4 distinct even heights from 90 to 2160, e.g. [720, 360]";
+    let list = v
+        .as_array()
+        .filter(|l| (1..=4).contains(&l.len()))
+        .ok_or_else(|| invalid("hlsLadder", why))?;
+    let mut heights = Vec::with_capacity(list.len());
+    for h in list {
+        let h = h
+            .as_u64()
+            .filter(|h| (90..=2160).contains(h) && h % 2 == 0)
+            .ok_or_else(|| invalid("hlsLadder", why))? as u32;
+        if heights.contains(&h) {
+            return Err(invalid("hlsLadder", why));
+        }
+        heights.push(h);
+    }
+    heights.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(Some(heights))
+}
+
 fn flag(field: &str, v: &Value) -> Result<bool, ApiError> {
     v.as_bool().ok_or_else(|| invalid(field, "must be true or false"))
 }
@@ -103,6 +128,7 @@ pub(crate) fn apply(meta: &mut StreamMeta, body: &Map<String, Value>) -> Result<
             "tags" => meta.tags = tags(v)?,
             "enableDvr" => meta.enable_dvr = flag("enableDvr", v)?,
             "lowLatencyMode" => meta.low_latency = flag("lowLatencyMode", v)?,
+            "hlsLadder" => meta.hls_ladder = ladder(v)?,
             "visibility" => {
                 meta.visibility = v
                     .as_str()
@@ -126,14 +152,20 @@ mod tests {
         let mut m = StreamMeta::default();
         let ok = json!({"title": " Speedrun ", "category": "Gaming", "language": "pt-BR",
             "tags": ["Any%", "any%", "pb"], "enableDvr": false, "lowLatencyMode": false,
-            "visibility": "private"});
+            "visibility": "private", "hlsLadder": [360, 720]});
         apply(&mut m, ok.as_object().expect("object")).expect("valid");
         assert_eq!(m.title, "Speedrun");
         assert_eq!(m.category.as_deref(), Some("gaming"));
         assert_eq!(m.tags, ["any%", "pb"]);
         assert!(!m.enable_dvr && !m.low_latency);
         assert_eq!(m.visibility, Visibility::Private);
+        assert_eq!(m.hls_ladder, Some(vec![720, 360]), "top first");
         for (bad, field) in [
+            (json!({"hlsLadder": []}), "hlsLadder"),
+            (json!({"hlsLadder": [720, 721]}), "hlsLadder"),
+            (json!({"hlsLadder": [720, 720]}), "hlsLadder"),
+            (json!({"hlsLadder": "720,360"}), "hlsLadder"),
+            (json!({"hlsLadder": [4320]}), "hlsLadder"),
             (json!({"title": ""}), "title"),
             (json!({"title": "x".repeat(201)}), "title"),
             (json!({"title": 5}), "title"),

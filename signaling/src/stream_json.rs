@@ -54,6 +54,7 @@ pub(crate) fn body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Va
         "tags": m.tags,
         "enableDvr": m.enable_dvr,
         "lowLatencyMode": m.low_latency,
+        "hlsLadder": m.hls_ladder,
         "visibility": m.visibility.as_str(),
         "status": runtime.status.as_str(),
         "reconnecting": runtime.reconnecting,

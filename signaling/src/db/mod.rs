@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::lifecycle::Status;
 pub use database::{Database, DbError};
-use stream_row::{COLUMNS, row_from, tags_json};
+use stream_row::{COLUMNS, ladder_text, row_from, tags_json};
 pub use stream_row::{StreamMeta, StreamRow, Visibility};
 
 /// The store: one SQLite connection, called synchronously. The server owns it through a
@@ -44,7 +44,7 @@ impl Db {
         let m = &row.meta;
         self.conn.execute(
             &format!(
-                "INSERT INTO streams ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                "INSERT INTO streams ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ),
             params![
                 row.id,
@@ -59,6 +59,7 @@ impl Db {
                 m.enable_dvr,
                 m.low_latency,
                 m.visibility.as_str(),
+                ladder_text(&m.hls_ladder),
             ],
         )?;
         Ok(())
@@ -68,7 +69,7 @@ impl Db {
     pub fn update_meta(&self, id: &str, meta: &StreamMeta, now_ms: i64) -> rusqlite::Result<bool> {
         let n = self.conn.execute(
             "UPDATE streams SET title = ?2, category = ?3, language = ?4, tags = ?5, enable_dvr = ?6,
-                 low_latency = ?7, visibility = ?8, updated_at = ?9 WHERE id = ?1",
+                 low_latency = ?7, visibility = ?8, updated_at = ?9, hls_ladder = ?10 WHERE id = ?1",
             params![
                 id,
                 meta.title,
@@ -79,6 +80,7 @@ impl Db {
                 meta.low_latency,
                 meta.visibility.as_str(),
                 now_ms,
+                ladder_text(&meta.hls_ladder),
             ],
         )?;
         Ok(n == 1)

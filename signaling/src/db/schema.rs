@@ -11,6 +11,7 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("enable_dvr", "INTEGER NOT NULL DEFAULT 1"),
     ("low_latency", "INTEGER NOT NULL DEFAULT 1"),
     ("visibility", "TEXT NOT NULL DEFAULT 'public'"),
+    ("hls_ladder", "TEXT"),
 ];
 
 /// Columns added to `stream_audience` after its first release.

@@ -48,6 +48,8 @@ pub struct StreamMeta {
     pub low_latency: bool,
     /// Public or private.
     pub visibility: Visibility,
+    /// The stream's own LL-HLS ladder (heights, top first); `None` for the server's.
+    pub hls_ladder: Option<Vec<u32>>,
 }
 
 impl Default for StreamMeta {
@@ -60,6 +62,7 @@ impl Default for StreamMeta {
             enable_dvr: true,
             low_latency: true,
             visibility: Visibility::Public,
+            hls_ladder: None,
         }
     }
 }
@@ -82,7 +85,7 @@ pub struct StreamRow {
 }
 
 /// The `streams` columns in the order [`row_from`] reads them.
-pub(super) const COLUMNS: &str = "id, title, key_hash, status, created_at, updated_at, category, language, tags, enable_dvr, low_latency, visibility";
+pub(super) const COLUMNS: &str = "id, title, key_hash, status, created_at, updated_at, category, language, tags, enable_dvr, low_latency, visibility, hls_ladder";
 
 /// A `SELECT {COLUMNS}` row.
 pub(super) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamRow> {
@@ -101,8 +104,20 @@ pub(super) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamRow> {
             enable_dvr: r.get(9)?,
             low_latency: r.get(10)?,
             visibility: Visibility::parse(&r.get::<_, String>(11)?).unwrap_or_default(),
+            hls_ladder: r.get::<_, Option<String>>(12)?.and_then(|s| ladder_from(&s)),
         },
     })
+}
+
+/// A ladder as stored: heights joined by commas (`720,480,360`).
+pub(super) fn ladder_text(ladder: &Option<Vec<u32>>) -> Option<String> {
+    ladder
+        .as_ref()
+        .map(|l| l.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+}
+
+fn ladder_from(text: &str) -> Option<Vec<u32>> {
+    text.split(',').map(|h| h.trim().parse().ok()).collect()
 }
 
 /// Tags as stored: a JSON array.

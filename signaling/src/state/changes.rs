@@ -10,13 +10,14 @@
 //! `ended` that followed it). Queueing is a push into memory; the slot was reserved before
 //! the lock was taken, so nothing waits while it is held. The I/O happens on the task.
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::warn;
 
 use super::viewers::Viewers;
 use crate::chat_link::{ChatLink, notify_live};
 use crate::db::Database;
 use crate::lifecycle::Status;
+use crate::stream_event::StreamEvent;
 use crate::webhook::{EventKind, Webhooks};
 
 /// Decisions waiting for the task before deciders wait for room (each is a few changes; a
@@ -61,6 +62,7 @@ impl Changes {
         viewers: Viewers,
         webhooks: Option<Webhooks>,
         chat: Option<ChatLink>,
+        events: broadcast::Sender<StreamEvent>,
     ) -> Changes {
         let (queue, mut batches) = mpsc::channel::<Batch>(QUEUE);
         let applier = Applier {
@@ -68,6 +70,7 @@ impl Changes {
             viewers,
             webhooks,
             chat,
+            events,
         };
         tokio::spawn(async move {
             while let Some(batch) = batches.recv().await {
@@ -121,6 +124,7 @@ struct Applier {
     viewers: Viewers,
     webhooks: Option<Webhooks>,
     chat: Option<ChatLink>,
+    events: broadcast::Sender<StreamEvent>,
 }
 
 impl Applier {
@@ -139,9 +143,36 @@ impl Applier {
                 if let Some(link) = &self.chat {
                     notify_live(link, &stream, status == Status::Live);
                 }
+                self.announce(&stream, status).await;
             }
-            Change::Reconnecting { stream } => self.webhook(&stream, EventKind::Reconnecting).await,
+            Change::Reconnecting { stream } => {
+                self.webhook(&stream, EventKind::Reconnecting).await;
+                // Nobody following is fine.
+                let _ = self.events.send(StreamEvent::Reconnecting { stream });
+            }
         }
+    }
+
+    /// Tell the server's followers (the LL-HLS bridge) about a stored status.
+    async fn announce(&self, stream: &str, status: Status) {
+        let event = match status {
+            Status::Live => match self.db.get(stream).await {
+                Ok(Some(row)) => StreamEvent::Live {
+                    stream: stream.to_string(),
+                    meta: row.meta,
+                },
+                Ok(None) => return,
+                Err(e) => {
+                    warn!(%stream, "not announced live: cannot read the stream: {e}");
+                    return;
+                }
+            },
+            Status::Ended => StreamEvent::Ended {
+                stream: stream.to_string(),
+            },
+            Status::Created => return,
+        };
+        let _ = self.events.send(event);
     }
 
     /// Queue `kind` for stream `id` to every endpoint (nothing when none are configured).
@@ -169,7 +200,10 @@ mod tests {
         let db = Database::start(Db::in_memory().expect("in-memory database"));
         let window = audience::Window::new(Duration::from_secs(60));
         let viewers = Viewers::new(audience::Audience::in_process(window), db.clone());
-        (Changes::start(db.clone(), viewers, None, None), db)
+        (
+            Changes::start(db.clone(), viewers, None, None, broadcast::channel(16).0),
+            db,
+        )
     }
 
     fn status(status: Status) -> Change {

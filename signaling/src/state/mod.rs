@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sfu::SfuHandle;
+use tokio::sync::broadcast;
 use tracing::{info, warn};
 
 pub(crate) use changes::Changes;
@@ -39,6 +40,7 @@ use crate::db::{Database, Db};
 use crate::error::ApiError;
 use crate::player_latency::PlayerLatency;
 use crate::rate_limiter::RateLimiter;
+use crate::stream_event::StreamEvent;
 use crate::webhook::Webhooks;
 
 /// Everything handlers share: the configuration and the services. Cheap to clone.
@@ -56,6 +58,8 @@ pub struct AppState {
     pub(crate) drain: Drain,
     /// Latency the players report in their heartbeats.
     pub(crate) player_latency: Arc<PlayerLatency>,
+    /// Stream lifecycle events, once stored.
+    pub(crate) events: broadcast::Sender<StreamEvent>,
 }
 
 impl AppState {
@@ -81,7 +85,14 @@ impl AppState {
             .map(|limit| Arc::new(RateLimiter::new(limit, config.trust_proxy)));
         let viewers = Viewers::new(config.audience.clone(), db.clone());
         let resources = Resources::default();
-        let changes = Changes::start(db.clone(), viewers.clone(), webhooks.clone(), config.chat.clone());
+        let (events, _) = broadcast::channel(1024);
+        let changes = Changes::start(
+            db.clone(),
+            viewers.clone(),
+            webhooks.clone(),
+            config.chat.clone(),
+            events.clone(),
+        );
         let streams = Streams::new(
             config.grace,
             sfu.clone(),
@@ -104,7 +115,13 @@ impl AppState {
             limiter,
             drain,
             player_latency: Arc::default(),
+            events,
         }
+    }
+
+    /// Follow streams going live, reconnecting and ending (each sent once it is stored).
+    pub fn stream_events(&self) -> broadcast::Receiver<StreamEvent> {
+        self.events.subscribe()
     }
 
     /// The database, for the binary's own streams (the test pattern).
