@@ -257,6 +257,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ..Default::default()
     })
     .context("starting the LL-HLS origin")?;
+    let bridges = new_bridges(&args.hls, &sfu, &origin)?;
     let state = signaling::AppState::new(
         db,
         sfu.handle(),
@@ -277,13 +278,18 @@ async fn serve(args: ServeArgs) -> Result<()> {
             }),
             trust_proxy: args.ops.trust_proxy,
             hls: Some(origin.clone()),
+            bridge: bridges
+                .clone()
+                .map(|b| Arc::new(BridgeView(b)) as Arc<dyn signaling::BridgeView>),
         },
     )
     .await;
     let _ = marks_to.set(state.clone());
     let draining = state.clone();
     let db = state.database().clone();
-    let bridges = start_bridges(&args.hls, &sfu, &origin, &state)?;
+    if let Some(bridges) = &bridges {
+        follow_streams(bridges.clone(), &state);
+    }
     let test_source = if args.test_pattern {
         Some(start_test_pattern(&origin, &state).await?)
     } else {
@@ -395,12 +401,11 @@ fn webhook_config(args: &OpsArgs, data_dir: &Path) -> Result<Option<signaling::W
     Ok(Some(config))
 }
 
-/// Bridge every live room into LL-HLS, following the streams' lifecycle.
-fn start_bridges(
+/// The LL-HLS bridge of every live room (`None` with --no-hls-bridge).
+fn new_bridges(
     args: &HlsArgs,
     sfu: &sfu::Sfu,
     origin: &hls::Origin,
-    state: &signaling::AppState,
 ) -> Result<Option<bridge::live::Bridges>> {
     if args.no_hls_bridge {
         info!("LL-HLS bridge off (--no-hls-bridge): live rooms are WebRTC only");
@@ -410,9 +415,46 @@ fn start_bridges(
         bridge::encoder::probe(args.hls_encoder).context("choosing the LL-HLS encoder (--hls-encoder)")?;
     let mut config = bridge::live::BridgeConfig::new(choice);
     config.ladder = args.hls_ladder.0.clone();
-    let bridges = bridge::live::Bridges::new(sfu.handle(), origin.clone(), config);
+    Ok(Some(bridge::live::Bridges::new(
+        sfu.handle(),
+        origin.clone(),
+        config,
+    )))
+}
+
+/// Signaling's view of the bridges: each stream's bridge health, and their metrics.
+#[derive(Debug)]
+struct BridgeView(bridge::live::Bridges);
+
+impl signaling::BridgeView for BridgeView {
+    fn health(&self, stream: &str) -> Option<serde_json::Value> {
+        let h = self.0.health(stream)?;
+        Some(serde_json::json!({
+            "state": h.state.as_str(),
+            "encoder": h.encoder,
+            "renditions": h.renditions,
+            "videoCodec": h.video_codec,
+            "audio": h.audio,
+            "clock": h.clock,
+            "restarts": h.restarts,
+            "lastError": h.last_error,
+        }))
+    }
+
+    fn metrics(
+        &self,
+    ) -> (
+        Box<dyn prometheus_client::collector::Collector>,
+        Box<dyn fanout_metrics::ErrorSource>,
+    ) {
+        let m = self.0.metrics();
+        (Box::new(m.clone()), Box::new(m))
+    }
+}
+
+/// Bridge every live room into LL-HLS, following the streams' lifecycle.
+fn follow_streams(following: bridge::live::Bridges, state: &signaling::AppState) {
     let mut events = state.stream_events();
-    let following = bridges.clone();
     tokio::spawn(async move {
         use tokio::sync::broadcast::error::RecvError;
         loop {
@@ -434,7 +476,6 @@ fn start_bridges(
             }
         }
     });
-    Ok(Some(bridges))
 }
 
 /// The stream id the built-in test source publishes to.

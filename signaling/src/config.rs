@@ -41,6 +41,8 @@ pub struct SignalConfig {
     pub trust_proxy: bool,
     /// The LL-HLS origin served by this process, for its counters in `/metrics`.
     pub hls: Option<hls::Origin>,
+    /// The LL-HLS bridge of this process, for streams' health and `/metrics`.
+    pub bridge: Option<Arc<dyn crate::bridge_view::BridgeView>>,
 }
 
 /// Base URLs of the RTMP and SRT ingest, when they run (`None`: the stream response says

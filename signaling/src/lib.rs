@@ -42,6 +42,7 @@
 
 mod app;
 mod auth;
+mod bridge_view;
 mod browse;
 mod chat_guest;
 mod chat_link;
@@ -74,6 +75,7 @@ mod whip;
 
 pub use app::router;
 pub use auth::new_secret;
+pub use bridge_view::BridgeView;
 pub use chat_link::ChatLink;
 pub use config::{IngestUrls, SignalConfig};
 pub use db::{Database, Db, DbError, StreamMeta, StreamRow, Visibility};

@@ -32,6 +32,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         let stats = chat.state.stats();
         exposition.add(stats.clone()).errors(stats);
     }
+    if let Some(bridge) = &state.config.bridge {
+        let (families, errors) = bridge.metrics();
+        exposition
+            .add(crate::bridge_view::Boxed(families))
+            .errors(crate::bridge_view::BoxedErrors(errors));
+    }
     if let Some(hls) = &state.config.hls {
         let stats = hls.stats();
         exposition.add(stats.clone()).errors(stats);

@@ -97,6 +97,13 @@ async fn full_body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Va
         Some(report) => crate::stream_health::to_json(&report),
         None => Value::Null,
     };
+    // The LL-HLS bridge's side of it: transcoding, on the slate, restarting (and why).
+    v["hls"] = state
+        .config
+        .bridge
+        .as_ref()
+        .and_then(|b| b.health(&row.id))
+        .unwrap_or(Value::Null);
     v
 }
 

@@ -32,7 +32,7 @@ fn metrics_move_with_media_hls_chat_heartbeats_and_errors() {
     if !in_netns("metrics_move_with_media_hls_chat_heartbeats_and_errors") {
         return;
     }
-    let server = Server::start(&["--test-pattern"]);
+    let server = Server::start_bridged(&["--test-pattern"]);
     let (id, key) = create_stream(&server, "metrics");
     let before = scrape(&server);
     let auth = format!("Bearer {ADMIN}");

@@ -12,8 +12,6 @@ use std::time::Duration;
 use common::{
     NodeProc, Server, create_stream, http, in_netns, runtime, webrtc_rs_publisher, webrtc_rs_viewer,
 };
-use fanout_tests::codec::VideoCodec;
-use fanout_tests::whip::{PublishOptions, Publisher};
 
 #[test]
 fn webrtc_rs_vp8_publisher_to_webrtc_rs_viewer() {
@@ -86,15 +84,7 @@ fn obs_shaped_h264_publisher_plays_in_chromium() {
     let server = Server::start(&[]);
     let (id, key) = create_stream(&server, "obs");
     let rt = runtime();
-    let publisher = rt.block_on(async {
-        let opts = PublishOptions {
-            video: VideoCodec::H264,
-            ..PublishOptions::obs()
-        };
-        Publisher::publish(&format!("{}/whip/{id}", server.base), &key, opts)
-            .await
-            .expect("OBS-shaped publisher goes live")
-    });
+    let publisher = rt.block_on(common::obs_h264_publisher(&server, &id, &key));
 
     // A real decoder: Chromium must decode the H.264 stream.
     let chromium = NodeProc::spawn(

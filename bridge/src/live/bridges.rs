@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use hls::MediaSink;
 use sfu::SfuHandle;
 
+use super::exposition::BridgeMetrics;
 use super::health::{BridgeHealth, BridgeStats};
 use super::room_bridge::RoomBridge;
 use super::settings::{BridgeConfig, StreamSettings};
@@ -22,6 +23,12 @@ struct Inner {
     config: BridgeConfig,
     running: Mutex<HashMap<String, RoomBridge>>,
     stats: Arc<BridgeStats>,
+}
+
+impl std::fmt::Debug for Bridges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bridges({} live, {})", self.count(), self.inner.config.encoder)
+    }
 }
 
 impl Bridges {
@@ -109,6 +116,22 @@ impl Bridges {
             .spawn(move || bridge.stop());
         if let Err(e) = spawned {
             tracing::error!(%stream, "no thread to stop the bridge on: {e}");
+        }
+    }
+
+    /// The counters for `/metrics`.
+    pub fn metrics(&self) -> BridgeMetrics {
+        let stats = &self.inner.stats;
+        let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let encoder = self.inner.config.encoder;
+        BridgeMetrics {
+            encoder: encoder.encoder.name(),
+            decode: if encoder.gpu_decode { "gpu" } else { "cpu" },
+            streams: self.count() as u64,
+            starts: read(&stats.starts),
+            faults: read(&stats.faults),
+            resumes: read(&stats.resumes),
+            slates: read(&stats.slates),
         }
     }
 

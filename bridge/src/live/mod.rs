@@ -7,11 +7,13 @@
 //! VOD. `docs/bridge.md` has the diagram.
 
 mod bridges;
+mod exposition;
 mod health;
 mod room_bridge;
 mod settings;
 
 pub use bridges::Bridges;
+pub use exposition::BridgeMetrics;
 pub use health::{BridgeHealth, BridgeState, BridgeStats};
 pub use room_bridge::{OpenStream, PacketSource, RoomBridge};
 pub use settings::{BridgeConfig, DEFAULT_LADDER, StreamSettings};

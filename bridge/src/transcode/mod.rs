@@ -124,13 +124,24 @@ impl Transcoder {
         let wall = WallClock::new(Instant::now(), SystemTime::now());
         let mut video_clock = TrackClock::new(90_000);
         let mut audio_clock = TrackClock::new(48_000);
+        // A track whose sender reports have not come yet is based on the other's delay
+        // (arrival minus capture), so audio and video stay in step.
+        let delay = first.iter().find_map(|p| {
+            Some(
+                wall.wall(p.received)
+                    .duration_since(p.capture?)
+                    .unwrap_or_default(),
+            )
+        });
         let mut walls = Vec::with_capacity(first.len());
         for p in &first {
             let clock = match p.kind {
                 MediaKind::Video => &mut video_clock,
                 MediaKind::Audio => &mut audio_clock,
             };
-            walls.push(clock.wall(p.rtp_time, p.capture, wall.wall(p.received)));
+            let arrival = wall.wall(p.received);
+            let capture = p.capture.or_else(|| delay.map(|d| arrival - d));
+            walls.push(clock.wall(p.rtp_time, capture, arrival));
         }
         let anchor = walls.iter().min().copied().unwrap_or_else(SystemTime::now) - ANCHOR_LEAD;
 

@@ -13,11 +13,16 @@ use sfu::{Codec, MediaKind, TapPacket};
 
 use super::frame_size::{VideoCodec, frame_size};
 
-/// How long the source may settle (layers coming on) after its first video packet.
-pub const SETTLE: Duration = Duration::from_millis(1000);
+/// How long a first start waits after the first video packet (both tracks seen, the sender
+/// reports that time the media on their way).
+pub const SETTLE: Duration = Duration::from_millis(500);
 /// The same for a restarted run: the layers are on, the audio is flowing; long enough for
 /// both tracks to be seen.
 pub const RESUME_SETTLE: Duration = Duration::from_millis(300);
+/// A browser publishing simulcast turns its higher layers on as its bandwidth estimate grows,
+/// and the tap follows it up: a first start waits for a keyframe of the top declared layer
+/// (its size decides the ladder), at most this long after the first video.
+pub const MAX_SETTLE: Duration = Duration::from_millis(4000);
 /// How long audio without any video waits before the stream starts audio-only.
 pub const AUDIO_ONLY_AFTER: Duration = Duration::from_millis(1500);
 /// Packets held at most (a few seconds of a high layer); the oldest go first.
@@ -78,6 +83,10 @@ pub struct Preroll {
     keyframe: Option<(VideoInput, u32)>,
     /// Video whose codec cannot be bridged was seen.
     refused: Option<Codec>,
+    /// A first start, whose ladder is still to be chosen (a restart keeps its renditions).
+    first_start: bool,
+    /// The held keyframe is from the publisher's top declared layer.
+    on_top: bool,
 }
 
 impl Default for Preroll {
@@ -91,6 +100,8 @@ impl Default for Preroll {
             audio: None,
             keyframe: None,
             refused: None,
+            first_start: true,
+            on_top: false,
         }
     }
 }
@@ -100,6 +111,8 @@ impl Preroll {
     pub fn resuming() -> Self {
         Preroll {
             settle: RESUME_SETTLE,
+            // Its renditions are fixed already: a bigger layer would change nothing.
+            first_start: false,
             ..Preroll::default()
         }
     }
@@ -122,6 +135,7 @@ impl Preroll {
                     return;
                 };
                 self.first_video.get_or_insert(p.received);
+
                 // One keyframe spans several packets, more than one of them flagged (H.264's
                 // parameter sets and the IDR slice): a new one has a new timestamp.
                 let new_keyframe =
@@ -150,11 +164,14 @@ impl Preroll {
         let keep_audio_from = p.received.checked_sub(AUDIO_LEAD);
         self.held
             .retain(|h| h.kind == MediaKind::Audio && keep_audio_from.is_none_or(|from| h.received >= from));
+        let size = frame_size(codec, &p.payload);
+        tracing::debug!(rid = ?p.rid, ?size, "preroll: keyframe");
+        self.on_top = p.top_layer;
         self.keyframe = Some((
             VideoInput {
                 codec,
                 payload_type: *p.params.pt(),
-                size: frame_size(codec, &p.payload),
+                size,
             },
             p.rtp_time,
         ));
@@ -168,7 +185,11 @@ impl Preroll {
     /// Whether to start now.
     pub fn ready(&self, now: Instant) -> bool {
         match (self.first_video, self.first_audio) {
-            (Some(v), _) => self.keyframe.is_some() && now.saturating_duration_since(v) >= self.settle,
+            (Some(v), _) => {
+                let since = now.saturating_duration_since(v);
+                let settled = self.on_top || !self.first_start;
+                self.keyframe.is_some() && (since >= self.settle && settled || since >= MAX_SETTLE)
+            }
             (None, Some(a)) => now.saturating_duration_since(a) >= AUDIO_ONLY_AFTER,
             (None, None) => false,
         }
@@ -181,6 +202,7 @@ impl Preroll {
         let video = self.keyframe.take().map(|(input, _)| input);
         *self = Preroll {
             settle: self.settle,
+            first_start: self.first_start,
             ..Preroll::default()
         };
         Plan {
@@ -225,6 +247,7 @@ mod tests {
             epoch: 1,
             received: at,
             capture: None,
+            top_layer: true,
             payload: Arc::from(payload),
         }
     }
@@ -258,6 +281,31 @@ mod tests {
         // The audio from 100 ms before the keyframe on, then the keyframe's packets.
         let times: Vec<u32> = plan.packets.iter().map(|p| p.rtp_time).collect();
         assert_eq!(times, [31_200, 63_000, 63_000]);
+    }
+
+    #[test]
+    fn a_simulcast_source_starts_on_its_top_layer() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let layer = |rid: &str, at: u64, rtp: u32, w: u16, h: u16, top: bool| {
+            let mut p = packet(Codec::Vp8, ms(at), rtp, true, &vp8_key(w, h));
+            p.rid = Some(rid.into());
+            p.top_layer = top;
+            p
+        };
+        let mut p = Preroll::default();
+        p.push(layer("q", 0, 0, 320, 180, false));
+        p.push(layer("h", 1_200, 90_000, 640, 360, false));
+        assert!(!p.ready(ms(1_900)), "not on the top layer yet");
+        p.push(layer("f", 2_000, 180_000, 1280, 720, true));
+        assert!(p.ready(ms(2_000)));
+        assert_eq!(p.take().video.and_then(|v| v.size), Some((1280, 720)));
+
+        // A top layer that never comes: start anyway.
+        let mut p = Preroll::default();
+        p.push(layer("q", 0, 0, 320, 180, false));
+        assert!(!p.ready(ms(3_900)));
+        assert!(p.ready(ms(MAX_SETTLE.as_millis() as u64)));
     }
 
     #[test]

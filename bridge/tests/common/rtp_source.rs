@@ -191,6 +191,7 @@ fn attach(
                     epoch: 1,
                     received: Instant::now(),
                     capture: captured.filter(|_| capture_times),
+                    top_layer: true,
                     payload: Arc::from(payload),
                 };
                 // A full channel means the test stopped reading: drop, as a tap would.

@@ -114,6 +114,12 @@ impl LayerStats {
     }
 }
 
+/// The highest of a publisher's declared simulcast layers, by the same naming rules.
+pub fn top_layer(rids: &[Rid]) -> Option<Rid> {
+    let lmh = rids.iter().any(|r| matches!(&**r, "l" | "m"));
+    rids.iter().copied().max_by_key(|r| rid_rank(Some(r), lmh))
+}
+
 /// Order layers low to high: the conventional q/h/f and l/m/h names, and 0/1/2. `lmh`: the
 /// publisher names its layers l/m/h, so "h" is its highest rather than its half.
 fn rid_rank(rid: Option<&Rid>, lmh: bool) -> (u8, String) {
@@ -168,6 +174,15 @@ mod tests {
         assert_eq!(order(&["h", "l"]), ["l", "h"]);
         assert_eq!(order(&["f", "h", "q"]), ["q", "h", "f"]);
         assert_eq!(order(&["h", "q"]), ["q", "h"]);
+    }
+
+    #[test]
+    fn the_top_declared_layer() {
+        let rids = |names: &[&str]| names.iter().map(|n| Rid::from(*n)).collect::<Vec<_>>();
+        assert_eq!(top_layer(&rids(&["q", "h", "f"])), Some("f".into()));
+        assert_eq!(top_layer(&rids(&["h", "l", "m"])), Some("h".into()));
+        assert_eq!(top_layer(&rids(&["h", "q"])), Some("h".into()));
+        assert_eq!(top_layer(&[]), None);
     }
 
     #[test]

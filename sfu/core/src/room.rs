@@ -8,6 +8,8 @@ use crate::ids::{RoomId, SessionId, WorkerId};
 use crate::ingest_health::IngestHealth;
 use crate::keyframes::KeyframeThrottle;
 use crate::layer_stats::LayerStats;
+use str0m::media::Rid;
+
 use crate::tap::Tap;
 
 /// What one worker knows about a room: on the home worker the publisher and which other
@@ -34,6 +36,9 @@ pub struct Room {
     pub health: IngestHealth,
     /// In-process subscribers without a WebRTC session (home worker only).
     pub taps: Vec<Tap>,
+    /// The highest simulcast layer the publisher's offer declares (home worker only; `None`
+    /// without simulcast).
+    pub declared_top: Option<Rid>,
 }
 
 impl Room {
@@ -50,6 +55,7 @@ impl Room {
             gops: GopCache::default(),
             health: IngestHealth::default(),
             taps: Vec::new(),
+            declared_top: None,
         }
     }
 

@@ -56,6 +56,10 @@ pub struct TapPacket {
     pub received: Instant,
     /// When the publisher captured it, from the publisher's RTCP sender reports, once known.
     pub capture: Option<SystemTime>,
+    /// It comes from the highest layer the publisher declared (always, without simulcast):
+    /// a browser turns its higher layers on as its estimate grows, and the bridge waits for
+    /// the top one before it chooses its ladder.
+    pub top_layer: bool,
     /// RTP payload, shared with every viewer.
     pub payload: Arc<[u8]>,
 }
@@ -138,8 +142,8 @@ impl Tap {
         self.video.current().or(self.video.target()).copied()
     }
 
-    /// Offer one publisher packet.
-    pub fn forward(&mut self, p: &MediaPacket, now: Instant) -> TapOutcome {
+    /// Offer one publisher packet; `top` is the room's highest declared layer.
+    pub fn forward(&mut self, p: &MediaPacket, top: Option<Rid>, now: Instant) -> TapOutcome {
         let forwarder = match p.kind {
             MediaKind::Audio => &mut self.audio,
             MediaKind::Video => &mut self.video,
@@ -168,6 +172,7 @@ impl Tap {
             epoch: p.epoch,
             received: p.received,
             capture: p.capture,
+            top_layer: p.kind == MediaKind::Audio || top.is_none() || p.rid == top,
             payload: p.payload.clone(),
         };
         if self.queue.offer(packet) {

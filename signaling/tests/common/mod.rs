@@ -41,6 +41,7 @@ pub async fn app(rate_limit: Option<RateLimit>, trust_proxy: bool) -> (Router, A
             webhooks: None,
             rate_limit,
             trust_proxy,
+            bridge: None,
             hls: None,
         },
     )

@@ -87,6 +87,9 @@ pub struct Server {
 
 pub const ADMIN: &str = "test-admin-token";
 
+/// In `extra`: keep the LL-HLS bridge on (the harness's own marker, not a server flag).
+const WITH_BRIDGE: &str = "<with-hls-bridge>";
+
 /// The ports a server listens on.
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
@@ -118,6 +121,15 @@ impl Server {
     /// Start `fanout serve` with fixed ports on every address of the private namespace.
     pub fn start(extra: &[&str]) -> Server {
         Self::start_in(fresh_data_dir(), extra)
+    }
+
+    /// Start with the LL-HLS bridge on, as `fanout serve` runs by default. Other tests run
+    /// without it (`--no-hls-bridge`): a transcoder per published room would take the CPU the
+    /// SFU's timing tests measure on two cores.
+    pub fn start_bridged(extra: &[&str]) -> Server {
+        let mut args = vec![WITH_BRIDGE];
+        args.extend_from_slice(extra);
+        Self::start(&args)
     }
 
     /// Start on an existing data dir (restart tests); this server deletes it on drop.
@@ -154,12 +166,16 @@ impl Server {
         if let Some(chat) = ports.chat {
             cmd.arg("--chat-addr").arg(format!("0.0.0.0:{chat}"));
         }
+        if !extra.contains(&WITH_BRIDGE) {
+            cmd.arg("--no-hls-bridge");
+        }
+        let extra: Vec<&str> = extra.iter().copied().filter(|a| *a != WITH_BRIDGE).collect();
         let child = cmd
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--admin-token", ADMIN, "--web-dir"])
             .arg(workspace().join("web"))
-            .args(extra)
+            .args(&extra)
             .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -567,6 +583,35 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+/// An OBS-shaped publisher (webrtc-rs: H.264 constrained baseline + Opus) live over WHIP.
+pub async fn obs_h264_publisher(server: &Server, id: &str, key: &str) -> fanout_tests::whip::Publisher {
+    let opts = fanout_tests::whip::PublishOptions {
+        video: fanout_tests::codec::VideoCodec::H264,
+        ..fanout_tests::whip::PublishOptions::obs()
+    };
+    fanout_tests::whip::Publisher::publish(&format!("{}/whip/{id}", server.base), key, opts)
+        .await
+        .expect("OBS-shaped publisher goes live")
+}
+
+/// hls.js (`web/test/hls_play.mjs`) plays the stream for `seconds`; its summary.
+pub fn play_hls(base: &str, stream: &str, seconds: u32) -> (bool, Value) {
+    let seconds = seconds.to_string();
+    node_script(
+        "hls_play.mjs",
+        &[
+            "--base",
+            base,
+            "--stream",
+            stream,
+            "--seconds",
+            &seconds,
+            "--timeout",
+            "20",
+        ],
+    )
 }
 
 /// A webrtc-rs publisher (VP8 + Opus) live on the stream over WHIP.

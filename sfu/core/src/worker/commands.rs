@@ -103,6 +103,7 @@ impl Worker {
                 }
                 room.epoch += 1;
                 room.health.reset();
+                room.declared_top = None;
                 room.publisher = Some(id);
                 Role::Publisher(Publisher::new(room.epoch))
             }

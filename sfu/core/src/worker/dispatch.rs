@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use str0m::bwe::{Bitrate, BweKind};
-use str0m::media::MediaKind;
+use str0m::media::{MediaKind, Rid};
 use str0m::{Event, IceConnectionState};
 use tracing::{debug, info};
 
@@ -13,6 +13,7 @@ use super::input::PeerMessage;
 use super::output::{Output, SfuEvent};
 use super::session::{Role, Session, SessionState, defer_drain};
 use crate::ids::SessionId;
+use crate::layer_stats::top_layer;
 use crate::session::SessionKind;
 
 impl Worker {
@@ -102,7 +103,16 @@ impl Worker {
                 s.rtc.disconnect();
             }
             Event::MediaAdded(m) => match &mut s.role {
-                Role::Publisher(p) => p.media_added(m.mid, m.kind),
+                Role::Publisher(p) => {
+                    p.media_added(m.mid, m.kind);
+                    if m.kind == MediaKind::Video
+                        && let Some(sim) = &m.simulcast
+                        && let Some(room) = self.rooms.get_mut(&s.room)
+                    {
+                        let rids: Vec<Rid> = sim.recv.iter().chain(&sim.send).map(|l| l.rid).collect();
+                        room.declared_top = top_layer(&rids);
+                    }
+                }
                 Role::Subscriber(sub) => {
                     sub.media_added(m.mid, m.kind);
                     if m.kind == MediaKind::Video && s.state == SessionState::Connected {

@@ -68,7 +68,7 @@ impl Worker {
         }
         if !room.taps.is_empty() {
             let mut wants = Vec::new();
-            let (queued, dropped) = Self::feed_taps(&mut room.taps, p, now, &mut wants);
+            let (queued, dropped) = Self::feed_taps(&mut room.taps, room.declared_top, p, now, &mut wants);
             self.stats.tap_packets += queued;
             self.stats.tap_drops += dropped;
             if !wants.is_empty() {

@@ -33,7 +33,7 @@ impl Worker {
         let mut replayed = 0;
         if let Some((rid, _)) = tap.awaiting_keyframe() {
             for p in room.gops.replay(rid, now, REPLAY_MAX_AGE).unwrap_or_default() {
-                replayed += u64::from(tap.forward(p, now) == TapOutcome::Queued);
+                replayed += u64::from(tap.forward(p, room.declared_top, now) == TapOutcome::Queued);
             }
         }
         info!(%id, room = %room_id, layer = ?tap.layer(), replayed, "tap added");
@@ -72,13 +72,14 @@ impl Worker {
     /// Offer a packet to the room's taps; the keyframes they now need, to request.
     pub(super) fn feed_taps(
         taps: &mut [Tap],
+        top: Option<Rid>,
         p: &Arc<MediaPacket>,
         now: Instant,
         wants: &mut Vec<Option<Rid>>,
     ) -> (u64, u64) {
         let (mut queued, mut dropped) = (0, 0);
         for tap in taps {
-            match tap.forward(p, now) {
+            match tap.forward(p, top, now) {
                 TapOutcome::Queued => queued += 1,
                 TapOutcome::Skipped => {}
                 TapOutcome::Dropped { wants_keyframe } => {
