@@ -25,6 +25,10 @@ struct Fixture {
     paused: Arc<AtomicBool>,
     /// Video packets still to corrupt.
     corrupt: Arc<AtomicU32>,
+    /// Video packets still to lose.
+    lose: Arc<AtomicU32>,
+    /// Keyframe requests the bridge made.
+    requests: Arc<AtomicU32>,
 }
 
 impl PacketSource for Fixture {
@@ -35,21 +39,29 @@ impl PacketSource for Fixture {
         }
         if p.kind == MediaKind::Video
             && self
+                .lose
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(RecvTimeoutError::Timeout);
+        }
+        if p.kind == MediaKind::Video
+            && self
                 .corrupt
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
                 .is_ok()
         {
-            // Keep the VP8 descriptor and frame tag, scramble the compressed data.
+            // The descriptor and frame header intact, the data cut short: VP8 decoders
+            // refuse a truncated first partition.
             let mut bytes = p.payload.to_vec();
-            for (i, b) in bytes.iter_mut().enumerate().skip(8) {
-                *b = (i as u8).wrapping_mul(151).wrapping_add(*b);
-            }
+            bytes.truncate(20);
             p.payload = Arc::from(bytes);
         }
         Ok(p)
     }
 
     fn request_keyframe(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         self.source.request_keyframe();
     }
 }
@@ -59,6 +71,8 @@ struct Rig {
     sink: RecordingSink,
     paused: Arc<AtomicBool>,
     corrupt: Arc<AtomicU32>,
+    lose: Arc<AtomicU32>,
+    requests: Arc<AtomicU32>,
     stats: Arc<BridgeStats>,
 }
 
@@ -72,6 +86,8 @@ fn rig() -> Rig {
     });
     let paused = Arc::new(AtomicBool::new(false));
     let corrupt = Arc::new(AtomicU32::new(0));
+    let lose = Arc::new(AtomicU32::new(0));
+    let requests = Arc::new(AtomicU32::new(0));
     let sink = RecordingSink::default();
     let opened = sink.clone();
     let mut config = BridgeConfig::new(EncoderChoice {
@@ -87,6 +103,8 @@ fn rig() -> Rig {
             source,
             paused: paused.clone(),
             corrupt: corrupt.clone(),
+            lose: lose.clone(),
+            requests: requests.clone(),
         },
         Box::new(move || Ok(Box::new(opened) as Box<dyn MediaSink>)),
         config,
@@ -99,6 +117,8 @@ fn rig() -> Rig {
         sink,
         paused,
         corrupt,
+        lose,
+        requests,
         stats,
     }
 }
@@ -194,7 +214,7 @@ fn a_decoder_fault_restarts_the_transcoder_and_garbage_crashes_nothing() {
     assert!(wait_for(Duration::from_secs(10), || video_units(&rig.sink) > 30));
     let starts_before = recording(&rig.sink, |r| r.starts.len());
 
-    // Two seconds of scrambled VP8: the decoder gives up and the pipeline errors.
+    // Two seconds of truncated VP8: the decoder gives up and the pipeline errors.
     rig.corrupt.store(120, Ordering::Relaxed);
     let restarted = Arc::new(Mutex::new(None));
     let seen = restarted.clone();
@@ -207,7 +227,7 @@ fn a_decoder_fault_restarts_the_transcoder_and_garbage_crashes_nothing() {
             }
             false
         }),
-        "no restart after scrambled video: {:?}",
+        "no restart after broken video: {:?}",
         rig.bridge.health()
     );
     let at_restart = restarted.lock().expect("lock").clone().expect("set above");
@@ -229,4 +249,23 @@ fn a_decoder_fault_restarts_the_transcoder_and_garbage_crashes_nothing() {
     );
     rig.bridge.stop();
     assert_eq!(recording(&rig.sink, |r| r.finished), 1);
+}
+
+#[test]
+fn lost_packets_make_the_bridge_ask_the_publisher_for_a_keyframe() {
+    let rig = rig();
+    assert!(wait_for(Duration::from_secs(10), || video_units(&rig.sink) > 30));
+    let before = rig.requests.load(Ordering::Relaxed);
+    // A hole in the video: the depayloader waits for a keyframe and asks for one upstream.
+    rig.lose.store(5, Ordering::Relaxed);
+    assert!(
+        wait_for(Duration::from_secs(5), || rig.requests.load(Ordering::Relaxed)
+            > before),
+        "no keyframe request after lost packets"
+    );
+    // The stream goes on without a restart.
+    let frames = video_units(&rig.sink);
+    assert!(wait_for(Duration::from_secs(5), || video_units(&rig.sink) > frames + 30));
+    assert_eq!(rig.bridge.health().restarts, 0);
+    rig.bridge.stop();
 }

@@ -132,6 +132,8 @@ pub struct RtpSendStats {
 
 #[derive(Default)]
 struct Counters {
+    /// VP8 frames still to send scrambled (a broken encoder, for fault tests).
+    scramble: AtomicU64,
     video_frames: AtomicU64,
     video_bytes: AtomicU64,
     audio_frames: AtomicU64,
@@ -262,6 +264,12 @@ impl Publisher {
     /// The current peer connection state.
     pub fn connection_state(&self) -> RTCPeerConnectionState {
         *self.state.borrow()
+    }
+
+    /// Send the next `frames` VP8 frames broken: their headers intact, their data cut short
+    /// (what a broken encoder or a bad relay sends). Every VP8 decoder fails on them.
+    pub fn scramble_video(&self, frames: u64) {
+        self.counters.scramble.store(frames, Ordering::Relaxed);
     }
 
     /// Frames and bytes handed to the tracks so far.
@@ -504,11 +512,20 @@ async fn pump_video(
                         f64::from(header.timebase_numerator) / f64::from(header.timebase_denominator),
                     )
                 };
-                while let Ok((frame, _)) = ivf.parse_next_frame() {
+                while let Ok((mut frame, _)) = ivf.parse_next_frame() {
                     if wait_or_stop(start + media_time, &mut stop).await {
                         return Ok(());
                     }
                     let len = frame.len() as u64;
+                    if counters
+                        .scramble
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                        .is_ok()
+                    {
+                        // Headers intact (flag, size, sync code), the data cut short: the first
+                        // partition is truncated, which every VP8 decoder refuses.
+                        frame.truncate(frame.len().min(24));
+                    }
                     write(&track, ssrc, pt, frame.freeze(), frame_duration).await?;
                     counters.video_frames.fetch_add(1, Ordering::Relaxed);
                     counters.video_bytes.fetch_add(len, Ordering::Relaxed);

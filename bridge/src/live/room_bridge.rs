@@ -315,6 +315,9 @@ impl<S: PacketSource> Worker<S> {
             Run::Running { transcoder, .. } => {
                 if let Err(e) = transcoder.health() {
                     self.restart(Restart::Fault(e.to_string()));
+                } else if transcoder.take_keyframe_request() {
+                    // Through the room's throttle: a burst of requests is one PLI.
+                    self.source.request_keyframe();
                 }
             }
         }

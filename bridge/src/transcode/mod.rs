@@ -99,6 +99,7 @@ pub struct Transcoder {
     running: Running,
     video: Option<gst_app::AppSrc>,
     audio: Option<gst_app::AppSrc>,
+    keyframe_wanted: std::sync::Arc<std::sync::atomic::AtomicBool>,
     video_clock: TrackClock,
     audio_clock: TrackClock,
     wall: WallClock,
@@ -160,6 +161,7 @@ impl Transcoder {
             running: Running::new(built.pipeline, pusher)?,
             video: built.video,
             audio: built.audio,
+            keyframe_wanted: built.keyframe_wanted,
             video_clock,
             audio_clock,
             wall,
@@ -206,6 +208,13 @@ impl Transcoder {
             .set_pts(gst::ClockTime::from_nseconds(pts.as_nanos() as u64));
         // Refused only while flushing or after end-of-stream: the transcoder is stopping.
         let _ = src.push_buffer(buffer);
+    }
+
+    /// Whether an element asked for a keyframe since the last call (a gap, a decoding error):
+    /// the publisher should be asked.
+    pub fn take_keyframe_request(&self) -> bool {
+        self.keyframe_wanted
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The wall-clock time of pts 0.

@@ -9,6 +9,8 @@
 //! With NVDEC (see [`crate::encoder`]) the decoder is nvcodec's and frames stay in CUDA
 //! memory up to each rung's `cudascale`; there is no `videoconvert`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 
 use gstreamer as gst;
@@ -98,6 +100,8 @@ pub(crate) struct Built {
     pub(crate) pipeline: gst::Pipeline,
     pub(crate) video: Option<gst_app::AppSrc>,
     pub(crate) audio: Option<gst_app::AppSrc>,
+    /// Set when an element (depayloader, decoder) asked upstream for a keyframe.
+    pub(crate) keyframe_wanted: Arc<AtomicBool>,
 }
 
 /// Builds the pipeline for `config`, its appsinks feeding `feed`.
@@ -114,8 +118,13 @@ pub(crate) fn build(
         .property("clock-type", gst::ClockType::Realtime)
         .build();
     pipeline.use_clock(Some(&clock));
+    let keyframe_wanted = Arc::new(AtomicBool::new(false));
     let video = match &config.video {
-        Some(input) => Some(video_input(&pipeline, config, input, feed)?),
+        Some(input) => {
+            let src = video_input(&pipeline, config, input, feed)?;
+            keyframe_requests(&src, keyframe_wanted.clone());
+            Some(src)
+        }
         None => None,
     };
     let audio = match (&config.audio, aac_encoder) {
@@ -133,7 +142,22 @@ pub(crate) fn build(
         pipeline,
         video,
         audio,
+        keyframe_wanted,
     })
+}
+
+/// Keyframe requests from downstream (a depayloader that saw a gap, a decoder that failed)
+/// end at the appsrc: note them, for the bridge to ask the publisher.
+fn keyframe_requests(src: &gst_app::AppSrc, wanted: Arc<AtomicBool>) {
+    let pad = src.static_pad("src").expect("an appsrc has a src pad");
+    pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, probe| {
+        if let Some(event) = probe.event()
+            && gst_video::UpstreamForceKeyUnitEvent::parse(event).is_ok()
+        {
+            wanted.store(true, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 fn rtp_source(name: &str, caps: gst::Caps) -> gst_app::AppSrc {
@@ -168,10 +192,13 @@ fn video_input(
     let (depay, parse, decoder, _) = video_elements(input.codec, gpu);
     let mut chain: Vec<gst::Element> = vec![src.clone().upcast()];
     let depay = gst::ElementFactory::make(depay).name("depay").build()?;
-    if depay.has_property("wait-for-keyframe") {
-        // After a gap (the tap dropped to the next keyframe) wait for it rather than decode
-        // a picture with missing references.
-        depay.set_property("wait-for-keyframe", true);
+    for property in ["wait-for-keyframe", "request-keyframe"] {
+        // After a gap (the tap dropped to the next keyframe) wait for one rather than decode
+        // a picture with missing references, and ask for it (the request reaches the
+        // publisher as a PLI, see `keyframe_requests`).
+        if depay.has_property(property) {
+            depay.set_property(property, true);
+        }
     }
     chain.push(depay);
     if let Some(parse) = parse {
