@@ -6,6 +6,13 @@
 #   scripts/bench.sh fanout   [N ...]        1 publisher -> N subscribers (str0m load generator)
 #   scripts/bench.sh hls-g2g  [seconds] [hls_play.mjs options]
 #                                            LL-HLS glass to glass: test pattern -> hls.js in Chromium
+#   scripts/bench.sh live-g2g [seconds]      WHIP -> LL-HLS glass to glass (the bridge), with the same
+#                                            run's WHIP -> WHEP figure beside it
+#   scripts/bench.sh bridge-cost [ladder ...]
+#                                            CPU and memory of bridging one 720p30 room per ladder
+#                                            (default: 720,480,360 720,360 720 480,360)
+#   scripts/bench.sh bridge-streams [N]      1..N bridged 720p30 rooms at once: real time or not
+#   scripts/bench.sh hls-start [starts]      time from a publish to playable LL-HLS, p50/p95
 #   scripts/bench.sh all
 #
 # Everything runs inside a private network namespace on loopback, against a release build.
@@ -16,11 +23,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fanout/target}"
 if [[ -z "${FANOUT_BENCH_IN_NETNS:-}" ]]; then
   # Always --workspace: one feature set for every release build (`./fanout.sh run` too), so
   # no build undoes another's.
-  if [[ "${1:-all}" == hls-g2g ]]; then
-    cargo build --release --workspace --bin fanout # no load generator needed
-  else
-    cargo build --release --workspace --bin fanout --bin fanout-loadgen
-  fi
+  case "${1:-all}" in
+    hls-g2g | live-g2g) cargo build --release --workspace --bin fanout ;; # no load generator
+    *) cargo build --release --workspace --bin fanout --bin fanout-loadgen --bin fanout-publish ;;
+  esac
   exec unshare -n env FANOUT_BENCH_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 
@@ -47,7 +53,8 @@ field() { python3 -c "import sys,json;print(json.load(sys.stdin)['$1'])"; }
 
 bench_g2g() {
   local seconds=${1:-30}
-  start_server
+  # The SFU alone: a transcoder per room would share the cores it is measured on.
+  start_server --no-hls-bridge
   local s; s=$(new_stream)
   echo "## WHIP -> WHEP glass to glass (Chromium, 1280x720 simulcast, ${seconds} s)"
   (cd web && node test/g2g.mjs --base http://127.0.0.1:8080 --stream "$(echo "$s" | field id)" \
@@ -59,7 +66,7 @@ bench_g2g() {
 
 bench_ttff() {
   local joins=${1:-20}
-  start_server
+  start_server --no-hls-bridge
   local s; s=$(new_stream)
   (cd web && node test/ttff.mjs --base http://127.0.0.1:8080 --stream "$(echo "$s" | field id)" \
     --key "$(echo "$s" | field streamKey)" --joins "$joins" >/dev/null)
@@ -71,7 +78,7 @@ bench_fanout() {
   ((${#counts[@]})) || counts=(50 200 500)
   for n in "${counts[@]}"; do
     # Every subscriber comes from 127.0.0.1: the per-client API limit would refuse most of them.
-    start_server --api-rate-limit 0
+    start_server --api-rate-limit 0 --no-hls-bridge
     local s; s=$(new_stream)
     local id key; id=$(echo "$s" | field id); key=$(echo "$s" | field streamKey)
     (cd web && exec node test/publish.mjs --base http://127.0.0.1:8080 --stream "$id" --key "$key" --seconds 600 >/dev/null 2>&1) &
@@ -106,11 +113,158 @@ bench_hls_g2g() {
   stop_server
 }
 
+# CPU seconds the process has used (user + system), from /proc.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+rss_mib() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+
+# A webrtc-rs publisher of the 720p30 test pattern (VP8 2.5 Mb/s + Opus) on a new stream; sets
+# STREAM and PUBLISHER.
+publish_720p() {
+  local s; s=$(new_stream)
+  STREAM=$(echo "$s" | field id)
+  "$BIN/fanout-publish" --whip-url "http://127.0.0.1:8080/whip/$STREAM" --key "$(echo "$s" | field streamKey)" \
+    --size 1280x720 --seconds 0 >"$DATA/publish-$STREAM.log" 2>&1 &
+  PUBLISHER=$!
+}
+
+bench_live_g2g() {
+  local seconds=${1:-30}
+  start_server
+  local s; s=$(new_stream)
+  local id; id=$(echo "$s" | field id)
+  echo "## WHIP -> LL-HLS glass to glass (Chromium 1280x720 simulcast -> bridge, default ladder -> hls.js, ${seconds} s)"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+  # The publisher and a WHEP viewer for the whole run: the WHEP figure of the same run.
+  (cd web && node test/g2g.mjs --base http://127.0.0.1:8080 --stream "$id" --key "$(echo "$s" | field streamKey)" \
+    --seconds "$((seconds + 25))" >"$DATA/g2g.json" 2>"$DATA/g2g.txt") &
+  local g2g=$!
+  python3 scripts/hls_watch.py ready http://127.0.0.1:8080 "$id" --timeout 60 >/dev/null
+  sleep 5 # join a running stream, as viewers do
+  (cd web && node test/hls_play.mjs --base http://127.0.0.1:8080 --stream "$id" --seconds "$seconds" --markdown \
+    2>&1 >"$DATA/hls_play.json" | grep -v '^\[hls\]')
+  wait "$g2g" || true
+  echo "## The same run's WHIP -> WHEP glass to glass"
+  cat "$DATA/g2g.txt"
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  stop_server
+}
+
+# One ladder: the server's CPU and memory with a 720p30 room bridged, minus the same without
+# the bridge; real time when the newest media listed stays within about a part of the clock.
+bridge_cost_row() {
+  local ladder=$1 warm=10 window=20
+  local args=(--hls-ladder "$ladder")
+  [[ "$ladder" == none ]] && args=(--no-hls-bridge)
+  start_server "${args[@]}"
+  publish_720p
+  sleep "$warm"
+  local rss0; rss0=$(rss_mib "$SERVER_PID")
+  local c0; c0=$(cpu_seconds "$SERVER_PID")
+  local lag='{}'
+  if [[ "$ladder" == none ]]; then
+    sleep "$window"
+  else
+    local top; top="$(echo "$ladder" | cut -d, -f1)p"
+    lag=$(python3 scripts/hls_watch.py lag http://127.0.0.1:8080 "$STREAM" "$top" "$window" || echo '{}')
+  fi
+  local c1; c1=$(cpu_seconds "$SERVER_PID")
+  local rss1; rss1=$(rss_mib "$SERVER_PID")
+  kill "$PUBLISHER" 2>/dev/null || true
+  stop_server
+  python3 - "$ladder" "$c0" "$c1" "$window" "$rss1" "$lag" "${BASE_CPU:-}" "${BASE_RSS:-}" <<'PY'
+import json, sys
+ladder, c0, c1, window, rss, lag, base_cpu, base_rss = sys.argv[1:]
+cpu = (float(c1) - float(c0)) / float(window) * 100
+lag = json.loads(lag)
+extra = f"{cpu - float(base_cpu):.0f} %" if base_cpu else "-"
+extra_rss = f"{int(rss) - int(base_rss)} MiB" if base_rss else "-"
+real = "-" if not lag else ("yes" if (lag.get("p95Ms") or 1e9) < 1500 else "no")
+print(f"| {ladder} | {cpu:.0f} % | {extra} | {rss} MiB | {extra_rss} | {lag.get('p50Ms', '-')} / {lag.get('p95Ms', '-')} ms | {real} |")
+PY
+  LAST_CPU=$(awk -v a="$c0" -v b="$c1" -v w="$window" 'BEGIN { print (b - a) / w * 100 }')
+  LAST_RSS=$rss1
+}
+
+bench_bridge_cost() {
+  local ladders=("$@")
+  ((${#ladders[@]})) || ladders=(720,480,360 720,360 720 480,360)
+  echo "## Bridge cost: one 720p30 VP8 room (webrtc-rs publisher, 2.5 Mb/s + Opus), x264 ultrafast"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+  echo "| ladder | server CPU (of one core) | the bridge's share | server RSS | the bridge's share | newest media behind the clock p50 / p95 | real time |"
+  echo "|---|---|---|---|---|---|---|"
+  BASE_CPU='' BASE_RSS='' bridge_cost_row none
+  BASE_CPU=$LAST_CPU BASE_RSS=$LAST_RSS
+  for ladder in "${ladders[@]}"; do bridge_cost_row "$ladder"; done
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+bench_bridge_streams() {
+  local max=${1:-3}
+  echo "## Bridged 720p30 rooms at once (default ladder, x264 ultrafast)"
+  echo "| rooms | server CPU (of one core) | newest media behind the clock, per room: p50 / p95 | real time |"
+  echo "|---|---|---|---|"
+  for n in $(seq 1 "$max"); do
+    start_server
+    local streams=() publishers=()
+    for _ in $(seq "$n"); do publish_720p; streams+=("$STREAM"); publishers+=("$PUBLISHER"); done
+    sleep 10
+    local c0; c0=$(cpu_seconds "$SERVER_PID")
+    local lags=()
+    for id in "${streams[@]}"; do
+      python3 scripts/hls_watch.py lag http://127.0.0.1:8080 "$id" 720p 20 >"$DATA/lag-$id.json" &
+      lags+=($!)
+    done
+    wait "${lags[@]}" || true
+    local c1; c1=$(cpu_seconds "$SERVER_PID")
+    local cells="" real=yes
+    for id in "${streams[@]}"; do
+      local l; l=$(cat "$DATA/lag-$id.json" 2>/dev/null || echo '{}')
+      local p50 p95; p50=$(echo "$l" | python3 -c 'import sys,json; print(json.load(sys.stdin).get("p50Ms"))')
+      p95=$(echo "$l" | python3 -c 'import sys,json; print(json.load(sys.stdin).get("p95Ms"))')
+      cells+="$p50 / $p95 ms; "
+      [[ "$p95" != None ]] && ((p95 < 1500)) || real=no
+    done
+    echo "| $n | $(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.0f %%", (b - a) / 20 * 100 }') | ${cells%; } | $real |"
+    kill "${publishers[@]}" 2>/dev/null || true
+    stop_server
+  done
+}
+
+bench_hls_start() {
+  local starts=${1:-10}
+  start_server
+  echo "## Time from a publish (webrtc-rs, 720p30 VP8 + Opus; its first packet is a keyframe) to playable LL-HLS"
+  local times=()
+  for i in $(seq "$starts"); do
+    publish_720p
+    # The publisher prints its resource once connected: its first keyframe goes out then.
+    for _ in $(seq 200); do grep -q '^location' "$DATA/publish-$STREAM.log" 2>/dev/null && break; sleep 0.05; done
+    local t; t=$(python3 scripts/hls_watch.py ready http://127.0.0.1:8080 "$STREAM" --timeout 30 || echo timeout)
+    times+=("$t")
+    echo "start $i: $t s"
+    kill "$PUBLISHER" 2>/dev/null || true
+    wait "$PUBLISHER" 2>/dev/null || true
+  done
+  printf '%s\n' "${times[@]}" | python3 -c '
+import sys
+t = sorted(float(x) for x in sys.stdin if x.strip() and x.strip() != "timeout")
+pick = lambda p: t[min(len(t) - 1, int(p / 100 * len(t)))]
+print(f"| starts | p50 | p95 | max |\n|---|---|---|---|\n| {len(t)} | {pick(50):.2f} s | {pick(95):.2f} s | {t[-1]:.2f} s |")'
+  stop_server
+}
+
 case "${1:-all}" in
   g2g) shift; bench_g2g "$@" ;;
   ttff) shift; bench_ttff "$@" ;;
   fanout) shift; bench_fanout "$@" ;;
   hls-g2g) shift; bench_hls_g2g "$@" ;;
+  live-g2g) shift; bench_live_g2g "$@" ;;
+  bridge-cost) shift; bench_bridge_cost "$@" ;;
+  bridge-streams) shift; bench_bridge_streams "$@" ;;
+  hls-start) shift; bench_hls_start "$@" ;;
   all) bench_g2g; bench_ttff; bench_fanout ;;
-  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|all" >&2; exit 2 ;;
+  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|all" >&2; exit 2 ;;
 esac

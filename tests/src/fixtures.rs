@@ -78,22 +78,31 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("fanout-fixtures"))
 }
 
-fn video_source() -> String {
-    format!("testsrc2=size=640x360:rate={VIDEO_FPS}")
+fn video_source(width: u32, height: u32) -> String {
+    format!("testsrc2=size={width}x{height}:rate={VIDEO_FPS}")
 }
 
 /// VP8, realtime libvpx, no alt-ref frames (an IVF frame is then always one shown frame).
-#[rustfmt::skip]
 pub fn vp8_ivf() -> Result<PathBuf, FixtureError> {
+    vp8_ivf_sized(640, 360)
+}
+
+/// [`vp8_ivf`] at another size (1280x720: 2.5 Mb/s; others 1 Mb/s).
+#[rustfmt::skip]
+pub fn vp8_ivf_sized(width: u32, height: u32) -> Result<PathBuf, FixtureError> {
     let gop = VIDEO_FPS.to_string();
     let secs = DURATION_SECS.to_string();
-    let source = video_source();
+    let source = video_source(width, height);
+    let (name, bitrate) = match (width, height) {
+        (640, 360) => ("testsrc2-640x360-30fps-10s-gop30-v1.ivf".to_string(), "1M"),
+        _ => (format!("testsrc2-{width}x{height}-30fps-10s-gop30-v1.ivf"), if height >= 720 { "2500k" } else { "1M" }),
+    };
     cached(
-        "testsrc2-640x360-30fps-10s-gop30-v1.ivf",
+        &name,
         &[
             "-f", "lavfi", "-i", &source, "-t", &secs,
             "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8",
-            "-b:v", "1M", "-g", &gop, "-keyint_min", &gop,
+            "-b:v", bitrate, "-g", &gop, "-keyint_min", &gop,
             "-auto-alt-ref", "0", "-lag-in-frames", "0", "-error-resilient", "1",
             "-f", "ivf",
         ],
@@ -106,7 +115,7 @@ pub fn vp8_ivf() -> Result<PathBuf, FixtureError> {
 pub fn h264_annexb() -> Result<PathBuf, FixtureError> {
     let gop = VIDEO_FPS.to_string();
     let secs = DURATION_SECS.to_string();
-    let source = video_source();
+    let source = video_source(640, 360);
     let x264 = format!("keyint={VIDEO_FPS}:min-keyint={VIDEO_FPS}:scenecut=0:repeat-headers=1");
     cached(
         "testsrc2-640x360-30fps-10s-gop30-cbp-v1.h264",

@@ -71,6 +71,8 @@ pub struct PublishOptions {
     pub ice_policy: IcePolicy,
     /// How long [`Publisher::publish`] waits for the connection to come up.
     pub connect_timeout: Duration,
+    /// Picture size of the VP8 fixture (H.264 is 640x360 only).
+    pub video_size: (u32, u32),
 }
 
 impl Default for PublishOptions {
@@ -82,6 +84,7 @@ impl Default for PublishOptions {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             ice_policy: IcePolicy::LoopbackOnly,
             connect_timeout: Duration::from_secs(10),
+            video_size: (640, 360),
         }
     }
 }
@@ -161,7 +164,7 @@ impl Publisher {
     pub async fn publish(whip_url: &str, key: &str, opts: PublishOptions) -> Result<Self, SessionError> {
         let endpoint = parse_url(whip_url)?;
         let video_path = match opts.video {
-            VideoCodec::Vp8 => fixtures::vp8_ivf()?,
+            VideoCodec::Vp8 => fixtures::vp8_ivf_sized(opts.video_size.0, opts.video_size.1)?,
             VideoCodec::H264 => fixtures::h264_annexb()?,
         };
         let audio_path = if opts.audio {

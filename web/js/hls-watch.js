@@ -15,6 +15,7 @@
 // hls.js is served from web/node_modules (package.json pins it); the server serves web/ as is.
 import Hls from '../node_modules/hls.js/dist/hls.mjs';
 import { decodeClockCode } from './clockcode.js';
+import { decodeBarcode } from '../bench/barcode.js';
 import { hlsConfig, dateAt, liveLimit, catchUpRate, StallCounter, newSessionId, sidLoaderConfig } from './hls-meter.js';
 import { formatBps } from './stats.js';
 import { postHeartbeat } from './api.js';
@@ -196,7 +197,9 @@ function watchFrames() {
       canvas.height = h;
     }
     ctx.drawImage(video, 0, 0, w, h);
-    const stamp = decodeClockCode(ctx.getImageData(0, 0, w, h));
+    // The test pattern's clock code, or the barcode the g2g bench publisher draws over WHIP.
+    const image = ctx.getImageData(0, 0, w, h);
+    const stamp = decodeClockCode(image) ?? decodeBarcode(image);
     if (stamp === null) {
       g2g.unreadable += 1;
       return;

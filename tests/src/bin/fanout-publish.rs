@@ -32,12 +32,21 @@ struct Args {
     /// Do not send audio.
     #[arg(long)]
     no_audio: bool,
+    /// Picture size of the VP8 test pattern, e.g. 1280x720 (H.264: 640x360 only).
+    #[arg(long, default_value = "640x360", value_parser = parse_size)]
+    size: (u32, u32),
     /// Keep every ICE candidate of the answer, not only loopback ones.
     #[arg(long)]
     any_candidate: bool,
     /// Print the offer and the answer SDP to stderr.
     #[arg(long)]
     print_sdp: bool,
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text.split_once('x').ok_or("a size such as 1280x720")?;
+    let parse = |n: &str| n.parse::<u32>().map_err(|_| format!("{n:?} is not a number"));
+    Ok((parse(w)?, parse(h)?))
 }
 
 #[tokio::main]
@@ -62,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
         } else {
             fanout_tests::signal::IcePolicy::LoopbackOnly
         },
+        video_size: args.size,
         ..PublishOptions::default()
     };
     let publisher = Publisher::publish(&args.whip_url, &args.key, opts)
