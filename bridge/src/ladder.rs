@@ -105,7 +105,8 @@ pub fn for_source(source_width: u32, source_height: u32, heights: &[u32]) -> Vec
     rungs
         .into_iter()
         .map(|h| {
-            let w = even(((u64::from(h) * u64::from(sw) + u64::from(sh) / 2) / u64::from(sh)) as u32);
+            // The nearest even width that keeps the source's aspect ratio.
+            let w = ((u64::from(h) * u64::from(sw) + u64::from(sh)) / (2 * u64::from(sh)) * 2) as u32;
             Rendition {
                 width: w.max(2),
                 height: h,
@@ -173,6 +174,7 @@ mod tests {
         assert_eq!(sizes(&for_source(320, 180, &ladder)), [(320, 180)]);
         // Another aspect ratio keeps its shape.
         assert_eq!(sizes(&for_source(640, 480, &ladder)), [(640, 480), (480, 360)]);
+        assert_eq!(sizes(&for_source(640, 360, &[240])), [(426, 240)]);
     }
 
     #[test]

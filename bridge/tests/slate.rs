@@ -38,7 +38,7 @@ fn playlist(origin: &Origin, rendition: &str, dvr: bool) -> String {
     if dvr {
         r.dvr_playlist()
     } else {
-        r.live_playlist(false, &[])
+        r.live_playlist(false, &[], true)
     }
 }
 

@@ -284,3 +284,52 @@ fn an_obs_shaped_h264_publisher_reaches_ll_hls() {
         let _ = publisher.stop().await;
     });
 }
+
+#[test]
+fn a_stream_without_low_latency_mode_gets_plain_hls_and_its_own_ladder() {
+    if !in_netns("a_stream_without_low_latency_mode_gets_plain_hls_and_its_own_ladder") {
+        return;
+    }
+    let server = Server::start_bridged(&[]);
+    let (id, key) = create_stream(&server, "plain");
+    let r = http(
+        "PATCH",
+        &format!("{}/api/v1/streams/{id}", server.base),
+        &[("Authorization", &format!("Bearer {}", server.admin))],
+        Some(br#"{"lowLatencyMode": false, "hlsLadder": [240]}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rt = runtime();
+    let publisher = rt.block_on(common::webrtc_rs_publisher(&server, &id, &key));
+    let (master, _) = wait_for_master(&server.base, &id, Duration::from_secs(30));
+    // The stream's ladder, not the server's: one 240p rung from the 360p source.
+    assert!(
+        master.contains("RESOLUTION=426x240") && master.contains("240p/live.m3u8"),
+        "{master}"
+    );
+    assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 1, "{master}");
+    let started = Instant::now();
+    let playlist = loop {
+        let p = http(
+            "GET",
+            &format!("{}/hls/{id}/240p/live.m3u8", server.base),
+            &[],
+            None,
+        )
+        .body;
+        if p.matches("#EXTINF:").count() >= 2 {
+            break p;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no segments: {p}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for tag in ["#EXT-X-PART", "#EXT-X-PRELOAD-HINT", "PART-HOLD-BACK"] {
+        assert!(
+            !playlist.contains(tag),
+            "{tag} without lowLatencyMode:\n{playlist}"
+        );
+    }
+    rt.block_on(async {
+        let _ = publisher.stop().await;
+    });
+}

@@ -19,6 +19,9 @@ pub struct StreamConfig {
     /// How much media the DVR playlist lists and the disk keeps; the VOD playlist lists what
     /// is kept when the stream ends.
     pub dvr_window: Duration,
+    /// LL-HLS: the live playlists list parts (EXT-X-PART, PRELOAD-HINT, PART-HOLD-BACK).
+    /// Without, they list whole segments only: plain HLS, for players and CDNs that want it.
+    pub low_latency: bool,
 }
 
 impl Default for StreamConfig {
@@ -28,6 +31,7 @@ impl Default for StreamConfig {
             segment_target: Duration::from_secs(2),
             live_window: Duration::from_secs(30),
             dvr_window: Duration::from_secs(2 * 3600),
+            low_latency: true,
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct MediaPlaylist<'a> {
     pub skip: bool,
     /// The stream ended: EXT-X-ENDLIST.
     pub ended: bool,
+    /// List parts (LL-HLS); live playlists only.
+    pub parts: bool,
 }
 
 impl MediaPlaylist<'_> {
@@ -96,11 +98,12 @@ impl MediaPlaylist<'_> {
     /// Writes the playlist.
     pub fn write_to<W: Write>(&self, w: &mut W) -> io::Result<()> {
         let live = self.kind == PlaylistKind::Live;
+        let parts = live && self.parts;
         writeln!(w, "#EXTM3U")?;
         writeln!(w, "#EXT-X-VERSION:{}", self.version())?;
         writeln!(w, "#EXT-X-TARGETDURATION:{}", self.target_duration)?;
         let part_target = Seconds::ceil(self.part_target);
-        if live {
+        if parts {
             writeln!(
                 w,
                 "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={}",
@@ -108,6 +111,12 @@ impl MediaPlaylist<'_> {
                 Seconds(part_target.0 * 3)
             )?;
             writeln!(w, "#EXT-X-PART-INF:PART-TARGET={part_target}")?;
+        } else if live {
+            writeln!(
+                w,
+                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1}",
+                self.skip_until().as_secs_f64()
+            )?;
         }
         if self.kind == PlaylistKind::Vod {
             writeln!(w, "#EXT-X-PLAYLIST-TYPE:VOD")?;
@@ -136,7 +145,7 @@ impl MediaPlaylist<'_> {
         let mut previous: Option<&Segment> = None;
         for (i, segment) in self.segments.iter().enumerate() {
             if i >= skipped {
-                let with_parts = live && i >= first_with_parts && end.saturating_sub(start) <= parts_window;
+                let with_parts = parts && i >= first_with_parts && end.saturating_sub(start) <= parts_window;
                 self.write_segment_head(w, segment, previous, i == skipped)?;
                 if with_parts {
                     self.write_parts(w, segment)?;
@@ -150,7 +159,7 @@ impl MediaPlaylist<'_> {
             start += segment.duration;
             previous = Some(segment);
         }
-        if live {
+        if parts {
             if let Some(open) = self.open.filter(|o| !o.parts.is_empty()) {
                 self.write_segment_head(w, open, previous, self.segments.len() == skipped)?;
                 self.write_parts(w, open)?;
@@ -162,6 +171,7 @@ impl MediaPlaylist<'_> {
                     Resource::Part(msn, part)
                 )?;
             }
+            // Reports tell LL-HLS clients where siblings' parts are; without parts, nothing.
             for report in self.reports {
                 writeln!(
                     w,

@@ -223,6 +223,7 @@ impl Rendition {
             reports: &[],
             skip: false,
             ended: true,
+            parts: false,
         }
         .to_text()
     }
@@ -377,7 +378,7 @@ impl RenditionView {
     }
 
     /// The live playlist (a delta update if `skip`), with reports of `siblings`.
-    pub fn live_playlist(&self, skip: bool, reports: &[RenditionReport]) -> String {
+    pub fn live_playlist(&self, skip: bool, reports: &[RenditionReport], parts: bool) -> String {
         let head = self.head();
         MediaPlaylist {
             kind: PlaylistKind::Live,
@@ -389,6 +390,7 @@ impl RenditionView {
             reports,
             skip,
             ended: self.ended,
+            parts,
         }
         .to_text()
     }
@@ -405,6 +407,7 @@ impl RenditionView {
             reports: &[],
             skip: false,
             ended: self.ended,
+            parts: false,
         }
         .to_text()
     }

@@ -29,6 +29,8 @@ pub struct StreamView {
     pub renditions: Vec<Arc<RenditionView>>,
     /// The stream ended.
     pub ended: bool,
+    /// Live playlists list parts (LL-HLS).
+    pub low_latency: bool,
     /// Each rendition's live playlist (full, delta) rendered from this snapshot on first ask:
     /// the blocking requests that one publication releases (thousands, without an edge) share
     /// one rendering instead of making one each.
@@ -36,11 +38,12 @@ pub struct StreamView {
 }
 
 impl StreamView {
-    fn new(renditions: Vec<Arc<RenditionView>>, ended: bool) -> Self {
+    fn new(renditions: Vec<Arc<RenditionView>>, ended: bool, low_latency: bool) -> Self {
         let live_texts = renditions.iter().map(|_| Default::default()).collect();
         StreamView {
             renditions,
             ended,
+            low_latency,
             live_texts,
         }
     }
@@ -54,7 +57,10 @@ impl StreamView {
     /// reports, rendered once per snapshot.
     pub fn live_playlist(&self, name: &str, skip: bool) -> Option<Bytes> {
         let i = self.renditions.iter().position(|r| r.name == name)?;
-        let render = || Bytes::from(self.renditions[i].live_playlist(skip, &self.reports_for(name)));
+        let render = || {
+            let reports = self.reports_for(name);
+            Bytes::from(self.renditions[i].live_playlist(skip, &reports, self.low_latency))
+        };
         Some(match self.live_texts.get(i) {
             Some(slots) => slots[usize::from(skip)].get_or_init(render).clone(),
             None => render(),
@@ -237,7 +243,11 @@ impl StreamSink {
         if !changed {
             return;
         }
-        let view = StreamView::new(self.renditions.iter_mut().map(Rendition::view).collect(), ended);
+        let view = StreamView::new(
+            self.renditions.iter_mut().map(Rendition::view).collect(),
+            ended,
+            self.shared.config.low_latency,
+        );
         if ended {
             self.write_vod(&view);
         }

@@ -96,6 +96,7 @@ fn live<'a>(
         reports,
         skip: false,
         ended: false,
+        parts: true,
     }
 }
 
@@ -105,6 +106,26 @@ fn live_playlist() {
     let open = open(105, 3);
     let reports = reports();
     golden("live.m3u8", &live(&segments, Some(&open), &reports).to_text());
+}
+
+#[test]
+fn live_playlist_without_parts() {
+    // lowLatencyMode off: whole segments only, for players and CDNs that want plain HLS.
+    let segments: Vec<_> = (100..105).map(|m| segment(m, 0, false)).collect();
+    let open = open(105, 3);
+    let reports = reports();
+    let mut playlist = live(&segments, Some(&open), &reports);
+    playlist.parts = false;
+    let text = playlist.to_text();
+    for tag in [
+        "#EXT-X-PART",
+        "PART-HOLD-BACK",
+        "#EXT-X-PRELOAD-HINT",
+        "#EXT-X-RENDITION-REPORT",
+    ] {
+        assert!(!text.contains(tag), "{tag} in a playlist without parts:\n{text}");
+    }
+    golden("live_no_parts.m3u8", &text);
 }
 
 #[test]
@@ -186,6 +207,7 @@ fn dvr_playlist() {
         reports: &[],
         skip: true,
         ended: false,
+        parts: true,
     };
     golden("dvr.m3u8", &playlist.to_text());
 }
@@ -203,6 +225,7 @@ fn vod_playlist() {
         reports: &[],
         skip: false,
         ended: true,
+        parts: true,
     };
     golden("vod.m3u8", &playlist.to_text());
 }

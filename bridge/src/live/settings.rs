@@ -67,7 +67,35 @@ impl StreamSettings {
             } else {
                 defaults.live_window
             },
+            low_latency: self.low_latency,
             ..defaults
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streams_choices_reach_the_packager() {
+        let plain = StreamSettings {
+            ladder: None,
+            dvr: false,
+            low_latency: false,
+        }
+        .hls();
+        assert!(!plain.low_latency);
+        assert_eq!(
+            plain.dvr_window, plain.live_window,
+            "no DVR: the live window only"
+        );
+        let full = StreamSettings {
+            ladder: None,
+            dvr: true,
+            low_latency: true,
+        }
+        .hls();
+        assert!(full.low_latency && full.dvr_window > full.live_window);
     }
 }
