@@ -140,7 +140,7 @@ struct ServeArgs {
 #[derive(Args, Debug, Clone)]
 struct HlsArgs {
     /// Ladder heights, top first (a source gets those at or below its own height).
-    #[arg(long, env = "FANOUT_HLS_LADDER", default_value = "720,360", value_parser = parse_ladder)]
+    #[arg(long, env = "FANOUT_HLS_LADDER", default_value = "720,480,360", value_parser = parse_ladder)]
     hls_ladder: Ladder,
     /// Video encoder: auto (NVENC, then VA-API, then x264), x264, nvenc or vaapi.
     #[arg(long, env = "FANOUT_HLS_ENCODER", default_value = "auto")]

@@ -9,10 +9,15 @@
 
 mod common;
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{NodeProc, Server, create_stream, http, in_netns, runtime, wait_for_hls, webrtc_rs_publisher};
 use serde_json::Value;
+
+/// One test at a time: each runs transcoders and a player, and on two cores two such tests
+/// side by side starve each other's encoders and players into stalls that are the machine's.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The stream's bridge health (`hls` in the stream resource).
 fn bridge(server: &Server, id: &str) -> Value {
@@ -63,6 +68,7 @@ fn fatal_errors(summary: &Value) -> Vec<Value> {
 
 #[test]
 fn the_slate_covers_a_publisher_drop_and_the_room_goes_live_again() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !in_netns("the_slate_covers_a_publisher_drop_and_the_room_goes_live_again") {
         return;
     }
@@ -123,6 +129,7 @@ fn the_slate_covers_a_publisher_drop_and_the_room_goes_live_again() {
 
 #[test]
 fn a_broken_bitstream_restarts_one_rooms_transcoder_and_spares_the_other() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !in_netns("a_broken_bitstream_restarts_one_rooms_transcoder_and_spares_the_other") {
         return;
     }

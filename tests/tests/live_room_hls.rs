@@ -17,10 +17,10 @@ use common::{NodeProc, Server, create_stream, http, in_netns, play_hls, runtime,
 use serde_json::Value;
 
 /// What Chromium publishes: its top simulcast layer is 960x540, so the default ladder
-/// (720, 360) gives the source's own size on top and 360p.
+/// (720, 480, 360) gives the source's own size on top, then 480p and 360p.
 const WIDTH: &str = "960";
 const HEIGHT: &str = "540";
-const RUNGS: [&str; 2] = ["540p", "360p"];
+const RUNGS: [&str; 3] = ["540p", "480p", "360p"];
 
 fn get_json(url: &str) -> Value {
     let r = http("GET", url, &[], None);
@@ -243,7 +243,7 @@ fn a_chromium_simulcast_room_plays_in_hls_js_while_a_whep_viewer_watches() {
     );
     assert_eq!(
         health["renditions"],
-        serde_json::json!(["960x540", "640x360"]),
+        serde_json::json!(["960x540", "854x480", "640x360"]),
         "{health}"
     );
 

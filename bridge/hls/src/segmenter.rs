@@ -17,8 +17,9 @@
 //! A source's audio is lined up with its picture at both ends, for players that line the two
 //! up by their first segments after a DISCONTINUITY: it starts 1 ms after the leader's first
 //! sample (moved by at most half a frame, silent frames before it if it starts later; see
-//! `Segmenter::shift`), and before another source its last part runs to the leader's last cut
-//! ([`Boundary::Last`]), filled with silent frames where the audio stopped short.
+//! `Segmenter::shift`), and before another source its last part ends exactly at the leader's
+//! last cut ([`Boundary::Last`], `Segmenter::end_at`), filled with silent frames where the
+//! audio stopped short.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -70,9 +71,9 @@ pub(crate) enum Boundary {
     /// A part and its segment ended; the next segment starts at this time.
     Segment(Duration),
     /// The leader's last part before another source ended at this time. A follower's last
-    /// part takes every sample that starts before it, so the audio runs to the end of the
-    /// picture (up to a frame past it) instead of stopping short and leaving a hole that the
-    /// next source's audio, starting with its picture, would not cover.
+    /// part takes every sample that starts before it and ends exactly there (see
+    /// `Segmenter::end_at`), so the audio runs to the end of the picture, neither leaving a
+    /// hole that the next source's audio would not cover nor running past it.
     Last(Duration),
 }
 
@@ -304,6 +305,42 @@ impl Segmenter {
         }
     }
 
+    /// Follower, for its last part before another source (the first `n` pending samples):
+    /// durations changed so that the part ends at the leader's last cut `end`, moved back to
+    /// the last instant that is a whole number of microseconds (125 µs steps at 48 kHz), not
+    /// up to a frame past it. A last sample that would keep less than half a frame is dropped
+    /// and the one before it lasts up to `end` instead. Returns how many samples the part
+    /// keeps; the samples dropped leave `pending`.
+    ///
+    /// Why: players lay the next source's first audio segment right after this one by the
+    /// playlist's durations, and its media right after the picture's. An audio source that
+    /// ran a frame past the picture was listed up to 21 ms later than its media landed, so
+    /// hls.js took a part it held whole for unfinished and stalled at the DISCONTINUITY. An
+    /// end that is not a whole microsecond (browsers keep buffered times in microseconds)
+    /// leaves the buffer a fraction of a microsecond short of where hls.js computes the
+    /// segment to end: it then stays on that segment, whose parts are all loaded, and stalls
+    /// the same way. A few milliseconds of the last frame go unheard.
+    fn end_at(&mut self, n: usize, end: Duration) -> usize {
+        let ts = self.rules.timescale;
+        let step = u64::from(ts / gcd(ts, 1_000_000)).max(1);
+        let floor = u64::try_from(end.as_nanos() * u128::from(ts) / 1_000_000_000).unwrap_or(u64::MAX);
+        let end = floor / step * step;
+        let half = self.rules.nominal_sample.max(1) / 2;
+        let had = n.min(self.pending.len());
+        let mut n = had;
+        while n > 1 && self.pending[n - 1].dts.saturating_add(half) > end {
+            n -= 1;
+        }
+        self.pending.drain(n..had);
+        if let Some(last) = n.checked_sub(1).and_then(|i| self.pending.get_mut(i))
+            && end > last.dts
+        {
+            last.duration = Some(end - last.dts);
+            self.last_dts = Some(last.dts);
+        }
+        n
+    }
+
     fn shifted(&self, ticks: u64) -> u64 {
         shift_ticks(ticks, self.shift)
     }
@@ -463,6 +500,8 @@ impl Segmenter {
                 self.pending.truncate(keep);
                 if last {
                     self.fill_to(end);
+                    let n = self.end_at(self.pending.len(), end);
+                    self.pending.truncate(n);
                 }
             }
             while !self.pending.is_empty() {
@@ -555,7 +594,13 @@ impl Segmenter {
                 }
                 (Some(n), _) => {
                     self.boundaries.pop_front();
-                    out.extend(self.cut(n, Some(time), segment));
+                    // The last part ends where its samples do (`end_at`).
+                    let (n, end) = if last {
+                        (self.end_at(n, time), None)
+                    } else {
+                        (n, Some(time))
+                    };
+                    out.extend(self.cut(n, end, segment));
                     self.cut_until = Some(time);
                 }
             }
@@ -870,31 +915,54 @@ mod tests {
     }
 
     #[test]
-    fn before_another_source_the_audio_runs_to_the_end_of_the_picture() {
-        // The leader's last part ends at 500 ms, inside frame 23 (490.7-512 ms): followed
-        // while later frames are there (30 pushed), and still waiting at the flush (24).
-        for pushed in [30, 24] {
-            let mut s = Segmenter::new(audio_rules(), true, 0);
-            let mut cuts = s.boundary(Boundary::Start(Duration::ZERO));
-            for f in 0..pushed {
-                cuts.extend(s.push(audio_au(f)));
+    fn before_another_source_the_audio_ends_exactly_with_the_picture() {
+        // Every frame starts 1 ms late (the start margin): frame 23 covers 491.7-513 ms.
+        let us = Duration::from_micros;
+        for (cut, end, last_frame) in [
+            // Inside frame 23: it is the last, cut short at the leader's end.
+            (us(505_000), us(505_000), 23),
+            // Not a whole 125 µs (six ticks at 48 kHz): the audio ends at the one before.
+            (us(505_100), us(505_000), 23),
+            (us(505_124), us(505_000), 23),
+            // Frame 23 would keep less than half a frame (8.3 ms, 0.8 ms): dropped, frame 22
+            // lasts to the end instead.
+            (us(500_000), us(500_000), 22),
+            (us(492_500), us(492_500), 22),
+        ] {
+            // Followed while later frames are there (30 pushed), and still waiting at the
+            // flush (24).
+            for pushed in [30, 24] {
+                let mut s = Segmenter::new(audio_rules(), true, 0);
+                let mut cuts = s.boundary(Boundary::Start(Duration::ZERO));
+                for f in 0..pushed {
+                    cuts.extend(s.push(audio_au(f)));
+                }
+                cuts.extend(s.boundary(Boundary::Last(cut)));
+                cuts.extend(s.flush(true));
+                let followed = parts(&cuts);
+                let last = followed.last().expect("a part");
+                assert!(last.ends_segment);
+                assert_eq!(last.start + last.duration, end, "cut at {cut:?}, {pushed} pushed");
+                assert_eq!(last.end, end, "cut at {cut:?}, {pushed} pushed");
+                let (moof, _) = MoofBox::decode(&last.data).expect("moof parses");
+                let traf = &moof.traf_boxes[0];
+                let tfdt = traf.tfdt_box.as_ref().expect("tfdt").base_media_decode_time;
+                let samples = &traf.trun_boxes[0].samples;
+                let before_last: u64 = samples[..samples.len() - 1]
+                    .iter()
+                    .map(|x| u64::from(x.duration.unwrap_or(0)))
+                    .sum();
+                assert_eq!(
+                    to_duration(tfdt + before_last, 48_000),
+                    audio_au(last_frame).dts + START_MARGIN,
+                    "frame {last_frame} is the last (cut at {cut:?}, {pushed} pushed)"
+                );
+                assert_eq!(
+                    cuts.iter().filter(|c| matches!(c, Cut::SegmentEnd)).count(),
+                    0,
+                    "no segment of its own after the leader's last ({pushed} pushed)"
+                );
             }
-            cuts.extend(s.boundary(Boundary::Last(Duration::from_millis(500))));
-            cuts.extend(s.flush(true));
-            let followed = parts(&cuts);
-            let last = followed.last().expect("a part");
-            assert!(last.ends_segment);
-            // (Every frame 1 ms later: the start margin.)
-            assert_eq!(
-                last.start + last.duration,
-                audio_au(24).dts + START_MARGIN,
-                "frame 23 is its last ({pushed} pushed)"
-            );
-            assert_eq!(
-                cuts.iter().filter(|c| matches!(c, Cut::SegmentEnd)).count(),
-                0,
-                "no segment of its own after the leader's last ({pushed} pushed)"
-            );
         }
     }
 

@@ -42,9 +42,10 @@ impl BridgeConfig {
     }
 }
 
-/// The default ladder: what one 720p30 source costs in real time beside the server on two
-/// cores (docs/benchmarks.md, "Bridge cost").
-pub const DEFAULT_LADDER: [u32; 2] = [720, 360];
+/// The default ladder, the standard rungs up to 720p: one 720p30 source costs 43 % of one
+/// core here and four such rooms still bridge in real time on two cores (docs/benchmarks.md,
+/// "Bridge cost"). A 1080p source gets a 720p top rung; add 1080 where there is CPU for it.
+pub const DEFAULT_LADDER: [u32; 3] = [720, 480, 360];
 
 /// A stream's own settings, from the streams API.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
