@@ -134,6 +134,7 @@ function printTable(r) {
   const rows = [
     ['glass-to-glass p50', ms(r.g2g.p50Ms)],
     ['glass-to-glass p95', ms(r.g2g.p95Ms)],
+    ['glass-to-glass p99', ms(r.g2g.p99Ms)],
     ['glass-to-glass max', ms(r.g2g.maxMs)],
     ['hls.latency p50 / p95', `${s(r.latency.p50S)} / ${s(r.latency.p95S)} (target ${s(r.latency.targetS)})`],
     ['PDT latency p50 / p95', `${ms(r.pdtLatency.p50Ms)} / ${ms(r.pdtLatency.p95Ms)}`],
