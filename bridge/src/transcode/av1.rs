@@ -689,6 +689,7 @@ mod tests {
             state ^= state << 17;
             state
         };
+        let mut units = 0;
         for _ in 0..200 {
             let mut d = Depacketizer::default();
             let mut seq = 0;
@@ -711,6 +712,7 @@ mod tests {
                 };
                 d.push(p, seq);
                 while let Some(unit) = d.poll() {
+                    units += 1;
                     assert!(unit.data.starts_with(&TEMPORAL_DELIMITER));
                     assert!(unit.data.len() <= MAX_UNIT);
                     // Every OBU out has its size, and the sizes add up.
@@ -725,5 +727,9 @@ mod tests {
                 let _ = d.take_keyframe_request();
             }
         }
+        assert!(
+            units > 0,
+            "random input never made a unit: the checks above saw nothing"
+        );
     }
 }
