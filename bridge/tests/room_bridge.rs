@@ -1,6 +1,7 @@
 //! A room's bridge end to end, with GStreamer encoders as the publisher: it goes live on the
 //! ladder, the slate covers the publisher's absence and the live source comes back, a decoder
-//! fault restarts the transcoder while the stream goes on, garbage payloads crash nothing,
+//! fault restarts the transcoder while the stream goes on, lost packets (VP8, and AV1 through
+//! our depacketizer) cost a keyframe request and no restart, garbage payloads crash nothing,
 //! and stopping finalises the stream once.
 
 mod common;
@@ -77,8 +78,12 @@ struct Rig {
 }
 
 fn rig() -> Rig {
+    rig_with(Codec::Vp8)
+}
+
+fn rig_with(video: Codec) -> Rig {
     let source = RtpSource::start(Publish {
-        video: Some(Codec::Vp8),
+        video: Some(video),
         width: 640,
         height: 360,
         audio: true,
@@ -267,5 +272,24 @@ fn lost_packets_make_the_bridge_ask_the_publisher_for_a_keyframe() {
     let frames = video_units(&rig.sink);
     assert!(wait_for(Duration::from_secs(5), || video_units(&rig.sink) > frames + 30));
     assert_eq!(rig.bridge.health().restarts, 0);
+    rig.bridge.stop();
+}
+
+#[test]
+fn lost_av1_packets_are_recovered_at_a_keyframe_the_bridge_asked_for() {
+    let rig = rig_with(Codec::Av1);
+    assert!(wait_for(Duration::from_secs(10), || video_units(&rig.sink) > 30));
+    let before = rig.requests.load(Ordering::Relaxed);
+    // A hole in the video: our depacketizer drops to the next keyframe and asks for it.
+    rig.lose.store(5, Ordering::Relaxed);
+    assert!(
+        wait_for(Duration::from_secs(5), || rig.requests.load(Ordering::Relaxed)
+            > before),
+        "no keyframe request after lost packets"
+    );
+    let frames = video_units(&rig.sink);
+    assert!(wait_for(Duration::from_secs(5), || video_units(&rig.sink) > frames + 30));
+    assert_eq!(rig.bridge.health().restarts, 0);
+    assert_eq!(rig.bridge.health().video_codec.as_deref(), Some("Av1"));
     rig.bridge.stop();
 }

@@ -1,6 +1,6 @@
-//! A room's transcoder against real encoders: RTP from GStreamer's VP8, VP9 and H.264
-//! encoders and Opus (as a browser or OBS sends them) through the preroll and the transcoder
-//! into a recording sink. Checks the tracks announced, GOPs aligned on every rung, timestamps
+//! A room's transcoder against real encoders: RTP from GStreamer's VP8, VP9, H.264 and AV1
+//! (libaom, packetised by the fixture) encoders and Opus (as a browser or OBS sends them)
+//! through the preroll and the transcoder into a recording sink. Checks the tracks announced, GOPs aligned on every rung, timestamps
 //! that follow the sender's clock, and a clean drain.
 
 mod common;
@@ -200,6 +200,46 @@ fn vp9_between_rungs_gets_its_own_size_on_top() {
     assert_eq!((video.codec, video.size), (VideoCodec::Vp9, Some((960, 540))));
     assert_eq!(video_sizes(&out.recording.starts[0].0), [(960, 540), (640, 360)]);
     assert_aligned_gops(&out.recording, 2);
+}
+
+#[test]
+fn av1_is_depacketized_by_the_bridge_into_a_ladder_with_aac() {
+    let out = run(
+        Publish {
+            video: Some(Codec::Av1),
+            width: 640,
+            height: 360,
+            audio: true,
+            capture_times: true,
+        },
+        &[720, 360, 240],
+        4,
+    );
+    let video = out.plan_video.expect("the plan has video");
+    assert_eq!((video.codec, video.size), (VideoCodec::Av1, Some((640, 360))));
+    assert!(out.plan_audio);
+    let r = &out.recording;
+    assert_eq!(r.starts.len(), 1, "one source");
+    let (tracks, anchor) = &r.starts[0];
+    assert_eq!(
+        video_sizes(tracks),
+        [(640, 360), (426, 240)],
+        "nothing above the source"
+    );
+    assert!(matches!(tracks[2], TrackConfig::Aac { .. }));
+    assert_aligned_gops(r, 2);
+    // Every unit at its first packet's capture time: never after it reached the sink.
+    for (au, reached) in &r.units[0] {
+        let at = *anchor + au.pts;
+        assert!(at <= *reached, "a frame placed after it was encoded");
+        let delay = reached.duration_since(at).expect("checked above");
+        assert!(
+            delay < Duration::from_secs(2),
+            "a frame reached the sink {delay:?} after capture"
+        );
+    }
+    assert!(r.units[2].len() > 100, "{} AAC frames", r.units[2].len());
+    assert_eq!(r.finished, 1);
 }
 
 #[test]

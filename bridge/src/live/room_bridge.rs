@@ -194,9 +194,9 @@ enum Run {
         preroll: Preroll,
         asked: Option<Instant>,
     },
-    /// Transcoding.
+    /// Transcoding (boxed: it is much bigger than a preroll).
     Running {
-        transcoder: Transcoder,
+        transcoder: Box<Transcoder>,
         video: Option<VideoCodec>,
         last_packet: Instant,
     },
@@ -301,7 +301,7 @@ impl<S: PacketSource> Worker<S> {
                     let mut c = lock(&self.control);
                     if c.health.last_error.is_none() {
                         let why = format!(
-                            "{codec:?} video cannot be bridged to LL-HLS (GStreamer 1.22 has no depayloader for it): audio only"
+                            "{codec:?} video cannot be bridged to LL-HLS (the bridge takes VP8, VP9, H.264 and AV1): audio only"
                         );
                         tracing::error!(stream = %self.stream, "{why}");
                         c.health.last_error = Some(why);
@@ -424,7 +424,7 @@ impl<S: PacketSource> Worker<S> {
                 });
                 drop(c);
                 self.run = Run::Running {
-                    transcoder,
+                    transcoder: Box::new(transcoder),
                     video: video.map(|v| v.codec),
                     last_packet: Instant::now(),
                 };

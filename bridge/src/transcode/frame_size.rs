@@ -3,8 +3,11 @@
 //!
 //! VP8: the keyframe header after the payload descriptor. VP9: the scalability structure of
 //! the payload descriptor, else the keyframe's uncompressed header. H.264: the sequence
-//! parameter set, alone, in a STAP-A, or at the start of an FU-A.
+//! parameter set, alone, in a STAP-A, or at the start of an FU-A. AV1: the sequence header
+//! OBU that starts a coded video sequence's first packet (its maximum frame size: the frame
+//! headers may only go smaller).
 
+use crate::transcode::av1;
 use crate::transcode::bits::BitReader;
 
 /// The codecs a room's video can arrive in.
@@ -16,7 +19,7 @@ pub enum VideoCodec {
     Vp9,
     /// H.264 (RFC 6184).
     H264,
-    /// AV1.
+    /// AV1 (AOMedia RTP payload format, depacketized in [`crate::transcode`]).
     Av1,
 }
 
@@ -26,8 +29,71 @@ pub fn frame_size(codec: VideoCodec, payload: &[u8]) -> Option<(u32, u32)> {
         VideoCodec::Vp8 => vp8(payload),
         VideoCodec::Vp9 => vp9(payload),
         VideoCodec::H264 => h264(payload),
-        VideoCodec::Av1 => None,
+        VideoCodec::Av1 => av1_sequence_header(av1::sequence_header(payload)?),
     }
+}
+
+/// The maximum frame size in an AV1 sequence header OBU's payload (AV1 specification 5.5).
+fn av1_sequence_header(seq: &[u8]) -> Option<(u32, u32)> {
+    let mut r = BitReader::new(seq);
+    r.bits(4)?; // seq_profile, still_picture
+    if r.bit()? == 1 {
+        // reduced_still_picture_header: one operating point, its level alone.
+        r.bits(5)?;
+    } else {
+        let mut buffer_delay_bits = None;
+        if r.bit()? == 1 {
+            // timing_info: num_units_in_display_tick, time_scale, equal_picture_interval.
+            r.bits(32)?;
+            r.bits(32)?;
+            if r.bit()? == 1 {
+                uvlc(&mut r)?; // num_ticks_per_picture_minus_1
+            }
+            if r.bit()? == 1 {
+                // decoder_model_info: buffer_delay_length_minus_1, num_units_in_decoding_tick,
+                // buffer_removal_time_length_minus_1, frame_presentation_time_length_minus_1.
+                buffer_delay_bits = Some(r.bits(5)? + 1);
+                r.bits(32)?;
+                r.bits(10)?;
+            }
+        }
+        let initial_display_delay = r.bit()? == 1;
+        let operating_points = r.bits(5)? + 1;
+        for _ in 0..operating_points {
+            r.bits(12)?; // operating_point_idc
+            if r.bits(5)? > 7 {
+                r.bit()?; // seq_tier
+            }
+            if let Some(bits) = buffer_delay_bits
+                && r.bit()? == 1
+            {
+                // decoder_buffer_delay, encoder_buffer_delay, low_delay_mode_flag
+                r.bits(bits)?;
+                r.bits(bits)?;
+                r.bit()?;
+            }
+            if initial_display_delay && r.bit()? == 1 {
+                r.bits(4)?; // initial_display_delay_minus_1
+            }
+        }
+    }
+    let width_bits = r.bits(4)? + 1;
+    let height_bits = r.bits(4)? + 1;
+    let width = r.bits(width_bits)? + 1;
+    let height = r.bits(height_bits)? + 1;
+    Some((width, height))
+}
+
+/// Skips an AV1 uvlc() number.
+fn uvlc(r: &mut BitReader<'_>) -> Option<()> {
+    let mut zeros = 0;
+    while r.bit()? == 0 {
+        zeros += 1;
+    }
+    if zeros < 32 {
+        r.bits(zeros)?;
+    }
+    Some(())
 }
 
 fn vp8(p: &[u8]) -> Option<(u32, u32)> {
@@ -325,6 +391,83 @@ mod tests {
         assert_eq!(frame_size(VideoCodec::H264, &stap), size);
         // An IDR slice alone says nothing.
         assert_eq!(frame_size(VideoCodec::H264, &[0x65, 0x88, 0x84]), None);
+    }
+
+    /// The sequence header libaom (GStreamer's av1enc, realtime) wrote for a 640x360 picture
+    /// in 4:4:4 (profile 1): `videotestsrc num-buffers=1 ! video/x-raw,width=640,height=360 !
+    /// av1enc ! av1parse ! video/x-av1,stream-format=obu-stream`. As written, with its size.
+    const AV1_SEQUENCE_HEADER_360P: [u8; 13] = [
+        0x0a, 0x0b, 0x20, 0x00, 0x00, 0x0c, 0xc4, 0xff, 0x67, 0xe0, 0x6d, 0x7c, 0x81,
+    ];
+
+    #[test]
+    fn av1_from_the_sequence_header() {
+        // As sent: W=2, N=1; the sequence header without its size field, a frame after it.
+        let mut p = vec![0x28, 12, 0x08];
+        p.extend_from_slice(&AV1_SEQUENCE_HEADER_360P[2..]);
+        p.extend_from_slice(&[0x30, 0x00, 0x01]);
+        assert_eq!(frame_size(VideoCodec::Av1, &p), Some((640, 360)));
+        // With its size field (W=1), and cut short by a fragment boundary after the size.
+        let mut p = vec![0x18];
+        p.extend_from_slice(&AV1_SEQUENCE_HEADER_360P[..9]);
+        assert_eq!(frame_size(VideoCodec::Av1, &p), Some((640, 360)));
+        // A frame alone, or a continued fragment, says nothing.
+        assert_eq!(frame_size(VideoCodec::Av1, &[0x10, 0x30, 0x00]), None);
+        let mut p = vec![0x90];
+        p.extend_from_slice(&AV1_SEQUENCE_HEADER_360P[..]);
+        assert_eq!(frame_size(VideoCodec::Av1, &p), None);
+    }
+
+    /// Writes bits most significant first.
+    #[derive(Default)]
+    struct BitWriter {
+        bytes: Vec<u8>,
+        bits: usize,
+    }
+
+    impl BitWriter {
+        fn put(&mut self, value: u32, n: u32) -> &mut Self {
+            for i in (0..n).rev() {
+                if self.bits.is_multiple_of(8) {
+                    self.bytes.push(0);
+                }
+                let bit = ((value >> i) & 1) as u8;
+                *self.bytes.last_mut().expect("pushed above") |= bit << (7 - self.bits % 8);
+                self.bits += 1;
+            }
+            self
+        }
+    }
+
+    #[test]
+    fn av1_sequence_headers_with_timing_decoder_model_and_operating_points() {
+        let mut w = BitWriter::default();
+        w.put(0, 3).put(0, 1).put(0, 1); // profile 0, not still, full header
+        w.put(1, 1).put(1001, 32).put(60_000, 32).put(1, 1).put(1, 1); // timing, uvlc 0
+        w.put(1, 1).put(9, 5).put(90_000, 32).put(4, 5).put(4, 5); // decoder model, 10-bit delays
+        w.put(1, 1).put(1, 5); // initial display delays, two operating points
+        // One at level 4.0 (index 8: a tier bit), with a decoder model and a display delay.
+        w.put(0x103, 12).put(8, 5).put(1, 1);
+        w.put(1, 1)
+            .put(700, 10)
+            .put(300, 10)
+            .put(0, 1)
+            .put(1, 1)
+            .put(3, 4);
+        // One at level 3.1 without either.
+        w.put(0x101, 12).put(5, 5).put(0, 1).put(0, 1);
+        w.put(10, 4).put(10, 4).put(1919, 11).put(1079, 11);
+        assert_eq!(av1_sequence_header(&w.bytes), Some((1920, 1080)));
+
+        // A reduced still-picture header.
+        let mut w = BitWriter::default();
+        w.put(0, 3).put(1, 1).put(1, 1).put(2, 5);
+        w.put(8, 4).put(7, 4).put(319, 9).put(239, 8);
+        assert_eq!(av1_sequence_header(&w.bytes), Some((320, 240)));
+        // Cut anywhere: none.
+        for len in 0..w.bytes.len() {
+            assert_eq!(av1_sequence_header(&w.bytes[..len]), None);
+        }
     }
 
     #[test]

@@ -8,9 +8,15 @@
 //! plus an access unit's pts is when its frame was captured, and PROGRAM-DATE-TIME tells the
 //! true glass-to-glass latency.
 //!
+//! VP8, VP9 and H.264 go to GStreamer's depayloaders as RTP. AV1 is depacketized here
+//! (`av1`: GStreamer 1.22 has none) and reaches `av1parse` as whole temporal units, each at
+//! its first packet's time; a gap it sees asks the publisher for a keyframe the same way as a
+//! depayloader's request ([`Transcoder::take_keyframe_request`]).
+//!
 //! What the bridge does around it (choosing when to start, restarting on faults and after a
 //! publisher's absence) lives in [`crate::live`].
 
+mod av1;
 mod bits;
 pub mod clock;
 pub mod frame_size;
@@ -94,10 +100,29 @@ impl TranscodeConfig {
     }
 }
 
+/// How the video reaches the pipeline.
+enum VideoFeed {
+    /// RTP, for GStreamer's depayloader.
+    Rtp(gst_app::AppSrc),
+    /// Temporal units from our depacketizer, each with its first packet's wall-clock time.
+    Av1 {
+        src: gst_app::AppSrc,
+        depacketizer: av1::Depacketizer<SystemTime>,
+    },
+}
+
+impl VideoFeed {
+    fn src(&self) -> &gst_app::AppSrc {
+        match self {
+            VideoFeed::Rtp(src) | VideoFeed::Av1 { src, .. } => src,
+        }
+    }
+}
+
 /// A running transcoder. Stops on [`stop`](Self::stop) or drop.
 pub struct Transcoder {
     running: Running,
-    video: Option<gst_app::AppSrc>,
+    video: Option<VideoFeed>,
     audio: Option<gst_app::AppSrc>,
     keyframe_wanted: std::sync::Arc<std::sync::atomic::AtomicBool>,
     video_clock: TrackClock,
@@ -157,9 +182,20 @@ impl Transcoder {
         built
             .pipeline
             .set_base_time(gst::ClockTime::from_nseconds(base_ns));
+        let av1 = config.video.is_some_and(|v| v.codec == VideoCodec::Av1);
+        let video = built.video.map(|src| {
+            if av1 {
+                VideoFeed::Av1 {
+                    src,
+                    depacketizer: av1::Depacketizer::default(),
+                }
+            } else {
+                VideoFeed::Rtp(src)
+            }
+        });
         let mut transcoder = Transcoder {
             running: Running::new(built.pipeline, pusher)?,
-            video: built.video,
+            video,
             audio: built.audio,
             keyframe_wanted: built.keyframe_wanted,
             video_clock,
@@ -173,6 +209,7 @@ impl Transcoder {
             audio = config.audio.is_some(),
             rungs = ?config.renditions.iter().map(|r| format!("{}x{}@{}", r.width, r.height, r.bitrate)).collect::<Vec<_>>(),
             encoder = %config.encoder,
+            gpu_decode = pipeline::decodes_on_gpu(config),
             video_clock = ?transcoder.video_clock.basis(),
             audio_clock = ?transcoder.audio_clock.basis(),
             "transcoder starting"
@@ -194,20 +231,31 @@ impl Transcoder {
         self.push_at(p, wall);
     }
 
-    fn push_at(&self, p: &TapPacket, wall: SystemTime) {
-        let src = match p.kind {
-            MediaKind::Video => &self.video,
-            MediaKind::Audio => &self.audio,
-        };
-        let Some(src) = src else { return };
-        let pts = wall.duration_since(self.anchor).unwrap_or_default();
-        let mut buffer = gst::Buffer::from_mut_slice(rtp_bytes(p));
-        buffer
-            .get_mut()
-            .expect("a new buffer is writable")
-            .set_pts(gst::ClockTime::from_nseconds(pts.as_nanos() as u64));
-        // Refused only while flushing or after end-of-stream: the transcoder is stopping.
-        let _ = src.push_buffer(buffer);
+    fn push_at(&mut self, p: &TapPacket, wall: SystemTime) {
+        let anchor = self.anchor;
+        match (p.kind, &mut self.video, &self.audio) {
+            (MediaKind::Video, Some(VideoFeed::Rtp(src)), _) => {
+                push_buffer(src, rtp_bytes(p), wall, anchor, true);
+            }
+            (MediaKind::Audio, _, Some(src)) => push_buffer(src, rtp_bytes(p), wall, anchor, true),
+            (MediaKind::Video, Some(VideoFeed::Av1 { src, depacketizer }), _) => {
+                let packet = av1::Packet {
+                    seq: p.seq,
+                    rtp_time: p.rtp_time,
+                    marker: p.marker,
+                    payload: &p.payload,
+                };
+                depacketizer.push(packet, wall);
+                while let Some(unit) = depacketizer.poll() {
+                    push_buffer(src, unit.data, unit.tag, anchor, unit.keyframe);
+                }
+                if depacketizer.take_keyframe_request() {
+                    self.keyframe_wanted
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Whether an element asked for a keyframe since the last call (a gap, a decoding error):
@@ -235,7 +283,13 @@ impl Transcoder {
     /// Ends the run: the inputs send end-of-stream, the encoders drain, everything reaches
     /// the sink, then its `finish` is called. Returns the first pipeline error, if any.
     pub fn stop(mut self) -> Result<(), Error> {
-        let inputs: Vec<gst_app::AppSrc> = self.video.iter().chain(&self.audio).cloned().collect();
+        let inputs: Vec<gst_app::AppSrc> = self
+            .video
+            .iter()
+            .map(VideoFeed::src)
+            .chain(&self.audio)
+            .cloned()
+            .collect();
         self.running.stop(Some(&move |_: &gst::Pipeline| {
             for src in &inputs {
                 // Refused only when the source is already at its end.
@@ -249,6 +303,20 @@ impl Transcoder {
     pub fn abort(mut self) {
         self.running.stop(None);
     }
+}
+
+/// Pushes `data` at `wall`'s place on the pipeline's clock. `keyframe` is false for an AV1
+/// unit that needs earlier ones (RTP's depayloaders find out themselves).
+fn push_buffer(src: &gst_app::AppSrc, data: Vec<u8>, wall: SystemTime, anchor: SystemTime, keyframe: bool) {
+    let pts = wall.duration_since(anchor).unwrap_or_default();
+    let mut buffer = gst::Buffer::from_mut_slice(data);
+    let b = buffer.get_mut().expect("a new buffer is writable");
+    b.set_pts(gst::ClockTime::from_nseconds(pts.as_nanos() as u64));
+    if !keyframe {
+        b.set_flags(gst::BufferFlags::DELTA_UNIT);
+    }
+    // Refused only while flushing or after end-of-stream: the transcoder is stopping.
+    let _ = src.push_buffer(buffer);
 }
 
 /// The packet as RTP on the wire (no extensions): what the depayloaders read.

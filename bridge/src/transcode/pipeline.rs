@@ -3,11 +3,14 @@
 //! ```text
 //! appsrc (RTP) -> depayloader -> decoder -> videoconvert -> videorate -> I420 N fps
 //!     -> [force-key-unit probe] -> tee -> rung per rendition (media::rung)
+//! appsrc (AV1 temporal units, depacketized by super::av1) -> av1parse -> av1dec -> videoconvert ...
 //! appsrc (RTP Opus) -> rtpopusdepay -> opusdec -> the AAC tail (media::aac)
 //! ```
 //!
 //! With NVDEC (see [`crate::encoder`]) the decoder is nvcodec's and frames stay in CUDA
-//! memory up to each rung's `cudascale`; there is no `videoconvert`.
+//! memory up to each rung's `cudascale`; there is no `videoconvert`. GStreamer 1.22's nvcodec
+//! has no AV1 decoder, so an AV1 room decodes with libaom and scales on the CPU, whatever the
+//! probe found (see [`decodes_on_gpu`]); its rungs still use the probe's encoder.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +26,7 @@ use super::TranscodeConfig;
 use super::frame_size::VideoCodec;
 use super::preroll::{AudioInput, VideoInput};
 use crate::Error;
+use crate::encoder::EncoderChoice;
 use crate::media::plugins::{self, Needed};
 use crate::media::pusher::Feed;
 use crate::media::rung::{self, RungEncoding};
@@ -41,31 +45,47 @@ const AUDIO_IN: &[Needed] = &[
     ("opusdec", "gstreamer1.0-plugins-base"),
 ];
 
-/// Depayloader, parser (if any) and decoder of a codec, with the decoders' package.
+/// Depayloader (none where our code depacketizes), parser (if any) and decoder of a codec,
+/// with the decoder's package.
 fn video_elements(
     codec: VideoCodec,
     gpu: bool,
-) -> (&'static str, Option<&'static str>, &'static str, &'static str) {
+) -> (
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+) {
     match (codec, gpu) {
-        (VideoCodec::Vp8, false) => ("rtpvp8depay", None, "vp8dec", "gstreamer1.0-plugins-good"),
-        (VideoCodec::Vp8, true) => ("rtpvp8depay", None, "nvvp8dec", "gstreamer1.0-plugins-bad"),
-        (VideoCodec::Vp9, false) => ("rtpvp9depay", None, "vp9dec", "gstreamer1.0-plugins-good"),
-        (VideoCodec::Vp9, true) => ("rtpvp9depay", None, "nvvp9dec", "gstreamer1.0-plugins-bad"),
+        (VideoCodec::Vp8, false) => (Some("rtpvp8depay"), None, "vp8dec", "gstreamer1.0-plugins-good"),
+        (VideoCodec::Vp8, true) => (Some("rtpvp8depay"), None, "nvvp8dec", "gstreamer1.0-plugins-bad"),
+        (VideoCodec::Vp9, false) => (Some("rtpvp9depay"), None, "vp9dec", "gstreamer1.0-plugins-good"),
+        (VideoCodec::Vp9, true) => (Some("rtpvp9depay"), None, "nvvp9dec", "gstreamer1.0-plugins-bad"),
         (VideoCodec::H264, false) => (
-            "rtph264depay",
+            Some("rtph264depay"),
             Some("h264parse"),
             "avdec_h264",
             "gstreamer1.0-libav",
         ),
         (VideoCodec::H264, true) => (
-            "rtph264depay",
+            Some("rtph264depay"),
             Some("h264parse"),
             "nvh264dec",
             "gstreamer1.0-plugins-bad",
         ),
-        // Not reached: the preroll refuses AV1 (GStreamer 1.22 has no AV1 depayloader).
-        (VideoCodec::Av1, _) => ("rtpav1depay", None, "av1dec", "gstreamer1.0-plugins-bad"),
+        // GStreamer 1.22 has no AV1 depayloader (ours is `super::av1`) and no NVDEC AV1
+        // decoder; av1parse and av1dec (libaom) are both in plugins-bad.
+        (VideoCodec::Av1, _) => (None, Some("av1parse"), "av1dec", "gstreamer1.0-plugins-bad"),
     }
+}
+
+/// Whether `config`'s video is decoded (and scaled) on the GPU: the probe found NVDEC and
+/// nvcodec decodes the codec. An AV1 room decodes with libaom, and its frames stay in system
+/// memory up to the encoder (NVENC takes them there too) rather than being uploaded for
+/// `cudascale`: the upload would buy back only the scaling, and the CPU chain is the one the
+/// tests run.
+pub(crate) fn decodes_on_gpu(config: &TranscodeConfig) -> bool {
+    config.encoder.gpu_decode && config.video.is_none_or(|v| v.codec != VideoCodec::Av1)
 }
 
 fn encoding_name(codec: VideoCodec) -> &'static str {
@@ -82,8 +102,11 @@ pub(crate) fn check(config: &TranscodeConfig) -> Result<(), Error> {
     if let Some(video) = &config.video {
         plugins::require(VIDEO_IN)?;
         plugins::require(plugins::LADDER)?;
-        let (depay, parse, decoder, package) = video_elements(video.codec, config.encoder.gpu_decode);
-        plugins::require(&[(depay, "gstreamer1.0-plugins-good"), (decoder, package)])?;
+        let (depay, parse, decoder, package) = video_elements(video.codec, decodes_on_gpu(config));
+        if let Some(depay) = depay {
+            plugins::require(&[(depay, "gstreamer1.0-plugins-good")])?;
+        }
+        plugins::require(&[(decoder, package)])?;
         if let Some(parse) = parse {
             plugins::require(&[(parse, "gstreamer1.0-plugins-bad")])?;
         }
@@ -160,7 +183,8 @@ fn keyframe_requests(src: &gst_app::AppSrc, wanted: Arc<AtomicBool>) {
     });
 }
 
-fn rtp_source(name: &str, caps: gst::Caps) -> gst_app::AppSrc {
+/// A live appsrc for the track's packets (or, for AV1, its temporal units).
+fn live_source(name: &str, caps: gst::Caps) -> gst_app::AppSrc {
     gst_app::AppSrc::builder()
         .name(name)
         .caps(&caps)
@@ -181,26 +205,36 @@ fn video_input(
     input: &VideoInput,
     feed: &SyncSender<Feed>,
 ) -> Result<gst_app::AppSrc, Error> {
-    let gpu = config.encoder.gpu_decode;
-    let caps = gst::Caps::builder("application/x-rtp")
-        .field("media", "video")
-        .field("clock-rate", 90_000i32)
-        .field("encoding-name", encoding_name(input.codec))
-        .field("payload", i32::from(input.payload_type))
-        .build();
-    let src = rtp_source("video-in", caps);
+    let gpu = decodes_on_gpu(config);
     let (depay, parse, decoder, _) = video_elements(input.codec, gpu);
+    let caps = match depay {
+        Some(_) => gst::Caps::builder("application/x-rtp")
+            .field("media", "video")
+            .field("clock-rate", 90_000i32)
+            .field("encoding-name", encoding_name(input.codec))
+            .field("payload", i32::from(input.payload_type))
+            .build(),
+        // Whole temporal units from `super::av1` (which waits for a keyframe after a gap and
+        // asks for it itself).
+        None => gst::Caps::builder("video/x-av1")
+            .field("stream-format", "obu-stream")
+            .field("alignment", "tu")
+            .build(),
+    };
+    let src = live_source("video-in", caps);
     let mut chain: Vec<gst::Element> = vec![src.clone().upcast()];
-    let depay = gst::ElementFactory::make(depay).name("depay").build()?;
-    for property in ["wait-for-keyframe", "request-keyframe"] {
-        // After a gap (the tap dropped to the next keyframe) wait for one rather than decode
-        // a picture with missing references, and ask for it (the request reaches the
-        // publisher as a PLI, see `keyframe_requests`).
-        if depay.has_property(property) {
-            depay.set_property(property, true);
+    if let Some(depay) = depay {
+        let depay = gst::ElementFactory::make(depay).name("depay").build()?;
+        for property in ["wait-for-keyframe", "request-keyframe"] {
+            // After a gap (the tap dropped to the next keyframe) wait for one rather than
+            // decode a picture with missing references, and ask for it (the request reaches
+            // the publisher as a PLI, see `keyframe_requests`).
+            if depay.has_property(property) {
+                depay.set_property(property, true);
+            }
         }
+        chain.push(depay);
     }
-    chain.push(depay);
     if let Some(parse) = parse {
         chain.push(gst::ElementFactory::make(parse).build()?);
     }
@@ -249,7 +283,10 @@ fn video_input(
     );
 
     let encoding = RungEncoding {
-        choice: config.encoder,
+        choice: EncoderChoice {
+            gpu_decode: gpu,
+            ..config.encoder
+        },
         speed_preset: config.speed_preset,
         keyframe_interval_frames: config.keyframe_interval_frames(),
     };
@@ -271,7 +308,7 @@ fn audio_input(
         .field("encoding-name", "OPUS")
         .field("payload", i32::from(input.payload_type))
         .build();
-    let src = rtp_source("audio-in", caps);
+    let src = live_source("audio-in", caps);
     let depay = gst::ElementFactory::make("rtpopusdepay").build()?;
     // Conceals a lost packet instead of leaving a hole the AAC encoder would have to bridge.
     let decode = gst::ElementFactory::make("opusdec")

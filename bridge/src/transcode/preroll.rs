@@ -130,7 +130,7 @@ impl Preroll {
                 });
             }
             MediaKind::Video => {
-                let Some(codec) = video_codec(&p).filter(|c| *c != VideoCodec::Av1) else {
+                let Some(codec) = video_codec(&p) else {
                     self.refused = Some(p.params.spec().codec);
                     return;
                 };
@@ -309,12 +309,35 @@ mod tests {
     }
 
     #[test]
-    fn audio_alone_starts_after_a_wait_and_av1_is_refused() {
+    fn av1_starts_at_a_new_coded_video_sequence_with_its_size() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // W=1, N=1: libaom's sequence header for 640x360, as sent (no size field).
+        let key = [
+            0x18, 0x08, 0x20, 0x00, 0x00, 0x0c, 0xc4, 0xff, 0x67, 0xe0, 0x6d, 0x7c, 0x81,
+        ];
+        let mut p = Preroll::default();
+        // A frame of the sequence before: not a start.
+        p.push(packet(Codec::Av1, ms(0), 0, false, &[0x10, 0x30, 0x00]));
+        p.push(packet(Codec::Av1, ms(10), 3_000, true, &key));
+        p.push(packet(Codec::Av1, ms(20), 6_000, false, &[0x10, 0x30, 0x00]));
+        assert_eq!(p.refused(), None);
+        assert!(p.ready(ms(10) + SETTLE));
+        let plan = p.take();
+        let video = plan.video.expect("video");
+        assert_eq!((video.codec, video.size), (VideoCodec::Av1, Some((640, 360))));
+        let times: Vec<u32> = plan.packets.iter().map(|p| p.rtp_time).collect();
+        assert_eq!(times, [3_000, 6_000]);
+    }
+
+    #[test]
+    fn audio_alone_starts_after_a_wait_and_h265_is_refused() {
         let t0 = Instant::now();
         let mut p = Preroll::default();
         p.push(packet(Codec::Opus, t0, 0, true, &[1]));
-        p.push(packet(Codec::Av1, t0, 0, true, &[0x18]));
-        assert_eq!(p.refused(), Some(Codec::Av1));
+        // A codec the bridge has no decoder path for (WebRTC may negotiate it one day).
+        p.push(packet(Codec::H265, t0, 0, true, &[0x40, 0x01]));
+        assert_eq!(p.refused(), Some(Codec::H265));
         assert!(!p.ready(t0 + Duration::from_millis(1000)));
         assert!(p.ready(t0 + AUDIO_ONLY_AFTER));
         let plan = p.take();

@@ -1,6 +1,7 @@
 //! A publisher made of GStreamer: a live test picture and tone, encoded and packetised the
-//! way a browser or OBS sends them (VP8, VP9 or H.264 without B-frames, Opus), turned into
-//! the packets a room tap delivers. Test fixture only (a launch string is fine here).
+//! way a browser or OBS sends them (VP8, VP9 or H.264 without B-frames, AV1, Opus), turned
+//! into the packets a room tap delivers. Test fixture only (a launch string is fine here).
+//! AV1 is packetised by [`super::av1_packetizer`]: GStreamer 1.22 has no `rtpav1pay`.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -10,6 +11,8 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use sfu::{CodecKind, MediaKind, TapPacket, is_keyframe};
+
+use super::av1_packetizer;
 use str0m::format::{Codec, CodecSpec, FormatParams, PayloadParams};
 use str0m::media::{Frequency, Pt};
 
@@ -58,6 +61,8 @@ impl Drop for RtpSource {
 }
 
 const VIDEO_PT: u8 = 96;
+/// RTP payload size at most, as the payloaders are told.
+const MTU: usize = 1200;
 const AUDIO_PT: u8 = 111;
 
 fn params(codec: Codec) -> PayloadParams {
@@ -94,11 +99,24 @@ impl RtpSource {
                     "x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max=90 ! \
                      video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 aggregate-mode=zero-latency"
                 }
+                // libaom's realtime mode, as a browser runs it; whole temporal units for our
+                // packetizer.
+                Codec::Av1 => {
+                    "av1enc usage-profile=realtime cpu-used=10 end-usage=cbr target-bitrate=800 \
+                     min-quantizer=4 max-quantizer=56 \
+                     keyframe-max-dist=90 lag-in-frames=0 threads=2 ! av1parse ! \
+                     video/x-av1,stream-format=obu-stream,alignment=tu"
+                }
                 other => panic!("no fixture for {other:?}"),
+            };
+            let payloader = if codec == Codec::Av1 {
+                String::new()
+            } else {
+                format!(" pt={VIDEO_PT} mtu={MTU}")
             };
             parts.push(format!(
                 "videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width={},height={},framerate=30/1 ! \
-                 {encode} pt={VIDEO_PT} mtu=1200 ! appsink name=video sync=false",
+                 {encode}{payloader} ! appsink name=video sync=false",
                 publish.width, publish.height
             ));
         }
@@ -119,7 +137,9 @@ impl RtpSource {
             .build();
         pipeline.use_clock(Some(&clock));
         let (tx, rx) = sync_channel(4096);
-        if let Some(codec) = publish.video {
+        if publish.video == Some(Codec::Av1) {
+            attach_av1(&pipeline, publish.capture_times, tx.clone());
+        } else if let Some(codec) = publish.video {
             attach(
                 &pipeline,
                 "video",
@@ -196,6 +216,60 @@ fn attach(
                 };
                 // A full channel means the test stopped reading: drop, as a tap would.
                 let _ = tx.try_send(packet);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+}
+
+/// AV1: each temporal unit from the encoder becomes the packets `av1_packetizer` makes of
+/// it, with the sequence numbers and 90 kHz timestamps a payloader would give them.
+fn attach_av1(pipeline: &gst::Pipeline, capture_times: bool, tx: SyncSender<TapPacket>) {
+    let sink = pipeline
+        .by_name("video")
+        .expect("the appsink is there")
+        .downcast::<gst_app::AppSink>()
+        .expect("an appsink");
+    let params = params(Codec::Av1);
+    // Not zero, as a payloader's random start.
+    let mut seq: u64 = 4_321;
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
+                let captured = capture_time(sink, &sample, buffer);
+                let running = sample
+                    .segment()
+                    .and_then(|s| s.downcast_ref::<gst::ClockTime>()?.to_running_time(buffer.pts()?))
+                    .ok_or(gst::FlowError::Error)?;
+                let rtp_time = (running.nseconds() * 9 / 100_000) as u32;
+                let rtp_time = rtp_time.wrapping_add(0x1234_5678);
+                let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+                let elements = av1_packetizer::obu_elements(&map);
+                let keyframe = av1_packetizer::starts_sequence(&elements);
+                let payloads = av1_packetizer::packetize(&elements, keyframe, MTU);
+                let last = payloads.len().saturating_sub(1);
+                let received = Instant::now();
+                for (i, payload) in payloads.into_iter().enumerate() {
+                    let packet = TapPacket {
+                        kind: MediaKind::Video,
+                        params,
+                        seq,
+                        rtp_time,
+                        marker: i == last,
+                        keyframe: is_keyframe(CodecKind::Av1, &payload),
+                        rid: None,
+                        epoch: 1,
+                        received,
+                        capture: captured.filter(|_| capture_times),
+                        top_layer: true,
+                        payload: Arc::from(payload),
+                    };
+                    seq += 1;
+                    // A full channel means the test stopped reading: drop, as a tap would.
+                    let _ = tx.try_send(packet);
+                }
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),
