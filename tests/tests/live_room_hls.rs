@@ -285,6 +285,50 @@ fn an_obs_shaped_h264_publisher_reaches_ll_hls() {
     });
 }
 
+/// AV1 from Chromium (its libaom encoder, one layer): GStreamer 1.22 has no AV1 depayloader,
+/// so the bridge's own depacketizer turns the RTP into temporal units for av1dec.
+#[test]
+fn a_chromium_av1_room_reaches_ll_hls() {
+    if !in_netns("a_chromium_av1_room_reaches_ll_hls") {
+        return;
+    }
+    let server = Server::start_bridged(&[]);
+    let (id, key) = create_stream(&server, "av1");
+    let publisher = NodeProc::spawn(
+        None,
+        "publish.mjs",
+        &[
+            "--base",
+            &server.base,
+            "--stream",
+            &id,
+            "--key",
+            &key,
+            "--codec",
+            "av1",
+            "--no-simulcast",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--seconds",
+            "40",
+            "--timeout",
+            "30",
+        ],
+    );
+    let (master, after) = wait_for_master(&server.base, &id, Duration::from_secs(40));
+    println!("renditions listed {after:?} after the publish started:\n{master}");
+    let health = get_json(&format!("{}/api/v1/streams/{id}", server.base))["hls"].clone();
+    assert_eq!(health["videoCodec"], "Av1", "{health}");
+    assert_eq!(health["renditions"], serde_json::json!(["640x360"]), "{health}");
+    wait_for_hls(&server.base, &id, "360p", 2);
+    let (ok, v) = play_hls(&server.base, &id, 10);
+    assert!(ok && v["ok"] == true, "hls.js did not play the AV1 room: {v}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 150, "{v}");
+    drop(publisher);
+}
+
 #[test]
 fn a_stream_without_low_latency_mode_gets_plain_hls_and_its_own_ladder() {
     if !in_netns("a_stream_without_low_latency_mode_gets_plain_hls_and_its_own_ladder") {

@@ -1,5 +1,5 @@
 // Publish page: camera and microphone to a stream over WHIP.
-// Query: ?stream=ID&key=KEY[&whip=URL][&simulcast=0][&codec=h264][&width=1280&height=720&fps=30]
+// Query: ?stream=ID&key=KEY[&whip=URL][&simulcast=0][&codec=h264|vp9|av1][&width=1280&height=720&fps=30]
 //        [&audio=0][&autostart=1]. Tests read window.fanout.client (a WhipClient).
 
 import { WhipClient } from './whip.js';
@@ -11,7 +11,7 @@ const params = new URLSearchParams(location.search);
 $('stream').value = params.get('stream') ?? '';
 $('key').value = params.get('key') ?? '';
 $('simulcast').checked = params.get('simulcast') !== '0';
-$('codec').value = params.get('codec') === 'h264' ? 'h264' : 'vp8';
+$('codec').value = ['h264', 'vp9', 'av1'].includes(params.get('codec')) ? params.get('codec') : 'vp8';
 
 let client = null;
 let media = null;

@@ -1,7 +1,7 @@
 // Publishes from the publish page (fake camera + mic, simulcast) and keeps it live, for tests
 // that watch from another process or network namespace.
 //
-//   node test/publish.mjs --base URL --stream ID --key KEY [--seconds 60] [--codec vp8|h264]
+//   node test/publish.mjs --base URL --stream ID --key KEY [--seconds 60] [--codec vp8|h264|vp9|av1]
 //        [--no-simulcast] [--width 1280 --height 720] [--relay] [--timeout 15]
 //
 // --relay: media only through the TURN servers the server offers (iceTransportPolicy relay).
