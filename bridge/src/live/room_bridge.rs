@@ -417,6 +417,7 @@ impl<S: PacketSource> Worker<S> {
                     .map(|r| format!("{}x{}", r.width, r.height))
                     .collect();
                 c.health.video_codec = video.map(|v| format!("{:?}", v.codec));
+                c.health.encoder = transcoder.encoding().to_string();
                 c.health.audio = audio.is_some();
                 c.health.clock = Some(match basis {
                     crate::transcode::clock::Basis::Capture => "capture",

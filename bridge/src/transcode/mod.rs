@@ -129,6 +129,9 @@ pub struct Transcoder {
     audio_clock: TrackClock,
     wall: WallClock,
     anchor: SystemTime,
+    /// What this run encodes and decodes with (an AV1 room decodes on the CPU whatever the
+    /// probe found).
+    encoding: EncoderChoice,
 }
 
 impl Transcoder {
@@ -202,6 +205,10 @@ impl Transcoder {
             audio_clock,
             wall,
             anchor,
+            encoding: EncoderChoice {
+                gpu_decode: pipeline::decodes_on_gpu(config),
+                ..config.encoder
+            },
         };
         tracing::info!(
             transcoder = name,
@@ -219,6 +226,11 @@ impl Transcoder {
             transcoder.push_at(p, wall);
         }
         Ok(transcoder)
+    }
+
+    /// The encoder and decode path this run uses (for the stream's health).
+    pub fn encoding(&self) -> EncoderChoice {
+        self.encoding
     }
 
     /// Feed one packet from the tap.

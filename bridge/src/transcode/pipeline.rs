@@ -319,3 +319,40 @@ fn audio_input(
     gst::Element::link_many([src.upcast_ref(), &depay, &decode, &tail])?;
     Ok(src)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::{EncoderChoice, VideoEncoder};
+    use crate::ladder::SpeedPreset;
+    use std::time::Duration;
+
+    fn config(codec: VideoCodec, gpu_decode: bool) -> TranscodeConfig {
+        TranscodeConfig {
+            video: Some(VideoInput {
+                codec,
+                payload_type: 96,
+                size: Some((1280, 720)),
+            }),
+            audio: None,
+            renditions: Vec::new(),
+            frame_rate: 30,
+            keyframe_interval: Duration::from_secs(2),
+            encoder: EncoderChoice {
+                encoder: VideoEncoder::X264,
+                gpu_decode,
+            },
+            speed_preset: SpeedPreset::Ultrafast,
+            audio_bitrate: 128_000,
+        }
+    }
+
+    #[test]
+    fn nvdec_decodes_every_codec_nvcodec_has_and_av1_stays_on_the_cpu() {
+        for codec in [VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::H264] {
+            assert!(decodes_on_gpu(&config(codec, true)), "{codec:?}");
+            assert!(!decodes_on_gpu(&config(codec, false)), "{codec:?}");
+        }
+        assert!(!decodes_on_gpu(&config(VideoCodec::Av1, true)));
+    }
+}
