@@ -135,7 +135,6 @@ struct ServeArgs {
     chat: ChatArgs,
 }
 
-/// Webhooks, rate limits, shutdown.
 /// The LL-HLS bridge: every live room transcoded into an ABR ladder.
 #[derive(Args, Debug, Clone)]
 struct HlsArgs {
@@ -158,6 +157,7 @@ fn parse_ladder(text: &str) -> Result<Ladder, String> {
     bridge::ladder::parse_heights(text).map(Ladder)
 }
 
+/// Webhooks, rate limits, shutdown.
 #[derive(Args, Debug, Clone)]
 struct OpsArgs {
     /// Receiver of stream lifecycle webhooks (repeatable; plain http:// only).

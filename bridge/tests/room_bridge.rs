@@ -256,40 +256,35 @@ fn a_decoder_fault_restarts_the_transcoder_and_garbage_crashes_nothing() {
     assert_eq!(recording(&rig.sink, |r| r.finished), 1);
 }
 
-#[test]
-fn lost_packets_make_the_bridge_ask_the_publisher_for_a_keyframe() {
-    let rig = rig();
+/// Five video packets lost once the stream runs: the bridge asks the publisher for a
+/// keyframe, and the stream goes on without a restart.
+fn assert_recovers_from_lost_packets(rig: &Rig) {
     assert!(wait_for(Duration::from_secs(10), || video_units(&rig.sink) > 30));
     let before = rig.requests.load(Ordering::Relaxed);
-    // A hole in the video: the depayloader waits for a keyframe and asks for one upstream.
     rig.lose.store(5, Ordering::Relaxed);
     assert!(
         wait_for(Duration::from_secs(5), || rig.requests.load(Ordering::Relaxed)
             > before),
         "no keyframe request after lost packets"
     );
-    // The stream goes on without a restart.
     let frames = video_units(&rig.sink);
     assert!(wait_for(Duration::from_secs(5), || video_units(&rig.sink) > frames + 30));
     assert_eq!(rig.bridge.health().restarts, 0);
+}
+
+#[test]
+fn lost_packets_make_the_bridge_ask_the_publisher_for_a_keyframe() {
+    let rig = rig();
+    // The depayloader waits for a keyframe and asks for one upstream.
+    assert_recovers_from_lost_packets(&rig);
     rig.bridge.stop();
 }
 
 #[test]
 fn lost_av1_packets_are_recovered_at_a_keyframe_the_bridge_asked_for() {
     let rig = rig_with(Codec::Av1);
-    assert!(wait_for(Duration::from_secs(10), || video_units(&rig.sink) > 30));
-    let before = rig.requests.load(Ordering::Relaxed);
-    // A hole in the video: our depacketizer drops to the next keyframe and asks for it.
-    rig.lose.store(5, Ordering::Relaxed);
-    assert!(
-        wait_for(Duration::from_secs(5), || rig.requests.load(Ordering::Relaxed)
-            > before),
-        "no keyframe request after lost packets"
-    );
-    let frames = video_units(&rig.sink);
-    assert!(wait_for(Duration::from_secs(5), || video_units(&rig.sink) > frames + 30));
-    assert_eq!(rig.bridge.health().restarts, 0);
+    // Our depacketizer drops to the next keyframe and asks for it.
+    assert_recovers_from_lost_packets(&rig);
     assert_eq!(rig.bridge.health().video_codec.as_deref(), Some("Av1"));
     rig.bridge.stop();
 }

@@ -109,6 +109,20 @@ fn assert_aligned_gops(r: &Recording, rungs: usize) -> Vec<Duration> {
     keyframes[0].clone()
 }
 
+/// Every frame of the top rung is placed at its capture time (`anchor` + pts): never after
+/// it reached the sink, and not long before (the transcoder's own delay).
+fn assert_placed_at_capture_time(r: &Recording, anchor: SystemTime) {
+    for (au, reached) in &r.units[0] {
+        let at = anchor + au.pts;
+        assert!(at <= *reached, "a frame placed after it was encoded");
+        let delay = reached.duration_since(at).expect("checked above");
+        assert!(
+            delay < Duration::from_secs(2),
+            "a frame reached the sink {delay:?} after capture"
+        );
+    }
+}
+
 #[test]
 fn vp8_with_opus_becomes_an_aligned_three_rung_ladder_and_aac() {
     let out = run(
@@ -145,17 +159,7 @@ fn vp8_with_opus_becomes_an_aligned_three_rung_ladder_and_aac() {
             "keyframes {gap:?} apart"
         );
     }
-    // Every frame is placed at its capture time: never after it reached the sink, and not
-    // long before (the transcoder's own delay).
-    for (au, reached) in &r.units[0] {
-        let at = *anchor + au.pts;
-        assert!(at <= *reached, "a frame placed after it was encoded");
-        let delay = reached.duration_since(at).expect("checked above");
-        assert!(
-            delay < Duration::from_secs(2),
-            "a frame reached the sink {delay:?} after capture"
-        );
-    }
+    assert_placed_at_capture_time(r, *anchor);
     assert!(*anchor >= out.started - Duration::from_secs(3) && *anchor <= out.started);
     assert!(r.units[3].len() > 100, "{} AAC frames", r.units[3].len());
     assert_eq!(r.finished, 1, "stop finishes the sink once");
@@ -228,16 +232,7 @@ fn av1_is_depacketized_by_the_bridge_into_a_ladder_with_aac() {
     );
     assert!(matches!(tracks[2], TrackConfig::Aac { .. }));
     assert_aligned_gops(r, 2);
-    // Every unit at its first packet's capture time: never after it reached the sink.
-    for (au, reached) in &r.units[0] {
-        let at = *anchor + au.pts;
-        assert!(at <= *reached, "a frame placed after it was encoded");
-        let delay = reached.duration_since(at).expect("checked above");
-        assert!(
-            delay < Duration::from_secs(2),
-            "a frame reached the sink {delay:?} after capture"
-        );
-    }
+    assert_placed_at_capture_time(r, *anchor);
     assert!(r.units[2].len() > 100, "{} AAC frames", r.units[2].len());
     assert_eq!(r.finished, 1);
 }

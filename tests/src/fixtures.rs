@@ -93,10 +93,8 @@ pub fn vp8_ivf_sized(width: u32, height: u32) -> Result<PathBuf, FixtureError> {
     let gop = VIDEO_FPS.to_string();
     let secs = DURATION_SECS.to_string();
     let source = video_source(width, height);
-    let (name, bitrate) = match (width, height) {
-        (640, 360) => ("testsrc2-640x360-30fps-10s-gop30-v1.ivf".to_string(), "1M"),
-        _ => (format!("testsrc2-{width}x{height}-30fps-10s-gop30-v1.ivf"), if height >= 720 { "2500k" } else { "1M" }),
-    };
+    let name = format!("testsrc2-{width}x{height}-30fps-10s-gop30-v1.ivf");
+    let bitrate = if height >= 720 { "2500k" } else { "1M" };
     cached(
         &name,
         &[

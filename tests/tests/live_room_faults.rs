@@ -59,11 +59,16 @@ fn play(server: &Server, id: &str, seconds: u64) -> NodeProc {
     )
 }
 
-fn fatal_errors(summary: &Value) -> Vec<Value> {
-    summary["hlsErrors"]
-        .as_array()
-        .map(|e| e.iter().filter(|e| e["fatal"] == true).cloned().collect())
-        .unwrap_or_default()
+/// hls_play.mjs's summary once it finishes: it played, and hls.js reported no fatal error.
+fn played_without_fatal_errors(player: &NodeProc) -> Value {
+    let summary = player
+        .wait_for(Duration::from_secs(90), |v| v.get("ok").is_some())
+        .expect("hls_play.mjs finishes");
+    println!("summary: {summary}");
+    assert_eq!(summary["ok"], true, "{summary}");
+    let fatal = common::fatal_hls_errors(&summary);
+    assert!(fatal.is_empty(), "fatal hls.js errors: {summary}");
+    summary
 }
 
 #[test]
@@ -100,15 +105,7 @@ fn the_slate_covers_a_publisher_drop_and_the_room_goes_live_again() {
     let live_after = wait_for_state(&server, &id, "live", Duration::from_secs(15));
     println!("live again {live_after:?} after the publisher came back");
 
-    let summary = player
-        .wait_for(Duration::from_secs(90), |v| v.get("ok").is_some())
-        .expect("hls_play.mjs finishes");
-    println!("summary: {summary}");
-    assert_eq!(summary["ok"], true, "{summary}");
-    assert!(
-        fatal_errors(&summary).is_empty(),
-        "fatal hls.js errors: {summary}"
-    );
+    let summary = played_without_fatal_errors(&player);
     let stalls = summary["stalls"].as_u64().unwrap_or(u64::MAX);
     assert!(
         stalls <= 1,
@@ -170,15 +167,7 @@ fn a_broken_bitstream_restarts_one_rooms_transcoder_and_spares_the_other() {
     let back = wait_for_state(&server, &broken, "live", Duration::from_secs(15));
     println!("live again {back:?} later");
 
-    let summary = player
-        .wait_for(Duration::from_secs(90), |v| v.get("ok").is_some())
-        .expect("hls_play.mjs finishes");
-    println!("summary: {summary}");
-    assert_eq!(summary["ok"], true, "{summary}");
-    assert!(
-        fatal_errors(&summary).is_empty(),
-        "fatal hls.js errors: {summary}"
-    );
+    let summary = played_without_fatal_errors(&player);
     assert!(summary["framesDecoded"].as_u64().unwrap_or(0) > 500, "{summary}");
 
     let other = bridge(&server, &healthy);

@@ -216,10 +216,7 @@ fn a_chromium_simulcast_room_plays_in_hls_js_while_a_whep_viewer_watches() {
     let (ok, v) = play_hls(&server.base, &id, 30);
     assert!(ok && v["ok"] == true, "hls.js did not play: {v}");
     assert_eq!(v["stalls"], 0, "stalls: {v}");
-    let fatal: Vec<&Value> = v["hlsErrors"]
-        .as_array()
-        .map(|e| e.iter().filter(|e| e["fatal"] == true).collect())
-        .unwrap_or_default();
+    let fatal = common::fatal_hls_errors(&v);
     assert!(fatal.is_empty(), "fatal hls.js errors: {fatal:?}");
     assert!(
         v["framesDecoded"].as_u64().unwrap_or(0) > 600,

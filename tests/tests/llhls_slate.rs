@@ -22,7 +22,6 @@ use std::time::Duration;
 use bridge::test_source::{SpeedPreset, TestSourceConfig};
 use common::{NodeProc, in_netns, workspace};
 use hls::{Origin, OriginConfig};
-use serde_json::Value;
 
 const PLAY_SECONDS: u64 = 36;
 /// The publisher drops after this many seconds of playback, for `DROP_SECONDS`.
@@ -153,10 +152,7 @@ fn hls_js_plays_through_a_publisher_drop_on_the_slate() {
         end_latency < 4_000.0,
         "the player ended {end_latency} ms behind live"
     );
-    let fatal: Vec<&Value> = summary["hlsErrors"]
-        .as_array()
-        .map(|e| e.iter().filter(|e| e["fatal"] == true).collect())
-        .unwrap_or_default();
+    let fatal = common::fatal_hls_errors(&summary);
     assert!(fatal.is_empty(), "fatal hls.js errors: {fatal:?}");
 
     live.stop().expect("the live source stops cleanly");

@@ -198,7 +198,7 @@ impl Segmenter {
     /// A segmenter whose first fragment gets sequence number `sequence + 1`.
     pub(crate) fn new(rules: Rules, follower: bool, sequence: u32) -> Self {
         let grid = if rules.video {
-            u64::from(rules.timescale / gcd(rules.timescale, 1_000_000))
+            whole_micros_step(rules.timescale)
         } else {
             1
         };
@@ -322,7 +322,7 @@ impl Segmenter {
     /// the same way. A few milliseconds of the last frame go unheard.
     fn end_at(&mut self, n: usize, end: Duration) -> usize {
         let ts = self.rules.timescale;
-        let step = u64::from(ts / gcd(ts, 1_000_000)).max(1);
+        let step = whole_micros_step(ts);
         let floor = u64::try_from(end.as_nanos() * u128::from(ts) / 1_000_000_000).unwrap_or(u64::MAX);
         let end = floor / step * step;
         let half = self.rules.nominal_sample.max(1) / 2;
@@ -336,7 +336,6 @@ impl Segmenter {
             && end > last.dts
         {
             last.duration = Some(end - last.dts);
-            self.last_dts = Some(last.dts);
         }
         n
     }
@@ -500,8 +499,7 @@ impl Segmenter {
                 self.pending.truncate(keep);
                 if last {
                     self.fill_to(end);
-                    let n = self.end_at(self.pending.len(), end);
-                    self.pending.truncate(n);
+                    self.end_at(self.pending.len(), end);
                 }
             }
             while !self.pending.is_empty() {
@@ -675,6 +673,12 @@ impl Segmenter {
             }
         }
     }
+}
+
+/// The smallest number of ticks of `timescale` that is a whole number of microseconds (9 at
+/// 90 kHz: 100 µs; 6 at 48 kHz: 125 µs).
+fn whole_micros_step(timescale: u32) -> u64 {
+    u64::from(timescale / gcd(timescale, 1_000_000)).max(1)
 }
 
 fn gcd(a: u32, b: u32) -> u32 {

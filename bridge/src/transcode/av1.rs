@@ -246,7 +246,7 @@ impl<T> Depacketizer<T> {
 /// Adds a packet's OBU elements (after the aggregation header) to `unit`.
 fn add_elements<T>(
     unit: &mut Unit<T>,
-    mut rest: &[u8],
+    rest: &[u8],
     continues: bool,
     continued: bool,
     count: u8,
@@ -255,22 +255,11 @@ fn add_elements<T>(
         // The fragment's end never came.
         return Err(Broken::Fragment);
     }
-    let mut index = 0u8;
-    while !rest.is_empty() {
-        let element = if count != 0 && index + 1 == count {
-            std::mem::take(&mut rest)
-        } else {
-            let (len, used) = leb128(rest).ok_or(Broken::Malformed)?;
-            let end = used.checked_add(usize::try_from(len).map_err(|_| Broken::Malformed)?);
-            let element = rest
-                .get(used..end.ok_or(Broken::Malformed)?)
-                .ok_or(Broken::Malformed)?;
-            rest = &rest[used + element.len()..];
-            element
-        };
-        let first = index == 0;
-        let last = rest.is_empty();
-        index = index.saturating_add(1);
+    let mut elements = Elements::new(rest, count);
+    while let Some(element) = elements.next() {
+        let element = element.ok_or(Broken::Malformed)?;
+        let first = elements.taken == 1;
+        let last = elements.rest.is_empty();
         if first && continues {
             let Some(mut fragment) = unit.fragment.take() else {
                 // Its start never came.
@@ -291,11 +280,56 @@ fn add_elements<T>(
             return Err(Broken::TooBig);
         }
     }
-    if (count != 0 && index < count) || (continues && index == 0) {
+    if (count != 0 && elements.taken < count) || (continues && elements.taken == 0) {
         // Fewer elements than W says, or nothing to continue a fragment with.
         return Err(Broken::Malformed);
     }
     Ok(())
+}
+
+/// The OBU elements of a packet, after its aggregation header: with W (`count`) 0 each has a
+/// LEB128 length; otherwise the last of `count` runs to the end of the payload. An element
+/// that does not parse is `None`, and nothing follows it.
+struct Elements<'a> {
+    rest: &'a [u8],
+    count: u8,
+    /// How many elements were taken.
+    taken: u8,
+}
+
+impl<'a> Elements<'a> {
+    fn new(rest: &'a [u8], count: u8) -> Self {
+        Elements {
+            rest,
+            count,
+            taken: 0,
+        }
+    }
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = Option<&'a [u8]>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        self.taken = self.taken.saturating_add(1);
+        if self.count != 0 && self.taken == self.count {
+            return Some(Some(std::mem::take(&mut self.rest)));
+        }
+        let rest = self.rest;
+        let parsed = leb128(rest).and_then(|(len, used)| {
+            let end = used.checked_add(usize::try_from(len).ok()?)?;
+            Some((rest.get(used..end)?, end))
+        });
+        let Some((element, end)) = parsed else {
+            self.rest = &[];
+            return Some(None);
+        };
+        self.rest = &rest[end..];
+        Some(Some(element))
+    }
 }
 
 /// Appends one OBU as sent (its size field optional) with its size field, unless it is of a
@@ -343,21 +377,12 @@ fn add_obu(data: &mut Vec<u8>, obu: &[u8]) -> Result<(), Broken> {
 /// The payload of the sequence header OBU that a packet's elements start (a keyframe's first
 /// packet carries it), for its picture size. Stops at the first malformed element.
 pub(crate) fn sequence_header(payload: &[u8]) -> Option<&[u8]> {
-    let (&header, mut rest) = payload.split_first()?;
+    let (&header, rest) = payload.split_first()?;
     let continues = header & 0x80 != 0;
-    let count = (header >> 4) & 0x03;
-    let mut index = 0u8;
-    while !rest.is_empty() {
-        let element = if count != 0 && index + 1 == count {
-            std::mem::take(&mut rest)
-        } else {
-            let (len, used) = leb128(rest)?;
-            let element = rest.get(used..used.checked_add(usize::try_from(len).ok()?)?)?;
-            rest = &rest[used + element.len()..];
-            element
-        };
-        let fragment = index == 0 && continues;
-        index = index.saturating_add(1);
+    let mut elements = Elements::new(rest, (header >> 4) & 0x03);
+    while let Some(element) = elements.next() {
+        let element = element?;
+        let fragment = elements.taken == 1 && continues;
         let Some(&obu) = element.first() else { continue };
         if fragment || (obu >> 3) & 0x0f != obu_type::SEQUENCE_HEADER {
             continue;

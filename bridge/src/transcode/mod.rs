@@ -23,6 +23,8 @@ pub mod frame_size;
 mod pipeline;
 pub mod preroll;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use gstreamer as gst;
@@ -124,7 +126,7 @@ pub struct Transcoder {
     running: Running,
     video: Option<VideoFeed>,
     audio: Option<gst_app::AppSrc>,
-    keyframe_wanted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    keyframe_wanted: Arc<AtomicBool>,
     video_clock: TrackClock,
     audio_clock: TrackClock,
     wall: WallClock,
@@ -205,18 +207,14 @@ impl Transcoder {
             audio_clock,
             wall,
             anchor,
-            encoding: EncoderChoice {
-                gpu_decode: pipeline::decodes_on_gpu(config),
-                ..config.encoder
-            },
+            encoding: pipeline::run_encoding(config),
         };
         tracing::info!(
             transcoder = name,
             video = ?config.video,
             audio = config.audio.is_some(),
             rungs = ?config.renditions.iter().map(|r| format!("{}x{}@{}", r.width, r.height, r.bitrate)).collect::<Vec<_>>(),
-            encoder = %config.encoder,
-            gpu_decode = pipeline::decodes_on_gpu(config),
+            encoder = %transcoder.encoding,
             video_clock = ?transcoder.video_clock.basis(),
             audio_clock = ?transcoder.audio_clock.basis(),
             "transcoder starting"
@@ -262,8 +260,7 @@ impl Transcoder {
                     push_buffer(src, unit.data, unit.tag, anchor, unit.keyframe);
                 }
                 if depacketizer.take_keyframe_request() {
-                    self.keyframe_wanted
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.keyframe_wanted.store(true, Ordering::Relaxed);
                 }
             }
             _ => {}
@@ -273,8 +270,7 @@ impl Transcoder {
     /// Whether an element asked for a keyframe since the last call (a gap, a decoding error):
     /// the publisher should be asked.
     pub fn take_keyframe_request(&self) -> bool {
-        self.keyframe_wanted
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        self.keyframe_wanted.swap(false, Ordering::Relaxed)
     }
 
     /// The wall-clock time of pts 0.

@@ -10,7 +10,7 @@
 //! With NVDEC (see [`crate::encoder`]) the decoder is nvcodec's and frames stay in CUDA
 //! memory up to each rung's `cudascale`; there is no `videoconvert`. GStreamer 1.22's nvcodec
 //! has no AV1 decoder, so an AV1 room decodes with libaom and scales on the CPU, whatever the
-//! probe found (see [`decodes_on_gpu`]); its rungs still use the probe's encoder.
+//! probe found (see [`run_encoding`]); its rungs still use the probe's encoder.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,13 +79,16 @@ fn video_elements(
     }
 }
 
-/// Whether `config`'s video is decoded (and scaled) on the GPU: the probe found NVDEC and
-/// nvcodec decodes the codec. An AV1 room decodes with libaom, and its frames stay in system
-/// memory up to the encoder (NVENC takes them there too) rather than being uploaded for
-/// `cudascale`: the upload would buy back only the scaling, and the CPU chain is the one the
-/// tests run.
-pub(crate) fn decodes_on_gpu(config: &TranscodeConfig) -> bool {
-    config.encoder.gpu_decode && config.video.is_none_or(|v| v.codec != VideoCodec::Av1)
+/// What a run of `config` encodes and decodes with: the probe's choice, with decoding (and
+/// scaling) on the GPU only where nvcodec decodes the codec. An AV1 room decodes with libaom,
+/// and its frames stay in system memory up to the encoder (NVENC takes them there too) rather
+/// than being uploaded for `cudascale`: the upload would buy back only the scaling, and the
+/// CPU chain is the one the tests run.
+pub(crate) fn run_encoding(config: &TranscodeConfig) -> EncoderChoice {
+    EncoderChoice {
+        gpu_decode: config.encoder.gpu_decode && config.video.is_none_or(|v| v.codec != VideoCodec::Av1),
+        ..config.encoder
+    }
 }
 
 fn encoding_name(codec: VideoCodec) -> &'static str {
@@ -102,7 +105,7 @@ pub(crate) fn check(config: &TranscodeConfig) -> Result<(), Error> {
     if let Some(video) = &config.video {
         plugins::require(VIDEO_IN)?;
         plugins::require(plugins::LADDER)?;
-        let (depay, parse, decoder, package) = video_elements(video.codec, decodes_on_gpu(config));
+        let (depay, parse, decoder, package) = video_elements(video.codec, run_encoding(config).gpu_decode);
         if let Some(depay) = depay {
             plugins::require(&[(depay, "gstreamer1.0-plugins-good")])?;
         }
@@ -205,7 +208,8 @@ fn video_input(
     input: &VideoInput,
     feed: &SyncSender<Feed>,
 ) -> Result<gst_app::AppSrc, Error> {
-    let gpu = decodes_on_gpu(config);
+    let encoding = run_encoding(config);
+    let gpu = encoding.gpu_decode;
     let (depay, parse, decoder, _) = video_elements(input.codec, gpu);
     let caps = match depay {
         Some(_) => gst::Caps::builder("application/x-rtp")
@@ -283,10 +287,7 @@ fn video_input(
     );
 
     let encoding = RungEncoding {
-        choice: EncoderChoice {
-            gpu_decode: gpu,
-            ..config.encoder
-        },
+        choice: encoding,
         speed_preset: config.speed_preset,
         keyframe_interval_frames: config.keyframe_interval_frames(),
     };
@@ -323,7 +324,7 @@ fn audio_input(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::{EncoderChoice, VideoEncoder};
+    use crate::encoder::VideoEncoder;
     use crate::ladder::SpeedPreset;
     use std::time::Duration;
 
@@ -350,9 +351,9 @@ mod tests {
     #[test]
     fn nvdec_decodes_every_codec_nvcodec_has_and_av1_stays_on_the_cpu() {
         for codec in [VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::H264] {
-            assert!(decodes_on_gpu(&config(codec, true)), "{codec:?}");
-            assert!(!decodes_on_gpu(&config(codec, false)), "{codec:?}");
+            assert!(run_encoding(&config(codec, true)).gpu_decode, "{codec:?}");
+            assert!(!run_encoding(&config(codec, false)).gpu_decode, "{codec:?}");
         }
-        assert!(!decodes_on_gpu(&config(VideoCodec::Av1, true)));
+        assert!(!run_encoding(&config(VideoCodec::Av1, true)).gpu_decode);
     }
 }

@@ -177,11 +177,7 @@ fn attach(
     capture_times: bool,
     tx: SyncSender<TapPacket>,
 ) {
-    let sink = pipeline
-        .by_name(name)
-        .expect("the appsink is there")
-        .downcast::<gst_app::AppSink>()
-        .expect("an appsink");
+    let sink = appsink(pipeline, name);
     let params = params(codec);
     let codec_kind = CodecKind::from_codec(codec);
     let mut last: Option<(u16, u64)> = None;
@@ -200,20 +196,13 @@ fn attach(
                     Some((prev, ext)) => ext.wrapping_add(u64::from(seq.wrapping_sub(prev))),
                 };
                 last = Some((seq, ext));
-                let packet = TapPacket {
-                    kind,
-                    params,
-                    seq: ext,
-                    rtp_time,
-                    marker,
-                    keyframe: is_keyframe(codec_kind, payload),
-                    rid: None,
-                    epoch: 1,
-                    received: Instant::now(),
-                    capture: captured.filter(|_| capture_times),
-                    top_layer: true,
-                    payload: Arc::from(payload),
-                };
+                let packet = tap_packet(
+                    (kind, params, codec_kind),
+                    (ext, rtp_time, marker),
+                    Instant::now(),
+                    captured.filter(|_| capture_times),
+                    payload,
+                );
                 // A full channel means the test stopped reading: drop, as a tap would.
                 let _ = tx.try_send(packet);
                 Ok(gst::FlowSuccess::Ok)
@@ -225,11 +214,7 @@ fn attach(
 /// AV1: each temporal unit from the encoder becomes the packets `av1_packetizer` makes of
 /// it, with the sequence numbers and 90 kHz timestamps a payloader would give them.
 fn attach_av1(pipeline: &gst::Pipeline, capture_times: bool, tx: SyncSender<TapPacket>) {
-    let sink = pipeline
-        .by_name("video")
-        .expect("the appsink is there")
-        .downcast::<gst_app::AppSink>()
-        .expect("an appsink");
+    let sink = appsink(pipeline, "video");
     let params = params(Codec::Av1);
     // Not zero, as a payloader's random start.
     let mut seq: u64 = 4_321;
@@ -252,20 +237,13 @@ fn attach_av1(pipeline: &gst::Pipeline, capture_times: bool, tx: SyncSender<TapP
                 let last = payloads.len().saturating_sub(1);
                 let received = Instant::now();
                 for (i, payload) in payloads.into_iter().enumerate() {
-                    let packet = TapPacket {
-                        kind: MediaKind::Video,
-                        params,
-                        seq,
-                        rtp_time,
-                        marker: i == last,
-                        keyframe: is_keyframe(CodecKind::Av1, &payload),
-                        rid: None,
-                        epoch: 1,
+                    let packet = tap_packet(
+                        (MediaKind::Video, params, CodecKind::Av1),
+                        (seq, rtp_time, i == last),
                         received,
-                        capture: captured.filter(|_| capture_times),
-                        top_layer: true,
-                        payload: Arc::from(payload),
-                    };
+                        captured.filter(|_| capture_times),
+                        &payload,
+                    );
                     seq += 1;
                     // A full channel means the test stopped reading: drop, as a tap would.
                     let _ = tx.try_send(packet);
@@ -274,6 +252,39 @@ fn attach_av1(pipeline: &gst::Pipeline, capture_times: bool, tx: SyncSender<TapP
             })
             .build(),
     );
+}
+
+fn appsink(pipeline: &gst::Pipeline, name: &str) -> gst_app::AppSink {
+    pipeline
+        .by_name(name)
+        .expect("the appsink is there")
+        .downcast::<gst_app::AppSink>()
+        .expect("an appsink")
+}
+
+/// The packet a room tap delivers: (kind, payload parameters, codec), (extended sequence
+/// number, RTP timestamp, marker), arrival, capture time, payload.
+fn tap_packet(
+    (kind, params, codec): (MediaKind, PayloadParams, CodecKind),
+    (seq, rtp_time, marker): (u64, u32, bool),
+    received: Instant,
+    capture: Option<SystemTime>,
+    payload: &[u8],
+) -> TapPacket {
+    TapPacket {
+        kind,
+        params,
+        seq,
+        rtp_time,
+        marker,
+        keyframe: is_keyframe(codec, payload),
+        rid: None,
+        epoch: 1,
+        received,
+        capture,
+        top_layer: true,
+        payload: Arc::from(payload),
+    }
 }
 
 /// The Unix time the packet's frame was captured: base time plus its running time.

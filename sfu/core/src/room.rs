@@ -3,13 +3,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use str0m::media::Rid;
+
 use crate::gop_cache::GopCache;
 use crate::ids::{RoomId, SessionId, WorkerId};
 use crate::ingest_health::IngestHealth;
 use crate::keyframes::KeyframeThrottle;
 use crate::layer_stats::LayerStats;
-use str0m::media::Rid;
-
 use crate::tap::Tap;
 
 /// What one worker knows about a room: on the home worker the publisher and which other

@@ -15,7 +15,7 @@ use tracing::warn;
 
 use super::viewers::Viewers;
 use crate::chat_link::{ChatLink, notify_live};
-use crate::db::Database;
+use crate::db::{Database, StreamRow};
 use crate::lifecycle::Status;
 use crate::stream_event::StreamEvent;
 use crate::webhook::{EventKind, Webhooks};
@@ -137,54 +137,66 @@ impl Applier {
                 if status == Status::Ended {
                     self.viewers.stream_ended(&stream);
                 }
-                if let Some(kind) = EventKind::for_status(status) {
-                    self.webhook(&stream, kind).await;
+                let kind = EventKind::for_status(status);
+                // One read serves the webhook and the followers' live event.
+                let row = if (kind.is_some() && self.webhooks.is_some()) || status == Status::Live {
+                    self.row(&stream).await
+                } else {
+                    None
+                };
+                if let Some(kind) = kind {
+                    self.webhook(&stream, row.as_ref(), kind);
                 }
                 if let Some(link) = &self.chat {
                     notify_live(link, &stream, status == Status::Live);
                 }
-                self.announce(&stream, status).await;
+                self.announce(stream, status, row);
             }
             Change::Reconnecting { stream } => {
-                self.webhook(&stream, EventKind::Reconnecting).await;
+                if self.webhooks.is_some() {
+                    let row = self.row(&stream).await;
+                    self.webhook(&stream, row.as_ref(), EventKind::Reconnecting);
+                }
                 // Nobody following is fine.
                 let _ = self.events.send(StreamEvent::Reconnecting { stream });
             }
         }
     }
 
-    /// Tell the server's followers (the LL-HLS bridge) about a stored status.
-    async fn announce(&self, stream: &str, status: Status) {
+    /// The stream as stored, for its webhook and its followers (`None`: deleted since, or
+    /// unreadable, which is logged).
+    async fn row(&self, id: &str) -> Option<StreamRow> {
+        match self.db.get(id).await {
+            Ok(row) => row,
+            Err(e) => {
+                warn!(stream = %id, "no webhook nor live event: cannot read the stream: {e}");
+                None
+            }
+        }
+    }
+
+    /// Tell the server's followers (the LL-HLS bridge) about a stored status; a stream gone
+    /// live is announced with its settings (`row`).
+    fn announce(&self, stream: String, status: Status, row: Option<StreamRow>) {
         let event = match status {
-            Status::Live => match self.db.get(stream).await {
-                Ok(Some(row)) => StreamEvent::Live {
-                    stream: stream.to_string(),
+            Status::Live => match row {
+                Some(row) => StreamEvent::Live {
+                    stream,
                     meta: row.meta,
                 },
-                Ok(None) => return,
-                Err(e) => {
-                    warn!(%stream, "not announced live: cannot read the stream: {e}");
-                    return;
-                }
+                None => return,
             },
-            Status::Ended => StreamEvent::Ended {
-                stream: stream.to_string(),
-            },
+            Status::Ended => StreamEvent::Ended { stream },
             Status::Created => return,
         };
         let _ = self.events.send(event);
     }
 
-    /// Queue `kind` for stream `id` to every endpoint (nothing when none are configured).
-    async fn webhook(&self, id: &str, kind: EventKind) {
-        let Some(hooks) = &self.webhooks else {
-            return;
-        };
-        match self.db.get(id).await {
-            Ok(Some(row)) => hooks.stream_event(id, row.meta.title, kind),
-            // Deleted since: nobody to tell about it.
-            Ok(None) => {}
-            Err(e) => warn!(stream = %id, "webhook {} not sent: cannot read the stream: {e}", kind.as_str()),
+    /// Queue `kind` for stream `id` to every endpoint (nothing when none are configured or
+    /// the stream is gone: nobody to tell about it).
+    fn webhook(&self, id: &str, row: Option<&StreamRow>, kind: EventKind) {
+        if let (Some(hooks), Some(row)) = (&self.webhooks, row) {
+            hooks.stream_event(id, row.meta.title.clone(), kind);
         }
     }
 }

@@ -87,9 +87,6 @@ pub struct Server {
 
 pub const ADMIN: &str = "test-admin-token";
 
-/// In `extra`: keep the LL-HLS bridge on (the harness's own marker, not a server flag).
-const WITH_BRIDGE: &str = "<with-hls-bridge>";
-
 /// The ports a server listens on.
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
@@ -127,25 +124,37 @@ impl Server {
     /// without it (`--no-hls-bridge`): a transcoder per published room would take the CPU the
     /// SFU's timing tests measure on two cores.
     pub fn start_bridged(extra: &[&str]) -> Server {
-        let mut args = vec![WITH_BRIDGE];
-        args.extend_from_slice(extra);
-        Self::start(&args)
+        Self::launch(
+            fresh_data_dir(),
+            true,
+            Ports::default(),
+            extra,
+            &default_log_filter(),
+            true,
+        )
     }
 
     /// Start on an existing data dir (restart tests); this server deletes it on drop.
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
-        Self::launch(data_dir, true, Ports::default(), extra, &default_log_filter())
+        Self::launch(
+            data_dir,
+            true,
+            Ports::default(),
+            extra,
+            &default_log_filter(),
+            false,
+        )
     }
 
     /// Start on an existing data dir with other ports (a second node beside the first); the
     /// dir stays on drop (the first node owns it).
     pub fn start_on(data_dir: PathBuf, ports: Ports, extra: &[&str]) -> Server {
-        Self::launch(data_dir, false, ports, extra, &default_log_filter())
+        Self::launch(data_dir, false, ports, extra, &default_log_filter(), false)
     }
 
     /// Start with its own log filter (`RUST_LOG` syntax), e.g. `debug` for the secrets test.
     pub fn start_logging(filter: &str, extra: &[&str]) -> Server {
-        Self::launch(fresh_data_dir(), true, Ports::default(), extra, filter)
+        Self::launch(fresh_data_dir(), true, Ports::default(), extra, filter, false)
     }
 
     /// Keep the data dir when this server is dropped (another server starts on it next).
@@ -153,7 +162,15 @@ impl Server {
         self.owns_data_dir = false;
     }
 
-    fn launch(data_dir: PathBuf, owns_data_dir: bool, ports: Ports, extra: &[&str], filter: &str) -> Server {
+    /// `bridged`: the LL-HLS bridge stays on (else `--no-hls-bridge`).
+    fn launch(
+        data_dir: PathBuf,
+        owns_data_dir: bool,
+        ports: Ports,
+        extra: &[&str],
+        filter: &str,
+        bridged: bool,
+    ) -> Server {
         let log = data_dir.join(format!("server-{}.log", ports.http));
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(fanout_bin());
@@ -166,16 +183,15 @@ impl Server {
         if let Some(chat) = ports.chat {
             cmd.arg("--chat-addr").arg(format!("0.0.0.0:{chat}"));
         }
-        if !extra.contains(&WITH_BRIDGE) {
+        if !bridged {
             cmd.arg("--no-hls-bridge");
         }
-        let extra: Vec<&str> = extra.iter().copied().filter(|a| *a != WITH_BRIDGE).collect();
         let child = cmd
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--admin-token", ADMIN, "--web-dir"])
             .arg(workspace().join("web"))
-            .args(&extra)
+            .args(extra)
             .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -594,6 +610,14 @@ pub async fn obs_h264_publisher(server: &Server, id: &str, key: &str) -> fanout_
     fanout_tests::whip::Publisher::publish(&format!("{}/whip/{id}", server.base), key, opts)
         .await
         .expect("OBS-shaped publisher goes live")
+}
+
+/// The errors hls.js called fatal in a `hls_play.mjs` summary.
+pub fn fatal_hls_errors(summary: &Value) -> Vec<&Value> {
+    summary["hlsErrors"]
+        .as_array()
+        .map(|e| e.iter().filter(|e| e["fatal"] == true).collect())
+        .unwrap_or_default()
 }
 
 /// hls.js (`web/test/hls_play.mjs`) plays the stream for `seconds`; its summary.
