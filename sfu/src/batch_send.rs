@@ -19,6 +19,8 @@ pub(crate) struct SendBatch {
     items: Vec<(SockaddrStorage, Vec<u8>)>,
     /// The kernel's message headers, allocated once and refilled for every call.
     headers: MultiHeaders<SockaddrStorage>,
+    /// Datagrams not sent since the last [`SendBatch::take_dropped`].
+    dropped: u64,
 }
 
 impl Default for SendBatch {
@@ -26,6 +28,7 @@ impl Default for SendBatch {
         SendBatch {
             items: Vec::new(),
             headers: MultiHeaders::preallocate(CHUNK, None),
+            dropped: 0,
         }
     }
 }
@@ -44,8 +47,13 @@ impl SendBatch {
         self.items.len() >= CHUNK
     }
 
+    /// Datagrams dropped (a full send buffer, an error) since the last call.
+    pub(crate) fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
+    }
+
     /// Send everything queued. Datagrams the kernel will not take now (a full buffer) are
-    /// dropped, as a UDP send would drop them; returns how many were sent.
+    /// dropped, as a UDP send would drop them, and counted; returns how many were sent.
     pub(crate) fn flush(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
         let fd = socket.as_raw_fd();
         let mut sent = 0;
@@ -70,6 +78,7 @@ impl SendBatch {
                 }
             }
         }
+        self.dropped += (self.items.len() - sent) as u64;
         self.items.clear();
         result.map(|()| sent)
     }
@@ -96,6 +105,7 @@ mod tests {
         }
         assert_eq!(batch.flush(&tx).expect("sent"), 150);
         assert!(batch.is_empty());
+        assert_eq!(batch.take_dropped(), 0);
         let mut buf = [0u8; 512];
         a.set_read_timeout(Some(std::time::Duration::from_secs(1)))
             .expect("timeout");

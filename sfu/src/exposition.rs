@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use fanout_metrics::family::{counter, gauge, gauges};
+use fanout_metrics::family::{counter, counters, gauge, gauges};
 use fanout_metrics::histogram::{Buckets, histogram};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
@@ -68,6 +68,43 @@ impl Collector for MetricsSnapshot {
              keyframe).",
             self.tap_drops,
         )?;
+        counters(
+            &mut e,
+            "fanout_sfu_viewer_drops",
+            "Packets not sent to a viewer, by reason: `late` (older than the age budget when \
+             the worker got to it: the worker is behind), `send_buffer` (the socket's send \
+             buffer was full).",
+            [("late", self.late_drops), ("send_buffer", self.send_drops)]
+                .map(|(reason, n)| ([("reason", reason)], n)),
+        )?;
+        counter(
+            &mut e,
+            "fanout_sfu_late_restarts",
+            "Times viewers' video stopped at a late packet and waited for a keyframe (viewers \
+             restarted together count once).",
+            self.late_restarts,
+        )?;
+        gauges(
+            &mut e,
+            "fanout_sfu_worker_lag_seconds",
+            "Per media worker, the oldest media it forwarded over its last second (kernel \
+             receive -> handed back to the kernel).",
+            self.worker_lag
+                .iter()
+                .enumerate()
+                .map(|(i, l)| ([("worker", i.to_string())], l.oldest.as_secs_f64())),
+        )?;
+        gauges(
+            &mut e,
+            "fanout_sfu_worker_overloaded",
+            "1 for a media worker that could not keep up over its last second (it skipped late \
+             media, or its oldest forwarded media took over half the video age budget); new \
+             viewers go to other workers.",
+            self.worker_lag
+                .iter()
+                .enumerate()
+                .map(|(i, l)| ([("worker", i.to_string())], u64::from(l.overloaded()))),
+        )?;
         // A gauge with `le` labels rather than a histogram: viewers move between buckets as
         // their estimates change, so the counts go down as well as up.
         let bounds = ESTIMATE_BUCKETS_BPS
@@ -110,6 +147,7 @@ mod tests {
     use fanout_metrics::Exposition;
 
     use super::*;
+    use crate::metrics::Lag;
 
     #[test]
     fn histogram_is_cumulative_and_counts_the_open_bucket() {
@@ -127,9 +165,19 @@ mod tests {
             peer_drops: 3,
             tap_packets: 11,
             tap_drops: 2,
+            late_drops: 5,
+            late_restarts: 1,
+            send_drops: 6,
             estimates: vec![0, 1, 2, 0, 0, 0, 0, 1],
             estimate_sum_bps: 9_000_000,
             worker_sessions: vec![3, 4],
+            worker_lag: vec![
+                Lag::default(),
+                Lag {
+                    oldest: Duration::from_millis(120),
+                    late_drops: 5,
+                },
+            ],
         };
         let mut exposition = Exposition::default();
         exposition.add(m);
@@ -154,6 +202,18 @@ mod tests {
         assert!(out.contains("fanout_sfu_peer_queue_drops_total 3\n"));
         assert!(out.contains("fanout_sfu_tap_packets_total 11\n"));
         assert!(out.contains("fanout_sfu_tap_drops_total 2\n"));
+        assert!(
+            out.contains("fanout_sfu_viewer_drops_total{reason=\"late\"} 5\n"),
+            "{out}"
+        );
+        assert!(out.contains("fanout_sfu_viewer_drops_total{reason=\"send_buffer\"} 6\n"));
+        assert!(out.contains("fanout_sfu_late_restarts_total 1\n"));
+        assert!(
+            out.contains("fanout_sfu_worker_lag_seconds{worker=\"1\"} 0.12\n"),
+            "{out}"
+        );
+        assert!(out.contains("fanout_sfu_worker_overloaded{worker=\"0\"} 0\n"));
+        assert!(out.contains("fanout_sfu_worker_overloaded{worker=\"1\"} 1\n"));
         assert!(out.contains("# TYPE fanout_sfu_viewers_by_estimate gauge\n"));
         assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"500000\"} 1\n"));
         assert!(out.contains("fanout_sfu_viewers_by_estimate{le=\"1000000\"} 3\n"));

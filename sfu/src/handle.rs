@@ -18,9 +18,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{broadcast, oneshot};
 use tracing::info;
 
-use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::metrics::{Lag, Metrics, MetricsSnapshot, Pressure};
 use crate::tap::RoomTap;
-use crate::worker_thread::{Inbox, Mailbox, WAKER, WorkerThread};
+use crate::worker_thread::{Inbox, LagWindow, Mailbox, WAKER, WorkerThread};
 
 /// How the SFU listens.
 #[derive(Debug, Clone)]
@@ -50,6 +50,8 @@ struct WorkerSlot {
     mailbox: Mailbox,
     addrs: Vec<SocketAddr>,
     load: AtomicUsize,
+    /// How far behind the worker is, as it last reported.
+    pressure: Arc<Pressure>,
     /// Cleared when the worker thread returns or panics.
     running: Arc<AtomicBool>,
 }
@@ -131,6 +133,7 @@ impl Sfu {
                     mailbox: m.clone(),
                     addrs: s.iter().map(|(_, a)| *a).collect(),
                     load: AtomicUsize::new(0),
+                    pressure: Arc::default(),
                     running: Arc::new(AtomicBool::new(true)),
                 })
                 .collect(),
@@ -158,6 +161,7 @@ impl Sfu {
             let peers = mailboxes.clone();
             let events = events_in.clone();
             let metrics = inner.metrics.clone();
+            let pressure = inner.workers[i].pressure.clone();
             std::thread::Builder::new()
                 .name(format!("sfu-worker-{i}"))
                 .spawn(move || {
@@ -175,6 +179,8 @@ impl Sfu {
                         metrics,
                         tally: Default::default(),
                         published: crate::metrics::Published::default(),
+                        pressure,
+                        window: LagWindow::new(now),
                     };
                     thread.run()
                 })?;
@@ -262,12 +268,13 @@ impl SfuHandle {
         let room = RoomId::new(room);
         let worker = match kind {
             SessionKind::Publisher => home_worker(&room, inner.workers.len()),
+            // The least loaded worker that keeps up; the least loaded of all when none does.
             SessionKind::Subscriber => {
                 let (i, _) = inner
                     .workers
                     .iter()
                     .enumerate()
-                    .min_by_key(|(_, w)| w.load.load(Ordering::Relaxed))
+                    .min_by_key(|(_, w)| (w.pressure.get().overloaded(), w.load.load(Ordering::Relaxed)))
                     .ok_or(SfuError::WorkerUnavailable)?;
                 WorkerId(i)
             }
@@ -373,13 +380,45 @@ impl SfuHandle {
         self.inner.send(
             w,
             Command::QueryHealth {
-                room,
+                room: room.clone(),
                 reply: Box::new(move |r| {
                     let _ = tx.send(r);
                 }),
             },
         )?;
-        rx.await.map_err(|_| SfuError::WorkerUnavailable)
+        let mut report = rx.await.map_err(|_| SfuError::WorkerUnavailable)?;
+        if let Some(report) = &mut report {
+            report.delivery = self.delivery_warnings(&room);
+        }
+        Ok(report)
+    }
+
+    /// A warning for each worker that serves `room` and cannot keep up.
+    fn delivery_warnings(&self, room: &RoomId) -> Vec<String> {
+        let mut workers: Vec<WorkerId> = self
+            .inner
+            .sessions
+            .lock()
+            .values()
+            .filter(|(_, r)| r == room)
+            .map(|(w, _)| *w)
+            .collect();
+        workers.sort_unstable_by_key(|w| w.0);
+        workers.dedup();
+        workers
+            .into_iter()
+            .filter_map(|w| {
+                let lag = self.inner.workers[w.0].pressure.get();
+                lag.overloaded().then(|| {
+                    format!(
+                        "media worker {} cannot keep up: oldest media {} ms, {} late packets skipped in the last second",
+                        w.0,
+                        lag.oldest.as_millis(),
+                        lag.late_drops
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Apply a trickle-ICE fragment; returns new local credentials on an ICE restart.
@@ -408,8 +447,14 @@ impl SfuHandle {
     pub fn metrics(&self) -> MetricsSnapshot {
         MetricsSnapshot {
             worker_sessions: self.worker_loads(),
+            worker_lag: self.worker_lag(),
             ..self.inner.metrics.snapshot()
         }
+    }
+
+    /// How far behind each worker was over its last second, worker 0 first.
+    pub fn worker_lag(&self) -> Vec<Lag> {
+        self.inner.workers.iter().map(|w| w.pressure.get()).collect()
     }
 
     /// Live sessions per worker (as the control plane placed them).

@@ -14,18 +14,26 @@
 //! Workers count packets, bytes and forwarding delays in relaxed atomics (`metrics.rs`);
 //! [`SfuHandle::metrics`] reads them into a [`MetricsSnapshot`], which is the `Collector` of
 //! the `fanout_sfu_*` families of `/metrics` (`exposition.rs`; see the `fanout-metrics` crate).
+//!
+//! **Overload.** Datagrams are read with the kernel's receive time (`recv_stamped.rs`), so the
+//! age of media includes its wait in the socket buffer while a worker is busy or not scheduled.
+//! Media past its age budget is skipped ([`sfu_core::VIDEO_AGE_BUDGET`]: viewers restart at the
+//! next keyframe) rather than queued. Each worker reports its [`Lag`] once a second; new viewers
+//! go to the least loaded worker that keeps up, and `/readyz`, `/metrics` and the log say
+//! which workers do not.
 
 mod addresses;
 mod batch_send;
 mod exposition;
 mod handle;
 mod metrics;
+mod recv_stamped;
 mod tap;
 mod worker_thread;
 
 pub use addresses::candidate_ips;
 pub use handle::{Sfu, SfuConfig, SfuHandle};
-pub use metrics::{DELAY_BUCKETS_US, MetricsSnapshot};
+pub use metrics::{DELAY_BUCKETS_US, Lag, MetricsSnapshot};
 pub use sfu_core::str0m::format::{Codec, PayloadParams};
 pub use sfu_core::str0m::media::MediaKind;
 pub use sfu_core::{

@@ -15,6 +15,46 @@ pub const DELAY_BUCKETS_US: [u64; 22] = [
     50_000, 100_000, 250_000,
 ];
 
+/// How far behind a worker was over its last window (about a second), as it reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lag {
+    /// The oldest media it forwarded: kernel receive -> handed back to the kernel.
+    pub oldest: Duration,
+    /// Viewer copies it did not send because they were past their age budget.
+    pub late_drops: u64,
+}
+
+impl Lag {
+    /// A worker that skips late media, or whose oldest forwarded media took more than half
+    /// the video age budget, cannot keep up: new sessions go elsewhere.
+    pub fn overloaded(&self) -> bool {
+        self.late_drops > 0 || self.oldest > sfu_core::VIDEO_AGE_BUDGET / 2
+    }
+}
+
+/// One worker's [`Lag`], written by its thread once per window and read by the control plane
+/// (placement, `/readyz`, `/metrics`).
+#[derive(Debug, Default)]
+pub(crate) struct Pressure {
+    oldest_us: AtomicU64,
+    late_drops: AtomicU64,
+}
+
+impl Pressure {
+    pub(crate) fn set(&self, lag: Lag) {
+        self.oldest_us
+            .store(lag.oldest.as_micros() as u64, Ordering::Relaxed);
+        self.late_drops.store(lag.late_drops, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> Lag {
+        Lag {
+            oldest: Duration::from_micros(self.oldest_us.load(Ordering::Relaxed)),
+            late_drops: self.late_drops.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Shared by the workers and the handle.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -28,6 +68,9 @@ pub(crate) struct Metrics {
     peer_drops: AtomicU64,
     tap_packets: AtomicU64,
     tap_drops: AtomicU64,
+    late_drops: AtomicU64,
+    late_restarts: AtomicU64,
+    send_drops: AtomicU64,
     /// Viewers per estimate bucket, summed over workers (each adds its changes).
     estimates: [AtomicU64; ESTIMATE_BUCKETS_BPS.len() + 1],
     estimate_sum_bps: AtomicU64,
@@ -42,6 +85,8 @@ pub(crate) struct Published {
     pub bytes_out: u64,
     /// Messages another worker's full queue refused since the last publish.
     pub peer_drops: u64,
+    /// Datagrams the kernel would not take (a full send buffer) since the last publish.
+    pub send_drops: u64,
 }
 
 /// A worker's local tally, folded into [`Metrics`] once per loop.
@@ -75,6 +120,9 @@ impl Metrics {
         add(&self.packets_out, now.packets_out - last.stats.packets_out);
         add(&self.tap_packets, now.tap_packets - last.stats.tap_packets);
         add(&self.tap_drops, now.tap_drops - last.stats.tap_drops);
+        add(&self.late_drops, now.late_drops - last.stats.late_drops);
+        add(&self.late_restarts, now.late_restarts - last.stats.late_restarts);
+        add(&self.send_drops, std::mem::take(&mut last.send_drops));
         add(&self.bytes_in, std::mem::take(&mut last.bytes_in));
         add(&self.bytes_out, std::mem::take(&mut last.bytes_out));
         add(&self.peer_drops, std::mem::take(&mut last.peer_drops));
@@ -111,9 +159,13 @@ impl Metrics {
             peer_drops: self.peer_drops.load(Ordering::Relaxed),
             tap_packets: self.tap_packets.load(Ordering::Relaxed),
             tap_drops: self.tap_drops.load(Ordering::Relaxed),
+            late_drops: self.late_drops.load(Ordering::Relaxed),
+            late_restarts: self.late_restarts.load(Ordering::Relaxed),
+            send_drops: self.send_drops.load(Ordering::Relaxed),
             estimates: self.estimates.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
             estimate_sum_bps: self.estimate_sum_bps.load(Ordering::Relaxed),
             worker_sessions: Vec::new(),
+            worker_lag: Vec::new(),
         }
     }
 }
@@ -142,6 +194,13 @@ pub struct MetricsSnapshot {
     pub tap_packets: u64,
     /// Packets room taps dropped because their consumer fell behind.
     pub tap_drops: u64,
+    /// Viewer copies of packets not sent because they were older than their age budget when
+    /// the worker got to them.
+    pub late_drops: u64,
+    /// Viewers' video stopped for that reason until a keyframe (per layer and packet).
+    pub late_restarts: u64,
+    /// Datagrams the kernel would not take because a socket's send buffer was full.
+    pub send_drops: u64,
     /// Viewers by current bandwidth estimate, per bucket of [`ESTIMATE_BUCKETS_BPS`] (not
     /// cumulative; the last entry is the open bucket).
     pub estimates: Vec<u64>,
@@ -149,6 +208,8 @@ pub struct MetricsSnapshot {
     pub estimate_sum_bps: u64,
     /// Live sessions per worker (as the control plane placed them), worker 0 first.
     pub worker_sessions: Vec<usize>,
+    /// Each worker's lag over its last second, worker 0 first (see [`Pressure`]).
+    pub worker_lag: Vec<Lag>,
 }
 
 #[cfg(test)]

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use sfu_core::{Command, Datagram, Input, Output, PeerMessage, SfuEvent, Worker, WorkerId};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::batch_send::SendBatch;
-use crate::metrics::{DelayTally, Metrics, Published};
+use crate::metrics::{DelayTally, Lag, Metrics, Pressure, Published};
+use crate::recv_stamped::{self, StampedReceiver};
 
 /// What arrives in a worker's inbox.
 #[derive(Debug)]
@@ -66,12 +67,66 @@ pub(crate) struct WorkerThread {
     pub(crate) tally: DelayTally,
     /// The worker's counters as last published, and the bytes since.
     pub(crate) published: Published,
+    /// This worker's lag, for the control plane.
+    pub(crate) pressure: Arc<Pressure>,
+    pub(crate) window: LagWindow,
+}
+
+/// How often a worker reports its lag.
+const LAG_WINDOW: Duration = Duration::from_secs(1);
+
+/// The lag a worker measures over one window.
+#[derive(Debug)]
+pub(crate) struct LagWindow {
+    start: Instant,
+    oldest: Duration,
+    /// The worker's late drops when the window started.
+    late_drops: u64,
+    overloaded: bool,
+}
+
+impl LagWindow {
+    pub(crate) fn new(now: Instant) -> Self {
+        LagWindow {
+            start: now,
+            oldest: Duration::ZERO,
+            late_drops: 0,
+            overloaded: false,
+        }
+    }
+
+    /// Close the window once it is due: report it, log a change of state, start the next.
+    fn roll(&mut self, now: Instant, late_drops: u64, pressure: &Pressure, worker: WorkerId) {
+        if now.saturating_duration_since(self.start) < LAG_WINDOW {
+            return;
+        }
+        let lag = Lag {
+            oldest: self.oldest,
+            late_drops: late_drops - self.late_drops,
+        };
+        pressure.set(lag);
+        if lag.overloaded() != self.overloaded {
+            self.overloaded = lag.overloaded();
+            if self.overloaded {
+                warn!(worker = worker.0, oldest = ?lag.oldest, late_drops = lag.late_drops, "media worker cannot keep up: new sessions go to other workers");
+            } else {
+                info!(worker = worker.0, "media worker keeps up again");
+            }
+        }
+        *self = LagWindow {
+            start: now,
+            oldest: Duration::ZERO,
+            late_drops,
+            overloaded: self.overloaded,
+        };
+    }
 }
 
 impl WorkerThread {
     pub(crate) fn register(poll: &Poll, sockets: &mut [(UdpSocket, SocketAddr)]) -> std::io::Result<()> {
         for (i, (s, _)) in sockets.iter_mut().enumerate() {
             poll.registry().register(s, Token(i), Interest::READABLE)?;
+            recv_stamped::enable(s)?;
         }
         Ok(())
     }
@@ -79,6 +134,7 @@ impl WorkerThread {
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(64);
         let mut buf = vec![0u8; 2048];
+        let mut receiver = StampedReceiver::default();
         let mut next_timeout = Instant::now();
         let mut to_wake = vec![false; self.peers.len()];
         loop {
@@ -108,16 +164,16 @@ impl WorkerThread {
                 let mut n = 0;
                 loop {
                     let (socket, local) = &self.sockets[i];
-                    match socket.recv_from(&mut buf) {
-                        Ok((len, source)) => {
-                            self.published.bytes_in += len as u64;
-                            let now = Instant::now();
+                    match receiver.recv(socket, &mut buf) {
+                        Ok(d) => {
+                            self.published.bytes_in += d.len as u64;
                             self.worker.handle_input(Input::Datagram(
-                                now,
+                                d.now,
                                 Datagram {
-                                    source,
+                                    source: d.source,
                                     destination: *local,
-                                    data: &buf[..len],
+                                    data: &buf[..d.len],
+                                    arrived: d.arrived,
                                 },
                             ));
                             n += 1;
@@ -187,6 +243,7 @@ impl WorkerThread {
             {
                 debug!(worker = self.id.0, "send: {e}");
             }
+            self.published.send_drops += batch.take_dropped();
         }
         for (i, w) in to_wake.iter_mut().enumerate() {
             if *w {
@@ -196,9 +253,14 @@ impl WorkerThread {
         }
         let sent = Instant::now();
         let tally = &mut self.tally;
-        self.worker
-            .take_forwarded(|received| tally.record(sent.saturating_duration_since(received)));
-        self.metrics
-            .publish(&mut self.tally, self.worker.stats(), &mut self.published);
+        let oldest = &mut self.window.oldest;
+        self.worker.take_forwarded(|received| {
+            let delay = sent.saturating_duration_since(received);
+            *oldest = (*oldest).max(delay);
+            tally.record(delay);
+        });
+        let stats = self.worker.stats();
+        self.window.roll(sent, stats.late_drops, &self.pressure, self.id);
+        self.metrics.publish(&mut self.tally, stats, &mut self.published);
     }
 }

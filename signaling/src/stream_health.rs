@@ -152,6 +152,7 @@ mod tests {
                     warnings: vec!["5.0% packet loss".into()],
                 },
             ],
+            delivery: vec!["media worker 1 cannot keep up".into()],
         }
     }
 
@@ -159,7 +160,13 @@ mod tests {
     fn json_names_tracks_and_collects_warnings() {
         let v = to_json(&report());
         assert_eq!(v["ok"], false);
-        assert_eq!(v["warnings"], json!(["audio: 5.0% packet loss"]));
+        assert_eq!(
+            v["warnings"],
+            json!([
+                "audio: 5.0% packet loss",
+                "delivery: media worker 1 cannot keep up"
+            ])
+        );
         assert_eq!(v["tracks"][0]["track"], "video/f");
         assert_eq!(v["tracks"][0]["fps"], 30.0);
         assert_eq!(v["tracks"][0]["keyframeIntervalMs"], 2000);
@@ -185,6 +192,6 @@ mod tests {
             out.contains("fanout_ingest_keyframe_interval_seconds{stream=\"s1\",track=\"video/f\"} 2.0\n")
         );
         assert!(!out.contains("keyframe_interval_seconds{stream=\"s1\",track=\"audio\"}"));
-        assert!(out.contains("fanout_ingest_warnings{stream=\"s1\"} 1\n"));
+        assert!(out.contains("fanout_ingest_warnings{stream=\"s1\"} 2\n"));
     }
 }

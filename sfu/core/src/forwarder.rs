@@ -116,6 +116,24 @@ impl Forwarder {
         self.waiting_since.map(|t| (self.target, t))
     }
 
+    /// `p` came too late to be worth sending. Audio just skips it. Video of the layer being
+    /// sent stops and starts again at the target layer's next keyframe (a frame with a packet
+    /// missing would only corrupt the picture); the packets skipped in between are gone for
+    /// this viewer: the numbering continues without a hole, so nobody asks for them again.
+    /// Returns whether video had to stop.
+    pub fn skip_late(&mut self, p: &MediaPacket, now: Instant) -> bool {
+        let sending_it = self
+            .mapping
+            .as_ref()
+            .is_some_and(|m| m.source.epoch == p.epoch && m.source.rid == p.rid);
+        if self.kind == MediaKind::Audio || !sending_it {
+            return false;
+        }
+        self.mapping = None;
+        self.waiting_since = Some(now);
+        true
+    }
+
     /// Restart the wait clock after a keyframe request went out.
     pub fn keyframe_requested(&mut self, now: Instant) {
         if self.waiting_since.is_some() {

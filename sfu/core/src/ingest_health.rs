@@ -79,16 +79,20 @@ pub struct TrackHealth {
     pub warnings: Vec<String>,
 }
 
-/// Every track of a room's publisher.
+/// Every track of a room's publisher, and how its media reaches the viewers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HealthReport {
     /// Video layers first (highest first), then audio.
     pub tracks: Vec<TrackHealth>,
+    /// What is wrong with delivery to this room's viewers (a media worker that cannot keep
+    /// up), in words.
+    pub delivery: Vec<String>,
 }
 
 impl HealthReport {
-    /// Every track's warnings, prefixed with the track.
+    /// Every track's warnings, prefixed with the track, then the delivery warnings.
     pub fn warnings(&self) -> Vec<String> {
+        let delivery = self.delivery.iter().map(|w| format!("delivery: {w}"));
         self.tracks
             .iter()
             .flat_map(|t| {
@@ -99,6 +103,7 @@ impl HealthReport {
                 };
                 t.warnings.iter().map(move |w| format!("{name}: {w}"))
             })
+            .chain(delivery)
             .collect()
     }
 }
@@ -145,7 +150,10 @@ impl IngestHealth {
             let rank = |t: &TrackHealth| (t.kind == MediaKind::Audio, std::cmp::Reverse(t.bitrate_bps));
             rank(a).cmp(&rank(b))
         });
-        HealthReport { tracks }
+        HealthReport {
+            tracks,
+            delivery: Vec::new(),
+        }
     }
 }
 

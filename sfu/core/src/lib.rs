@@ -72,8 +72,8 @@ pub use room::home_worker;
 pub use session::{SessionConfig, SessionKind, SessionSetup, build_session};
 pub use tap::{Tap, TapId, TapOutcome, TapPacket, TapQueue};
 pub use worker::{
-    Command, Datagram, ESTIMATE_BUCKETS_BPS, Input, LayerState, Output, PeerMessage, Reply, SfuEvent,
-    Transmit, Worker, WorkerConfig, WorkerStats,
+    AUDIO_AGE_BUDGET, Command, Datagram, ESTIMATE_BUCKETS_BPS, Input, LayerState, Output, PeerMessage, Reply,
+    SfuEvent, Transmit, VIDEO_AGE_BUDGET, Worker, WorkerConfig, WorkerStats,
 };
 
 /// Re-export of the WebRTC stack the core is built on.

@@ -63,7 +63,7 @@ impl Publisher {
         rtc: &mut Rtc,
         room: &RoomId,
         p: RtpPacket,
-        now: Instant,
+        arrived: Instant,
     ) -> Option<Arc<MediaPacket>> {
         let ssrc = p.header.ssrc;
         let stream = match self.streams.get(&ssrc) {
@@ -127,7 +127,7 @@ impl Publisher {
             keyframe,
             ext,
             vp8,
-            received: now,
+            received: arrived,
             capture,
             payload: p.payload,
         }))

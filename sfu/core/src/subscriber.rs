@@ -91,6 +91,11 @@ impl Subscriber {
         self.allocator.update(now, self.estimate_bps, layers)
     }
 
+    /// Whether any video has been sent to this viewer.
+    pub fn video_started(&self) -> bool {
+        self.video.as_ref().is_some_and(|v| v.forwarder.started())
+    }
+
     /// The video layer a keyframe is awaited on, with when the wait (re)started.
     pub fn awaiting_keyframe(&self) -> Option<(Option<Rid>, Instant)> {
         self.video.as_ref()?.forwarder.awaiting_keyframe()
@@ -107,6 +112,15 @@ impl Subscriber {
     pub fn keyframe_target(&self) -> Option<Rid> {
         let v = self.video.as_ref()?;
         v.forwarder.current().or(v.forwarder.target()).copied()
+    }
+
+    /// `p` came too late to be worth sending (see [`Forwarder::skip_late`]). Returns the
+    /// layer to ask a keyframe of when the viewer's video had to stop.
+    pub fn skip_late(&mut self, p: &MediaPacket, now: Instant) -> Option<Option<Rid>> {
+        let v = self.video.as_mut().filter(|_| p.kind == MediaKind::Video)?;
+        v.forwarder
+            .skip_late(p, now)
+            .then(|| v.forwarder.target().copied())
     }
 
     /// Forward one packet. Returns whether anything was written.

@@ -61,9 +61,9 @@ impl Worker {
                 .bwe()
                 .set_bitrate(Bitrate::from(0.0), Bitrate::from(desired as f64));
             if let Some((rid, _)) = sub.awaiting_keyframe() {
-                // A viewer that has shown nothing yet may start from the cached keyframe
-                // (a switching viewer may not: its picture would jump back in time).
-                let fresh = sub.layers().0.is_none();
+                // A viewer that has shown nothing yet may start from the cached keyframe (a
+                // switching or restarting viewer may not: its picture would jump back in time).
+                let fresh = !sub.video_started();
                 let sent = if fresh {
                     replay_cached(&room.gops, sub, &mut s.rtc, rid, now)
                 } else {

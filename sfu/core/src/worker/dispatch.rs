@@ -1,6 +1,6 @@
 //! Driving one session's str0m state machine and acting on what it reports.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::media::{MediaKind, Rid};
@@ -16,6 +16,14 @@ use crate::ids::SessionId;
 use crate::layer_stats::top_layer;
 use crate::session::SessionKind;
 
+/// Time updates one drain gives a session for releasing its queued packets (one each); a
+/// session still due after that waits for the next loop, so one viewer cannot hold the worker.
+/// A 720p keyframe is 100-150 packets.
+const RELEASE_ROUNDS: usize = 512;
+
+/// How far ahead of the last time update str0m's pacer asks for the next one.
+const PACER_STEP: Duration = Duration::from_micros(1);
+
 impl Worker {
     pub(super) fn drain(&mut self, id: SessionId, needs_time: bool, now: Instant) {
         let Some(mut s) = self.sessions.remove(&id) else {
@@ -29,6 +37,8 @@ impl Worker {
             debug!(session = %id, "timeout handling failed: {e}");
             s.rtc.disconnect();
         }
+        let mut rounds = 0;
+        let mut clock = now;
         while s.rtc.is_alive() {
             let output = match s.rtc.poll_output() {
                 Ok(o) => o,
@@ -39,6 +49,20 @@ impl Worker {
                 }
             };
             match output {
+                // str0m's pacer releases one queued packet per time update and asks for the
+                // next update 1 µs later (send times must advance). Give it those updates
+                // here, so everything written to this session leaves in this pass: left to
+                // the driver's next loop, a viewer got one packet per loop iteration, and
+                // under CPU load its queue grew without bound. The session's clock runs
+                // ahead of the worker's by 1 µs per packet released.
+                str0m::Output::Timeout(t) if t <= clock + PACER_STEP && rounds < RELEASE_ROUNDS => {
+                    rounds += 1;
+                    clock = clock.max(t);
+                    if let Err(e) = s.rtc.handle_input(str0m::Input::Timeout(clock)) {
+                        debug!(session = %id, "timeout handling failed: {e}");
+                        s.rtc.disconnect();
+                    }
+                }
                 str0m::Output::Timeout(t) => {
                     s.timeout = t;
                     break;
@@ -131,8 +155,10 @@ impl Worker {
                 }
             },
             Event::RtpPacket(p) => {
+                // str0m hands out a received packet at the poll after its datagram.
+                let arrived = self.arrival.take().unwrap_or(now);
                 if let Role::Publisher(publisher) = &mut s.role
-                    && let Some(packet) = publisher.packet(&mut s.rtc, &s.room, p, now)
+                    && let Some(packet) = publisher.packet(&mut s.rtc, &s.room, p, arrived)
                 {
                     self.packets.push(packet);
                 }

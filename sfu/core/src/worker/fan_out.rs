@@ -78,9 +78,11 @@ impl Worker {
                 }
             }
         }
+        let late = now.saturating_duration_since(p.received) > age_budget(p.kind);
         let Some(room) = self.rooms.get(&p.room) else {
             return;
         };
+        let mut restart = Vec::new();
         for id in &room.subscribers {
             let Some(s) = self.sessions.get_mut(id) else {
                 continue;
@@ -91,12 +93,44 @@ impl Worker {
             let Role::Subscriber(sub) = &mut s.role else {
                 continue;
             };
-            if sub.forward(&mut s.rtc, p, now) {
+            if late {
+                self.stats.late_drops += 1;
+                if let Some(rid) = sub.skip_late(p, now)
+                    && !restart.contains(&rid)
+                {
+                    restart.push(rid);
+                }
+            } else if sub.forward(&mut s.rtc, p, now) {
                 self.stats.packets_out += 1;
                 self.forwarded.push(p.received);
                 defer_drain(&mut self.deferred, s);
             }
         }
+        if !restart.is_empty() {
+            debug!(room = %p.room, age = ?now.saturating_duration_since(p.received), "media too old for viewers; they wait for a keyframe");
+            self.stats.late_restarts += restart.len() as u64;
+            for rid in restart {
+                self.request_keyframe(&p.room, rid, now);
+            }
+        }
+    }
+}
+
+/// Video older than this when its turn to be written to viewers comes is not sent: the
+/// viewers it was for skip to the next keyframe. Counted from the kernel's receive time, it
+/// bounds how stale a busy worker's media can be (its queues drain instead of growing). A
+/// jitter buffer holds tens of milliseconds, and the SFU's own forwarding delay at 500 viewers
+/// on 2 cores peaks near 40 ms (docs/benchmarks.md), so the budget sits above that.
+pub const VIDEO_AGE_BUDGET: Duration = Duration::from_millis(80);
+
+/// Audio older than this is not sent. Each packet stands alone (the decoder conceals a gap)
+/// and costs little to send, so it keeps flowing longer than video does.
+pub const AUDIO_AGE_BUDGET: Duration = Duration::from_millis(200);
+
+fn age_budget(kind: MediaKind) -> Duration {
+    match kind {
+        MediaKind::Video => VIDEO_AGE_BUDGET,
+        MediaKind::Audio => AUDIO_AGE_BUDGET,
     }
 }
 

@@ -26,6 +26,10 @@ pub struct Datagram<'a> {
     pub destination: SocketAddr,
     /// Payload.
     pub data: &'a [u8],
+    /// When the kernel received it (a driver that cannot tell passes the time it read it).
+    /// Media waits in the socket's buffer while the worker is busy or not scheduled; the age
+    /// of what is forwarded counts from here.
+    pub arrived: Instant,
 }
 
 /// Everything a worker reacts to. Each input carries the current time.

@@ -37,6 +37,7 @@ mod taps;
 mod tests;
 
 pub use allocation::LayerState;
+pub use fan_out::{AUDIO_AGE_BUDGET, VIDEO_AGE_BUDGET};
 pub use input::{Command, Datagram, Input, PeerMessage, Reply};
 pub use output::{Output, SfuEvent, Transmit};
 pub use stats::{ESTIMATE_BUCKETS_BPS, WorkerStats};
@@ -78,6 +79,8 @@ pub struct Worker {
     forwarded: Vec<Instant>,
     /// The time of the latest input.
     now: Instant,
+    /// When the datagram being handled reached the kernel, until its media packet takes it.
+    arrival: Option<Instant>,
     /// Rooms to re-allocate once the current input is processed.
     allocate_soon: Vec<RoomId>,
     next_tick: Instant,
@@ -100,6 +103,7 @@ impl Worker {
             forwarded: Vec::new(),
             allocate_soon: Vec::new(),
             now,
+            arrival: None,
             stats: WorkerStats::default(),
         }
     }
@@ -120,6 +124,10 @@ impl Worker {
             }
         };
         self.now = self.now.max(now);
+        self.arrival = match &input {
+            Input::Datagram(now, d) => Some(d.arrived.min(*now)),
+            _ => None,
+        };
         let now = match input {
             Input::Datagram(now, d) => {
                 self.datagram(now, d);

@@ -24,6 +24,12 @@ pub struct WorkerStats {
     pub tap_packets: u64,
     /// Packets a room tap dropped because its consumer fell behind.
     pub tap_drops: u64,
+    /// Viewer copies not written because the media was older than its age budget by the
+    /// time the worker got to it (the worker is behind).
+    pub late_drops: u64,
+    /// Times a viewer's video stopped for that reason and waited for a keyframe, counted per
+    /// layer and packet (viewers restarted together count once).
+    pub late_restarts: u64,
 }
 
 impl WorkerStats {

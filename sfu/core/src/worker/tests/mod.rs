@@ -4,17 +4,35 @@
 
 mod cross_worker;
 mod keyframe_throttle;
+mod late_media;
 mod layer_switch;
 mod publisher_reconnect;
+mod release;
 mod room_tap;
 mod sequence_wrap;
 mod sim;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use str0m::media::MediaKind;
 
 use sim::{Received, Sim};
+
+/// One worker, a publisher of `layers` and a viewer who has received `packets` video packets:
+/// (simulation, publisher, viewer).
+fn steady_viewer(layers: &[sim::LayerSpec], packets: usize) -> (Sim, usize, usize) {
+    let mut sim = Sim::new(1);
+    let publisher = sim.publish("room", layers, 1_000);
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.clients[publisher].connected));
+    let viewer = sim.view("room", 0);
+    assert!(
+        sim.run_until(Duration::from_secs(10), |s| video_count(s, viewer, None)
+            > packets),
+        "the viewer received no steady video"
+    );
+    (sim, publisher, viewer)
+}
 
 /// A viewer's video packets, one per sequence number (the first arrival), in sequence order.
 fn video_by_seq(sim: &Sim, viewer: usize) -> Vec<Received> {

@@ -181,6 +181,9 @@ pub struct Sim {
     net: Vec<InFlight>,
     /// One-way delay of every path.
     pub latency: Duration,
+    /// How long datagrams wait in a worker's socket buffer before the worker reads them (a
+    /// worker that is behind): they reach it with a kernel receive time this much earlier.
+    pub socket_wait: Duration,
     peer_queue: Vec<(WorkerId, PeerMessage)>,
     pub peer_counts: PeerCounts,
     pub events: Vec<SfuEvent>,
@@ -220,6 +223,7 @@ impl Sim {
             clients: Vec::new(),
             net: Vec::new(),
             latency: Duration::from_millis(5),
+            socket_wait: Duration::ZERO,
             peer_queue: Vec::new(),
             peer_counts: PeerCounts::default(),
             events: Vec::new(),
@@ -455,6 +459,7 @@ impl Sim {
                     source: p.from,
                     destination: p.to,
                     data: &p.data,
+                    arrived: self.now - self.socket_wait,
                 },
             ));
             return;
