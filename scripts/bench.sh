@@ -13,6 +13,9 @@
 #                                            (default: 720,480,360 720,360 720 480,360)
 #   scripts/bench.sh bridge-streams [N]      1..N bridged 720p30 rooms at once: real time or not
 #   scripts/bench.sh hls-start [starts]      time from a publish to playable LL-HLS, p50/p95
+#   scripts/bench.sh overload [N] [seconds] [busy loops]
+#                                            N viewers of a 720p room on a saturated machine: delivered
+#                                            vs written, age at send, memory, media after the publisher stops
 #   scripts/bench.sh all
 #
 # Everything runs inside a private network namespace on loopback, against a release build.
@@ -256,6 +259,52 @@ print(f"| starts | p50 | p95 | max |\n|---|---|---|---|\n| {len(t)} | {pick(50):
   stop_server
 }
 
+# One 720p30 VP8 publisher (webrtc-rs, one layer), N subscribers from the load generator, and
+# busy loops that keep both cores saturated for the whole run; then the publisher stops
+# abruptly (SIGKILL) and the server's send rate shows how long stale media went on.
+bench_overload() {
+  local n=${1:-50} seconds=${2:-60} hogs=${3:-2}
+  local url=http://127.0.0.1:8080/metrics
+  start_server --api-rate-limit 0 --no-hls-bridge
+  publish_720p
+  sleep 5
+  echo "## Overload: 1 publisher (720p30 VP8 2.5 Mb/s, one layer) -> $n subscribers, $hogs busy loops, ${seconds} s"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+  local hog_pids=()
+  for _ in $(seq "$hogs"); do
+    (while :; do :; done) &
+    hog_pids+=($!)
+  done
+  local c0; c0=$(python3 scripts/sfu_watch.py counters "$url")
+  "$BIN/fanout-loadgen" --whep-url "http://127.0.0.1:8080/whep/$STREAM" --subscribers "$n" \
+    --seconds "$((seconds + 20))" --server-pid "$SERVER_PID" --metrics-url "$url" --json >"$DATA/load.json" &
+  local load=$!
+  sleep 5 # ramp and settle
+  python3 scripts/sfu_watch.py memory "$SERVER_PID" "$seconds" 10 >"$DATA/memory.json"
+  python3 scripts/sfu_watch.py tail "$url" "$PUBLISHER" >"$DATA/tail.json"
+  wait "$load" || true
+  local c1; c1=$(python3 scripts/sfu_watch.py counters "$url")
+  kill "${hog_pids[@]}" 2>/dev/null || true
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  python3 - "$c0" "$c1" "$DATA/load.json" "$DATA/memory.json" "$DATA/tail.json" <<'PY'
+import json, sys
+c0, c1 = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+load = json.load(open(sys.argv[3]))
+memory = json.load(open(sys.argv[4]))
+tail = json.load(open(sys.argv[5]))
+d = {k: c1[k] - c0[k] for k in c0 if k != "at"}
+written, delivered = d["packets_out"], load["packets"]
+delay = load.get("server_forward_delay") or {}
+print("| subscribers connected | written | delivered | delivered / written | late drops | send-buffer drops | loss max | age at send p50 / p99 | worst video lag at a subscriber | server RSS every 10 s | media after the publisher stopped |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+print(f"| {load['connected']} / {load['requested']} | {written:,.0f} | {delivered:,} | {delivered / max(written, 1) * 100:.1f} % "
+      f"| {d['late_drops']:,.0f} | {d['send_drops']:,.0f} | {load['loss_pct_max']:.2f} % "
+      f"| {delay.get('p50_ms', float('nan')):.2f} / {delay.get('p99_ms', float('nan')):.1f} ms "
+      f"| {load['video_max_lag_ms']:.0f} ms | {' '.join(str(m) for m in memory)} MiB | {tail['mediaAfterStopMs']} ms |")
+PY
+  stop_server
+}
+
 case "${1:-all}" in
   g2g) shift; bench_g2g "$@" ;;
   ttff) shift; bench_ttff "$@" ;;
@@ -265,6 +314,7 @@ case "${1:-all}" in
   bridge-cost) shift; bench_bridge_cost "$@" ;;
   bridge-streams) shift; bench_bridge_streams "$@" ;;
   hls-start) shift; bench_hls_start "$@" ;;
+  overload) shift; bench_overload "$@" ;;
   all) bench_g2g; bench_ttff; bench_fanout ;;
-  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|all" >&2; exit 2 ;;
+  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|all" >&2; exit 2 ;;
 esac

@@ -28,6 +28,17 @@ pub enum Forwarded {
     },
 }
 
+/// What to do with a packet that came too late (see [`Forwarder::late`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Late {
+    /// Send it anyway: it finishes a frame already begun.
+    Send,
+    /// Skip it.
+    Skip,
+    /// Skip it; the viewer's video stopped and waits for a keyframe.
+    Restart,
+}
+
 /// Identity of a source stream: which publisher session and which layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Source {
@@ -62,6 +73,8 @@ pub struct Forwarder {
     last_pic: u16,
     last_tl0: u8,
     last_sent: Option<Instant>,
+    /// The source RTP timestamp of the last packet sent: the frame in progress.
+    last_src_ts: Option<u32>,
     /// Since when the forwarder waits for a keyframe of its target, if it does.
     waiting_since: Option<Instant>,
 }
@@ -81,6 +94,7 @@ impl Forwarder {
             last_pic: 0,
             last_tl0: 0,
             last_sent: None,
+            last_src_ts: None,
             waiting_since: None,
         }
     }
@@ -116,22 +130,25 @@ impl Forwarder {
         self.waiting_since.map(|t| (self.target, t))
     }
 
-    /// `p` came too late to be worth sending. Audio just skips it. Video of the layer being
-    /// sent stops and starts again at the target layer's next keyframe (a frame with a packet
-    /// missing would only corrupt the picture); the packets skipped in between are gone for
+    /// What to do with `p`, which came too late to be worth sending. Audio skips it. Video
+    /// finishes a frame it has begun (whole frames or nothing) and skips what is not its
+    /// layer; otherwise it stops and waits for the target layer's next keyframe (a frame with
+    /// a packet missing would only corrupt the picture). The skipped packets are gone for
     /// this viewer: the numbering continues without a hole, so nobody asks for them again.
-    /// Returns whether video had to stop.
-    pub fn skip_late(&mut self, p: &MediaPacket, now: Instant) -> bool {
+    pub fn late(&mut self, p: &MediaPacket, now: Instant) -> Late {
         let sending_it = self
             .mapping
             .as_ref()
             .is_some_and(|m| m.source.epoch == p.epoch && m.source.rid == p.rid);
         if self.kind == MediaKind::Audio || !sending_it {
-            return false;
+            return Late::Skip;
+        }
+        if self.last_src_ts == Some(p.rtp_time) {
+            return Late::Send;
         }
         self.mapping = None;
         self.waiting_since = Some(now);
-        true
+        Late::Restart
     }
 
     /// Restart the wait clock after a keyframe request went out.
@@ -203,6 +220,7 @@ impl Forwarder {
             }
         }
         self.last_sent = Some(now);
+        self.last_src_ts = Some(p.rtp_time);
         Forwarded::Send { seq, rtp_time, vp8 }
     }
 
@@ -304,6 +322,32 @@ mod tests {
             Forwarded::Send { seq, rtp_time, vp8 } => (seq, rtp_time, vp8.map(|v| v.0).unwrap_or(0)),
             Forwarded::Drop => panic!("expected a packet to be sent"),
         }
+    }
+
+    #[test]
+    fn late_media_finishes_the_frame_begun_then_restarts_at_a_keyframe() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(MediaKind::Video);
+        f.set_target(Some("h".into()), t0);
+        let (first, _, _) = sent(f.forward(&pkt("h", 0, 100, 9000, true, 1, t0), t0));
+        let _ = sent(f.forward(&pkt("h", 0, 101, 12000, false, 2, t0), t0));
+        // The rest of frame 12000 comes late: it is sent, so the viewer gets the frame whole.
+        assert_eq!(f.late(&pkt("h", 0, 102, 12000, false, 2, t0), t0), Late::Send);
+        assert_eq!(
+            f.late(&pkt("q", 0, 7, 12000, false, 9, t0), t0),
+            Late::Skip,
+            "not its layer"
+        );
+        // The next frame is late: the viewer stops and waits for a keyframe.
+        assert_eq!(f.late(&pkt("h", 0, 103, 15000, false, 3, t0), t0), Late::Restart);
+        assert_eq!(
+            f.forward(&pkt("h", 0, 104, 18000, false, 4, t0), t0),
+            Forwarded::Drop
+        );
+        assert!(f.awaiting_keyframe().is_some());
+        // It resumes at the keyframe, numbered right after what it sent last.
+        let (seq, _, _) = sent(f.forward(&pkt("h", 0, 105, 21000, true, 5, t0), t0));
+        assert_eq!(seq, first + 2);
     }
 
     #[test]

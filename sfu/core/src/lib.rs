@@ -60,7 +60,7 @@ mod worker;
 pub use allocator::{Allocator, AllocatorConfig, LayerChoice};
 pub use codec::{CodecKind, is_keyframe};
 pub use error::SfuError;
-pub use forwarder::{Forwarded, Forwarder};
+pub use forwarder::{Forwarded, Forwarder, Late};
 pub use gop_cache::GopCache;
 pub use ice_fragment::IceFragment;
 pub use ids::{RoomId, SessionId, WorkerId};
@@ -72,8 +72,8 @@ pub use room::home_worker;
 pub use session::{SessionConfig, SessionKind, SessionSetup, build_session};
 pub use tap::{Tap, TapId, TapOutcome, TapPacket, TapQueue};
 pub use worker::{
-    AUDIO_AGE_BUDGET, Command, Datagram, ESTIMATE_BUCKETS_BPS, Input, LayerState, Output, PeerMessage, Reply,
-    SfuEvent, Transmit, VIDEO_AGE_BUDGET, Worker, WorkerConfig, WorkerStats,
+    AUDIO_AGE_BUDGET, BURST_ALLOWANCE, Command, Datagram, ESTIMATE_BUCKETS_BPS, Input, LayerState, Output,
+    PeerMessage, Reply, SfuEvent, Transmit, VIDEO_AGE_BUDGET, Worker, WorkerConfig, WorkerStats,
 };
 
 /// Re-export of the WebRTC stack the core is built on.

@@ -8,7 +8,7 @@ use str0m::media::{MediaKind, Mid, Pt, Rid};
 use str0m::rtp::RtpWrite;
 
 use crate::allocator::{Allocator, AllocatorConfig, LayerChoice};
-use crate::forwarder::{Forwarded, Forwarder};
+use crate::forwarder::{Forwarded, Forwarder, Late};
 use crate::packet::MediaPacket;
 
 /// One outgoing track of a subscriber.
@@ -114,13 +114,18 @@ impl Subscriber {
         v.forwarder.current().or(v.forwarder.target()).copied()
     }
 
-    /// `p` came too late to be worth sending (see [`Forwarder::skip_late`]). Returns the
-    /// layer to ask a keyframe of when the viewer's video had to stop.
-    pub fn skip_late(&mut self, p: &MediaPacket, now: Instant) -> Option<Option<Rid>> {
-        let v = self.video.as_mut().filter(|_| p.kind == MediaKind::Video)?;
-        v.forwarder
-            .skip_late(p, now)
-            .then(|| v.forwarder.target().copied())
+    /// What to do with `p`, which came too late (see [`Forwarder::late`]).
+    pub fn late(&mut self, p: &MediaPacket, now: Instant) -> Late {
+        let track = match p.kind {
+            MediaKind::Audio => self.audio.as_mut(),
+            MediaKind::Video => self.video.as_mut(),
+        };
+        track.map_or(Late::Skip, |t| t.forwarder.late(p, now))
+    }
+
+    /// The layer a viewer whose video restarted waits for.
+    pub fn restart_layer(&self) -> Option<Rid> {
+        self.video.as_ref()?.forwarder.target().copied()
     }
 
     /// Forward one packet. Returns whether anything was written.

@@ -11,6 +11,7 @@ use super::Worker;
 use super::input::PeerMessage;
 use super::output::Output;
 use super::session::{Role, SessionState, defer_drain};
+use crate::forwarder::Late;
 use crate::gop_cache::GopCache;
 use crate::packet::MediaPacket;
 use crate::room::{Room, home_worker};
@@ -78,7 +79,7 @@ impl Worker {
                 }
             }
         }
-        let late = now.saturating_duration_since(p.received) > age_budget(p.kind);
+        let late = self.late(p, now);
         let Some(room) = self.rooms.get(&p.room) else {
             return;
         };
@@ -93,17 +94,22 @@ impl Worker {
             let Role::Subscriber(sub) = &mut s.role else {
                 continue;
             };
-            if late {
-                self.stats.late_drops += 1;
-                if let Some(rid) = sub.skip_late(p, now)
-                    && !restart.contains(&rid)
-                {
-                    restart.push(rid);
+            match if late { sub.late(p, now) } else { Late::Send } {
+                Late::Send => {
+                    if sub.forward(&mut s.rtc, p, now) {
+                        self.stats.packets_out += 1;
+                        self.forwarded.push(p.received);
+                        defer_drain(&mut self.deferred, s);
+                    }
                 }
-            } else if sub.forward(&mut s.rtc, p, now) {
-                self.stats.packets_out += 1;
-                self.forwarded.push(p.received);
-                defer_drain(&mut self.deferred, s);
+                Late::Skip => self.stats.late_drops += 1,
+                Late::Restart => {
+                    self.stats.late_drops += 1;
+                    let rid = sub.restart_layer();
+                    if !restart.contains(&rid) {
+                        restart.push(rid);
+                    }
+                }
             }
         }
         if !restart.is_empty() {
@@ -114,14 +120,33 @@ impl Worker {
             }
         }
     }
+
+    /// Whether `p` is too old to send: past its age budget while the worker has been behind
+    /// for longer than [`BURST_ALLOWANCE`]. A packet within the video budget marks the worker
+    /// as caught up.
+    fn late(&mut self, p: &MediaPacket, now: Instant) -> bool {
+        let age = now.saturating_duration_since(p.received);
+        if age <= VIDEO_AGE_BUDGET {
+            self.on_time_at = now;
+        }
+        age > age_budget(p.kind) && now.saturating_duration_since(self.on_time_at) > BURST_ALLOWANCE
+    }
 }
 
-/// Video older than this when its turn to be written to viewers comes is not sent: the
-/// viewers it was for skip to the next keyframe. Counted from the kernel's receive time, it
-/// bounds how stale a busy worker's media can be (its queues drain instead of growing). A
-/// jitter buffer holds tens of milliseconds, and the SFU's own forwarding delay at 500 viewers
-/// on 2 cores peaks near 40 ms (docs/benchmarks.md), so the budget sits above that.
+/// Video older than this when its turn to be written to viewers comes is not sent (once the
+/// worker has been behind for [`BURST_ALLOWANCE`]): the viewers it was for skip to the next
+/// keyframe. Counted from the kernel's receive time, it bounds how stale a busy worker's media
+/// can be (its backlog drains instead of growing). A jitter buffer holds tens of milliseconds,
+/// and the SFU's own forwarding delay at 500 viewers on 2 cores peaks near 40 ms
+/// (docs/benchmarks.md), so the budget sits above that.
 pub const VIDEO_AGE_BUDGET: Duration = Duration::from_millis(80);
+
+/// How long a worker may stay behind the budget before late media is skipped. Handing one
+/// keyframe (100+ packets) to a few hundred viewers takes longer than the budget, and the
+/// frames behind it wait meanwhile; skipping them would restart every viewer, whose keyframe
+/// request would bring the next such burst (a livelock). A backlog that a burst left drains
+/// within a few frames; one that lasts longer than this is overload.
+pub const BURST_ALLOWANCE: Duration = Duration::from_millis(250);
 
 /// Audio older than this is not sent. Each packet stands alone (the decoder conceals a gap)
 /// and costs little to send, so it keeps flowing longer than video does.

@@ -37,7 +37,7 @@ mod taps;
 mod tests;
 
 pub use allocation::LayerState;
-pub use fan_out::{AUDIO_AGE_BUDGET, VIDEO_AGE_BUDGET};
+pub use fan_out::{AUDIO_AGE_BUDGET, BURST_ALLOWANCE, VIDEO_AGE_BUDGET};
 pub use input::{Command, Datagram, Input, PeerMessage, Reply};
 pub use output::{Output, SfuEvent, Transmit};
 pub use stats::{ESTIMATE_BUCKETS_BPS, WorkerStats};
@@ -81,6 +81,8 @@ pub struct Worker {
     now: Instant,
     /// When the datagram being handled reached the kernel, until its media packet takes it.
     arrival: Option<Instant>,
+    /// When the worker last fanned out a packet within the video age budget.
+    on_time_at: Instant,
     /// Rooms to re-allocate once the current input is processed.
     allocate_soon: Vec<RoomId>,
     next_tick: Instant,
@@ -104,6 +106,7 @@ impl Worker {
             allocate_soon: Vec::new(),
             now,
             arrival: None,
+            on_time_at: now,
             stats: WorkerStats::default(),
         }
     }
