@@ -39,7 +39,8 @@ ADMIN=bench-admin
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$DATA"' EXIT
 
 start_server() {
-  "$BIN/fanout" serve --http-addr 127.0.0.1:8080 --udp-port 8189 --ice-loopback \
+  # FANOUT_BENCH_SERVER=path: another server build (a before/after comparison).
+  "${FANOUT_BENCH_SERVER:-$BIN/fanout}" serve --http-addr 127.0.0.1:8080 --udp-port 8189 --ice-loopback \
     --data-dir "$DATA" --admin-token "$ADMIN" --web-dir web "$@" 2>"$DATA/server.log" >/dev/null &
   SERVER_PID=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:8080/healthz >/dev/null && return; sleep 0.1; done
@@ -261,7 +262,7 @@ print(f"| starts | p50 | p95 | max |\n|---|---|---|---|\n| {len(t)} | {pick(50):
 
 # One 720p30 VP8 publisher (webrtc-rs, one layer), N subscribers from the load generator, and
 # busy loops that keep both cores saturated for the whole run; then the publisher stops
-# abruptly (SIGKILL) and the server's send rate shows how long stale media went on.
+# abruptly (SIGKILL) and the load generator shows how long media still reached subscribers.
 bench_overload() {
   local n=${1:-50} seconds=${2:-60} hogs=${3:-2}
   local url=http://127.0.0.1:8080/metrics
@@ -281,17 +282,18 @@ bench_overload() {
   local load=$!
   sleep 5 # ramp and settle
   python3 scripts/sfu_watch.py memory "$SERVER_PID" "$seconds" 10 >"$DATA/memory.json"
-  python3 scripts/sfu_watch.py tail "$url" "$PUBLISHER" >"$DATA/tail.json"
+  python3 scripts/sfu_watch.py stop "$PUBLISHER" >"$DATA/stop.json"
   wait "$load" || true
   local c1; c1=$(python3 scripts/sfu_watch.py counters "$url")
   kill "${hog_pids[@]}" 2>/dev/null || true
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  python3 - "$c0" "$c1" "$DATA/load.json" "$DATA/memory.json" "$DATA/tail.json" <<'PY'
+  python3 - "$c0" "$c1" "$DATA/load.json" "$DATA/memory.json" "$DATA/stop.json" <<'PY'
 import json, sys
 c0, c1 = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 load = json.load(open(sys.argv[3]))
 memory = json.load(open(sys.argv[4]))
-tail = json.load(open(sys.argv[5]))
+stopped = json.load(open(sys.argv[5]))["stoppedUnixMs"]
+after = (load.get("last_media_unix_ms") or stopped) - stopped
 d = {k: c1[k] - c0[k] for k in c0 if k != "at"}
 written, delivered = d["packets_out"], load["packets"]
 delay = load.get("server_forward_delay") or {}
@@ -300,7 +302,7 @@ print("|---|---|---|---|---|---|---|---|---|---|---|")
 print(f"| {load['connected']} / {load['requested']} | {written:,.0f} | {delivered:,} | {delivered / max(written, 1) * 100:.1f} % "
       f"| {d['late_drops']:,.0f} | {d['send_drops']:,.0f} | {load['loss_pct_max']:.2f} % "
       f"| {delay.get('p50_ms', float('nan')):.2f} / {delay.get('p99_ms', float('nan')):.1f} ms "
-      f"| {load['video_max_lag_ms']:.0f} ms | {' '.join(str(m) for m in memory)} MiB | {tail['mediaAfterStopMs']} ms |")
+      f"| {load['video_max_lag_ms']:.0f} ms | {' '.join(str(m) for m in memory)} MiB | {after:.0f} ms |")
 PY
   stop_server
 }

@@ -1,11 +1,9 @@
 #!/usr/bin/env python3
 """Watches the SFU from outside for the overload benchmark (scripts/bench.sh overload).
 
-  sfu_watch.py tail METRICS_URL PUBLISHER_PID
-      Measures the server's send rate (fanout_sfu_bytes_out_total) for 1 s, kills the
-      publisher (SIGKILL: its media stops at once), then polls every 25 ms until the rate
-      has stayed under 5 % of the steady rate for 2 s. Prints, as JSON, how long the server
-      went on sending media after the publisher stopped (the last 25 ms interval above 5 %).
+  sfu_watch.py stop PUBLISHER_PID
+      Kills the publisher (SIGKILL: its media stops at once) and prints the time, as JSON
+      (the load generator reports when the last media reached a subscriber).
   sfu_watch.py memory PID SECONDS [EVERY]
       Samples the process's resident memory every EVERY seconds (default 10) for SECONDS and
       prints the samples, in MiB, as JSON.
@@ -40,23 +38,9 @@ def counters(url):
     return out
 
 
-def tail(url, pid):
-    first = counters(url)
-    time.sleep(1.0)
-    second = counters(url)
-    steady = (second["bytes_out"] - first["bytes_out"]) / (second["at"] - first["at"])
+def stop(pid):
     os.kill(pid, signal.SIGKILL)
-    stopped = time.monotonic()
-    last_busy = stopped
-    prev = counters(url)
-    while time.monotonic() - last_busy < 2.0 and time.monotonic() - stopped < 30:
-        time.sleep(0.025)
-        cur = counters(url)
-        rate = (cur["bytes_out"] - prev["bytes_out"]) / max(cur["at"] - prev["at"], 1e-6)
-        if rate > 0.05 * steady:
-            last_busy = cur["at"]
-        prev = cur
-    print(json.dumps({"steadyBytesPerSec": round(steady), "mediaAfterStopMs": round((last_busy - stopped) * 1000)}))
+    print(json.dumps({"stoppedUnixMs": time.time() * 1000}))
 
 
 def memory(pid, seconds, every):
@@ -73,8 +57,8 @@ def memory(pid, seconds, every):
 
 
 def main(argv):
-    if len(argv) >= 3 and argv[0] == "tail":
-        tail(argv[1], int(argv[2]))
+    if len(argv) >= 2 and argv[0] == "stop":
+        stop(int(argv[1]))
     elif len(argv) >= 3 and argv[0] == "memory":
         memory(int(argv[1]), float(argv[2]), float(argv[3]) if len(argv) > 3 else 10.0)
     elif len(argv) >= 2 and argv[0] == "counters":

@@ -348,6 +348,18 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         errors,
     );
     report.server_forward_delay = server_delay;
+    report.last_media_unix_ms = driver
+        .subscribers
+        .iter()
+        .filter_map(Subscriber::last_media_at)
+        .max()
+        .map(|t| {
+            let ago = Instant::now().saturating_duration_since(t);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            now.saturating_sub(ago).as_secs_f64() * 1e3
+        });
 
     for s in &mut driver.subscribers {
         s.close();

@@ -178,6 +178,9 @@ pub struct LoadReport {
     pub server_us_per_packet: Option<f64>,
     /// The server's receive -> send delay over the steady window, from its `/metrics`.
     pub server_forward_delay: Option<DelayPercentiles>,
+    /// When the last media packet reached any subscriber, milliseconds since the Unix epoch
+    /// (to compare with when a script stopped the publisher).
+    pub last_media_unix_ms: Option<f64>,
     /// Socket send errors (packets the load generator could not send).
     pub send_errors: u64,
     /// First signalling errors, for the operator.
@@ -261,6 +264,7 @@ impl LoadReport {
             packets_per_sec: headline.packets_per_sec(),
             server_us_per_packet: headline.server_us_per_packet(),
             server_forward_delay: None,
+            last_media_unix_ms: None,
             send_errors,
             errors,
         }

@@ -56,6 +56,8 @@ pub(crate) struct Subscriber {
     video_lag: MediaLag,
     connected_at: Option<Instant>,
     first_packet_at: Option<Instant>,
+    /// When the latest packet with a payload arrived (padding carries none).
+    last_media_at: Option<Instant>,
     send_errors: u64,
 }
 
@@ -76,6 +78,7 @@ impl Subscriber {
             video_lag: MediaLag::new(90_000),
             connected_at: None,
             first_packet_at: None,
+            last_media_at: None,
             send_errors: 0,
         }
     }
@@ -198,6 +201,9 @@ impl Subscriber {
                 self.packets += 1;
                 self.bytes += packet.payload.len() as u64;
                 self.first_packet_at.get_or_insert(now);
+                if !packet.payload.is_empty() {
+                    self.last_media_at = Some(now);
+                }
                 let is_video = packet.time.denom() == 90_000;
                 // str0m drops duplicates itself, so every packet here is new.
                 let _ = self
@@ -260,6 +266,11 @@ impl Subscriber {
                 .first_packet_at
                 .map(|t| t.saturating_duration_since(self.posted_at)),
         }
+    }
+
+    /// When the latest media packet arrived.
+    pub(crate) fn last_media_at(&self) -> Option<Instant> {
+        self.last_media_at
     }
 
     pub(crate) fn failure(&self) -> Option<&str> {

@@ -142,6 +142,7 @@ impl Worker {
                 state: SessionState::Connecting,
                 role,
                 timeout: now,
+                timer_at: None,
                 addrs: Vec::new(),
                 pending_drain: false,
             }),

@@ -64,7 +64,7 @@ impl Worker {
                     }
                 }
                 str0m::Output::Timeout(t) => {
-                    s.timeout = t;
+                    self.timers.set(&mut s, t);
                     break;
                 }
                 str0m::Output::Transmit(t) => self.out.push_back(Output::Transmit(t)),

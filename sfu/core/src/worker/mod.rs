@@ -14,9 +14,12 @@
 //! * [`stats`]: the counters the driver exports.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustc_hash::FxHasher;
 
 use crate::ids::{RoomId, SessionId, WorkerId};
 use crate::packet::MediaPacket;
@@ -35,6 +38,7 @@ pub mod stats;
 mod taps;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 pub use allocation::LayerState;
 pub use fan_out::{AUDIO_AGE_BUDGET, BURST_ALLOWANCE, VIDEO_AGE_BUDGET};
@@ -43,6 +47,11 @@ pub use output::{Output, SfuEvent, Transmit};
 pub use stats::{ESTIMATE_BUCKETS_BPS, WorkerStats};
 
 use session::Session;
+use timers::Timers;
+
+/// The worker's sessions. Looked up for every viewer of every packet: a fast hash (session ids
+/// are the control plane's, not a peer's).
+type SessionMap = HashMap<SessionId, Box<Session>, BuildHasherDefault<FxHasher>>;
 
 /// Static facts about a worker.
 #[derive(Debug, Clone)]
@@ -64,7 +73,8 @@ const DRAIN_CHUNK: usize = 32;
 #[derive(Debug)]
 pub struct Worker {
     config: WorkerConfig,
-    sessions: HashMap<SessionId, Box<Session>>,
+    sessions: SessionMap,
+    timers: Timers,
     by_addr: HashMap<SocketAddr, SessionId>,
     rooms: HashMap<RoomId, Room>,
     out: VecDeque<Output>,
@@ -95,7 +105,8 @@ impl Worker {
         Worker {
             next_tick: now + config.tick,
             config,
-            sessions: HashMap::new(),
+            sessions: SessionMap::default(),
+            timers: Timers::default(),
             by_addr: HashMap::new(),
             rooms: HashMap::new(),
             out: VecDeque::new(),
@@ -145,11 +156,9 @@ impl Worker {
                 now
             }
             Input::Timeout(now) => {
-                for s in self.sessions.values_mut() {
-                    if s.timeout <= now {
-                        self.dirty.push((s.id, true));
-                    }
-                }
+                let dirty = &mut self.dirty;
+                self.timers
+                    .take_due(now, &mut self.sessions, |id| dirty.push((id, true)));
                 if now >= self.next_tick {
                     self.next_tick = now + self.config.tick;
                     self.tick(now);
@@ -190,10 +199,8 @@ impl Worker {
             return o;
         }
         let next = self
-            .sessions
-            .values()
-            .map(|s| s.timeout)
-            .min()
+            .timers
+            .next(&self.sessions)
             .map_or(self.next_tick, |t| t.min(self.next_tick));
         Output::Timeout(next)
     }

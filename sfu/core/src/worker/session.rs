@@ -33,7 +33,10 @@ pub(super) struct Session {
     pub(super) rtc: Rtc,
     pub(super) state: SessionState,
     pub(super) role: Role,
+    /// str0m's next timeout (set through `Timers::set`).
     pub(super) timeout: Instant,
+    /// This session's live entry in the worker's timer heap.
+    pub(super) timer_at: Option<Instant>,
     pub(super) addrs: Vec<SocketAddr>,
     /// Listed in `Worker::deferred`.
     pub(super) pending_drain: bool,
