@@ -16,6 +16,8 @@
 #   scripts/bench.sh overload [N] [seconds] [busy loops]
 #                                            N viewers of a 720p room on a saturated machine: delivered
 #                                            vs written, age at send, memory, media after the publisher stops
+#   scripts/bench.sh versus-janus [N ...]    server CPU per delivered packet, Fanout and Janus side by side,
+#                                            pinned (default: 10 25 50 100 200 500; needs the janus package)
 #   scripts/bench.sh all
 #
 # Everything runs inside a private network namespace on loopback, against a release build.
@@ -307,6 +309,100 @@ PY
   stop_server
 }
 
+# Runs a command with this shell pinned to one core: what it starts keeps that core.
+pinned() {
+  local core=$1 mask; shift
+  mask=$(taskset -p "$BASHPID" | awk '{ print $NF }')
+  taskset -cp "$core" "$BASHPID" >/dev/null
+  "$@"
+  taskset -p "$mask" "$BASHPID" >/dev/null
+}
+
+# The load generator against server PID $1 with $2 subscribers, pinned to core 1; the other
+# arguments say what to watch. Prints its JSON report.
+versus_load() {
+  local pid=$1 n=$2; shift 2
+  taskset -c 1 "$BIN/fanout-loadgen" "$@" --subscribers "$n" --server-pid "$pid" --json \
+    --settle-seconds "$VERSUS_WARM" --steady-seconds "$VERSUS_WINDOW" \
+    --seconds "$((n / 100 + 15 + VERSUS_WARM + VERSUS_WINDOW))" 2>>"$DATA/loadgen.log" || echo '{}'
+}
+
+# Fanout on core 0 (one media worker), fed the 720p30 VP8 + Opus test pattern over WHIP.
+versus_fanout() {
+  local n=$1
+  pinned 0 start_server --no-hls-bridge --api-rate-limit 0 --workers 1
+  pinned 1 publish_720p
+  for _ in $(seq 200); do grep -q '^location' "$DATA/publish-$STREAM.log" 2>/dev/null && break; sleep 0.05; done
+  sleep 2
+  versus_load "$SERVER_PID" "$n" --whep-url "http://127.0.0.1:8080/whep/$STREAM"
+  kill "$PUBLISHER" 2>/dev/null || true
+  wait "$PUBLISHER" 2>/dev/null || true
+  stop_server
+}
+
+# Janus on core 0 (scripts/janus: the HTTP API and the streaming plugin only), fed the same
+# test pattern, packetized the same way, as plain RTP to its mountpoint. Janus never gathers
+# ICE candidates on lo, so it gets 127.0.0.2 on an interface of its own (a veth pair inside
+# this namespace; the packets still only cross loopback), and the subscribers bind to that
+# address too: Janus sends only through the interface of its candidate.
+# VERSUS_JANUS_EVENT_LOOPS=0 gives each handle a thread of its own (Janus's default) instead of
+# the one shared event loop of scripts/janus.
+versus_janus() {
+  local n=$1 conf=$PWD/scripts/janus
+  if [[ -n "${VERSUS_JANUS_EVENT_LOOPS:-}" ]]; then
+    conf=$DATA/janus-conf
+    rm -rf "$conf" && cp -r scripts/janus "$conf"
+    sed -i "s/^\tevent_loops = .*/\tevent_loops = $VERSUS_JANUS_EVENT_LOOPS/" "$conf/janus.jcfg"
+  fi
+  ip link add fjanus0 type veth peer name fjanus1
+  ip addr add 127.0.0.2/32 dev fjanus0
+  ip link set fjanus0 up
+  ip link set fjanus1 up
+  taskset -c 0 janus -F "$conf" --disable-colors >"$DATA/janus.log" 2>&1 &
+  local janus=$!
+  for _ in $(seq 100); do
+    curl -sf -X POST http://127.0.0.1:8088/janus -d '{"janus":"info","transaction":"up"}' >/dev/null && break
+    sleep 0.1
+  done
+  taskset -c 1 "$BIN/fanout-publish" --rtp-to 127.0.0.1:5004,127.0.0.1:5002 --size 1280x720 --seconds 0 \
+    >"$DATA/publish-rtp.log" 2>&1 &
+  local publisher=$!
+  sleep 2
+  versus_load "$janus" "$n" --janus-url http://127.0.0.1:8088/janus --janus-mountpoint 1 --bind-ip 127.0.0.2
+  kill "$publisher" "$janus" 2>/dev/null || true
+  wait "$publisher" "$janus" 2>/dev/null || true
+  ip link del fjanus0
+}
+
+bench_versus_janus() {
+  local counts=("$@")
+  ((${#counts[@]})) || counts=(10 25 50 100 200 500)
+  command -v janus >/dev/null || { echo "versus-janus needs Janus (Debian: apt-get install janus)" >&2; exit 1; }
+  (($(nproc) >= 2)) || { echo "versus-janus needs two cores: the server on one, the load on the other" >&2; exit 1; }
+  VERSUS_WARM=${VERSUS_WARM:-10} VERSUS_WINDOW=${VERSUS_WINDOW:-20}
+  echo "## Fan-out versus Janus: 1 publisher (720p30 VP8 + Opus test pattern) -> N str0m subscribers"
+  echo "Server pinned to core 0, publisher and load generator to core 1; ${VERSUS_WARM} s after all joined, then ${VERSUS_WINDOW} s measured."
+  echo "Fanout $(git rev-parse --short HEAD 2>/dev/null || echo '?') (1 media worker), Janus $(janus --help 2>&1 | sed -n 's/^Janus version: [0-9]* (\(.*\))/\1/p') (event loops: ${VERSUS_JANUS_EVENT_LOOPS:-1})."
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+  echo
+  echo "| N | Fanout µs/packet | Janus µs/packet | Janus ÷ Fanout | packets/s Fanout / Janus | loss max Fanout / Janus | server core Fanout / Janus |"
+  echo "|---|---|---|---|---|---|---|"
+  local i
+  for i in "${!counts[@]}"; do
+    local n=${counts[$i]}
+    versus_fanout "$n" >"$DATA/versus-fanout-$n.json"
+    versus_janus "$n" >"$DATA/versus-janus-$n.json"
+    if ! python3 scripts/janus/versus_row.py "$n" "$DATA/versus-fanout-$n.json" "$DATA/versus-janus-$n.json" \
+      "${VERSUS_MAX_LOSS_PCT:-1}"; then
+      local rest=("${counts[@]:$((i + 1))}")
+      ((${#rest[@]})) && echo "Not run: N = ${rest[*]}."
+      break
+    fi
+  done
+  echo
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 case "${1:-all}" in
   g2g) shift; bench_g2g "$@" ;;
   ttff) shift; bench_ttff "$@" ;;
@@ -317,6 +413,7 @@ case "${1:-all}" in
   bridge-streams) shift; bench_bridge_streams "$@" ;;
   hls-start) shift; bench_hls_start "$@" ;;
   overload) shift; bench_overload "$@" ;;
+  versus-janus) shift; bench_versus_janus "$@" ;;
   all) bench_g2g; bench_ttff; bench_fanout ;;
-  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|all" >&2; exit 2 ;;
+  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|versus-janus|all" >&2; exit 2 ;;
 esac

@@ -50,6 +50,8 @@ use crate::peer::{
 };
 use crate::signal::{Answer, IcePolicy, StatusCode, Url, http_client, parse_url, post_offer};
 
+pub mod plain_rtp;
+
 const VIDEO_PAYLOAD_TYPE: u8 = 96;
 const H264_PAYLOAD_TYPE: u8 = 102;
 const OPUS_PAYLOAD_TYPE: u8 = 111;
@@ -134,7 +136,7 @@ pub struct RtpSendStats {
 }
 
 #[derive(Default)]
-struct Counters {
+pub(crate) struct Counters {
     /// VP8 frames still to send scrambled (a broken encoder, for fault tests).
     scramble: AtomicU64,
     video_frames: AtomicU64,
@@ -142,6 +144,29 @@ struct Counters {
     audio_frames: AtomicU64,
     audio_bytes: AtomicU64,
     video_loops: AtomicU64,
+}
+
+impl Counters {
+    fn stats(&self) -> PublisherStats {
+        PublisherStats {
+            video_frames: self.video_frames.load(Ordering::Relaxed),
+            video_bytes: self.video_bytes.load(Ordering::Relaxed),
+            audio_frames: self.audio_frames.load(Ordering::Relaxed),
+            audio_bytes: self.audio_bytes.load(Ordering::Relaxed),
+            video_loops: self.video_loops.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Where the pumps hand the fixture's encoded frames, paced in real time: a WebRTC track here,
+/// or a plain RTP packetizer ([`plain_rtp`]).
+pub(crate) trait FrameSink: Send + Sync + 'static {
+    /// Sends one encoded frame that lasts `duration`.
+    fn write(
+        &self,
+        data: bytes::Bytes,
+        duration: Duration,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send;
 }
 
 /// A live WHIP session.
@@ -217,8 +242,7 @@ impl Publisher {
         pumps.push(tokio::spawn(pump_video(
             opts.video,
             video_path,
-            video_track,
-            video_pt,
+            TrackSink::new(video_track, video_pt).await,
             counters.clone(),
             stop_rx.clone(),
             opts.loop_forever,
@@ -227,8 +251,7 @@ impl Publisher {
             let pt = negotiated_payload_type(&sender).await?;
             pumps.push(tokio::spawn(pump_audio(
                 path,
-                track,
-                pt,
+                TrackSink::new(track, pt).await,
                 counters.clone(),
                 stop_rx.clone(),
                 opts.loop_forever,
@@ -277,14 +300,7 @@ impl Publisher {
 
     /// Frames and bytes handed to the tracks so far.
     pub fn stats(&self) -> PublisherStats {
-        let c = &self.counters;
-        PublisherStats {
-            video_frames: c.video_frames.load(Ordering::Relaxed),
-            video_bytes: c.video_bytes.load(Ordering::Relaxed),
-            audio_frames: c.audio_frames.load(Ordering::Relaxed),
-            audio_bytes: c.audio_bytes.load(Ordering::Relaxed),
-            video_loops: c.video_loops.load(Ordering::Relaxed),
-        }
+        self.counters.stats()
     }
 
     /// RTP packets and bytes sent, and the feedback received, from webrtc-rs' own stats.
@@ -473,35 +489,44 @@ fn open(path: &PathBuf) -> Result<BufReader<File>, SessionError> {
         })
 }
 
-async fn write(
-    track: &TrackLocalStaticSample,
+/// A track of the peer connection, with the SSRC and payload type its samples are stamped with.
+struct TrackSink {
+    track: Arc<TrackLocalStaticSample>,
     ssrc: u32,
     pt: PayloadType,
-    data: bytes::Bytes,
-    duration: Duration,
-) -> Result<(), SessionError> {
-    track
-        .sample_writer(ssrc, pt)
-        .write_sample(&Sample {
-            data,
-            duration,
-            ..Sample::new(Instant::now())
-        })
-        .await
-        .map_err(rtc_err("write sample"))
 }
 
-async fn pump_video(
+impl TrackSink {
+    async fn new(track: Arc<TrackLocalStaticSample>, pt: PayloadType) -> Self {
+        use webrtc::media_stream::Track;
+        let ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
+        Self { track, ssrc, pt }
+    }
+}
+
+impl FrameSink for TrackSink {
+    async fn write(&self, data: bytes::Bytes, duration: Duration) -> Result<(), SessionError> {
+        self.track
+            .sample_writer(self.ssrc, self.pt)
+            .write_sample(&Sample {
+                data,
+                duration,
+                ..Sample::new(Instant::now())
+            })
+            .await
+            .map_err(rtc_err("write sample"))
+    }
+}
+
+/// Sends the video fixture to `sink` in real time, looping when asked, until `stop`.
+pub(crate) async fn pump_video(
     codec: VideoCodec,
     path: PathBuf,
-    track: Arc<TrackLocalStaticSample>,
-    pt: PayloadType,
+    sink: impl FrameSink,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
     loop_forever: bool,
 ) -> Result<(), SessionError> {
-    use webrtc::media_stream::Track;
-    let ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
     let start = tokio::time::Instant::now();
     let mut media_time = Duration::ZERO;
     loop {
@@ -529,7 +554,7 @@ async fn pump_video(
                         // partition is truncated, which every VP8 decoder refuses.
                         frame.truncate(frame.len().min(24));
                     }
-                    write(&track, ssrc, pt, frame.freeze(), frame_duration).await?;
+                    sink.write(frame.freeze(), frame_duration).await?;
                     counters.video_frames.fetch_add(1, Ordering::Relaxed);
                     counters.video_bytes.fetch_add(len, Ordering::Relaxed);
                     media_time += frame_duration;
@@ -549,7 +574,7 @@ async fn pump_video(
                     } else {
                         Duration::ZERO
                     };
-                    write(&track, ssrc, pt, sample.data, duration).await?;
+                    sink.write(sample.data, duration).await?;
                     counters.video_bytes.fetch_add(len, Ordering::Relaxed);
                     if sample.timed {
                         counters.video_frames.fetch_add(1, Ordering::Relaxed);
@@ -565,16 +590,14 @@ async fn pump_video(
     }
 }
 
-async fn pump_audio(
+/// Sends the Opus fixture to `sink` in real time, looping when asked, until `stop`.
+pub(crate) async fn pump_audio(
     path: PathBuf,
-    track: Arc<TrackLocalStaticSample>,
-    pt: PayloadType,
+    sink: impl FrameSink,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
     loop_forever: bool,
 ) -> Result<(), SessionError> {
-    use webrtc::media_stream::Track;
-    let ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
     let start = tokio::time::Instant::now();
     let mut media_time = Duration::ZERO;
     loop {
@@ -595,7 +618,7 @@ async fn pump_audio(
                 return Ok(());
             }
             let len = page.len() as u64;
-            write(&track, ssrc, pt, page.freeze(), duration).await?;
+            sink.write(page.freeze(), duration).await?;
             counters.audio_frames.fetch_add(1, Ordering::Relaxed);
             counters.audio_bytes.fetch_add(len, Ordering::Relaxed);
             media_time += duration;

@@ -2,7 +2,9 @@
 //!
 //! Model: a signalling thread (tokio, reqwest) creates subscribers at the ramp rate — one UDP
 //! socket on 127.0.0.1 and one RTP-mode str0m `Rtc` each, a recvonly audio+video offer POSTed
-//! to the WHEP URL, the answer applied — and hands each `Rtc` to the media driver, which runs
+//! to the WHEP URL, the answer applied (or, to measure Janus the same way, a Janus API session
+//! that watches a streaming mountpoint, Janus's offer answered: see [`LoadConfig::janus`]) —
+//! and hands each `Rtc` to the media driver, which runs
 //! on the calling thread: one mio poll over all sockets, a timer heap of str0m timeouts, every
 //! input followed by a drain of `poll_output`. str0m sends receiver reports, NACKs and TWCC
 //! feedback by itself. Each subscriber counts RTP packets and sequence holes per SSRC; a hole
@@ -21,6 +23,7 @@
 //! [`run`] blocks; call it from `tokio::task::spawn_blocking` in async code.
 
 mod cpu;
+mod janus;
 mod report;
 pub mod server_metrics;
 mod signaling;
@@ -28,6 +31,7 @@ mod subscriber;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -38,7 +42,7 @@ pub use cpu::{own_cpu, parse_stat_ticks, process_cpu};
 pub use report::{LoadReport, SubscriberOutcome, Window, percentile};
 
 use crate::signal::{is_loopback_url, parse_url};
-use signaling::{Plan, SignalEvent};
+use signaling::{Plan, SignalEvent, Signalling};
 use subscriber::Subscriber;
 
 const WAKER: Token = Token(usize::MAX);
@@ -60,12 +64,31 @@ pub struct LoadConfig {
     pub concurrency: usize,
     /// Time after the last subscriber signalled before the steady window starts.
     pub settle: Duration,
+    /// End the run this long after the steady window started, so that runs of different
+    /// ramp lengths measure the same window (`duration` still bounds the whole run).
+    pub steady_window: Option<Duration>,
     /// How long a hole may wait for a retransmission before it counts as lost.
     pub loss_window: Duration,
     /// The server process, for its CPU time.
     pub server_pid: Option<u32>,
     /// The server's Prometheus endpoint, for its own forwarding-delay histogram.
     pub metrics_url: Option<String>,
+    /// Watch a Janus streaming mountpoint instead of `whep_url`: the only difference is how a
+    /// subscriber signs in; media, counting and CPU sampling are the same.
+    pub janus: Option<JanusMountpoint>,
+    /// The loopback address the subscribers' sockets bind to (their only ICE candidate).
+    /// Janus never gathers on `lo`, so it is given a loopback address on another interface, and
+    /// its sockets send through that interface only: subscribers must bind to that same address.
+    pub bind_ip: IpAddr,
+}
+
+/// A mountpoint of Janus's streaming plugin, reached through the Janus HTTP API.
+#[derive(Debug, Clone)]
+pub struct JanusMountpoint {
+    /// The Janus API root, e.g. `http://127.0.0.1:8088/janus` (loopback only).
+    pub api_url: String,
+    /// The mountpoint's numeric id.
+    pub id: u64,
 }
 
 impl Default for LoadConfig {
@@ -78,9 +101,12 @@ impl Default for LoadConfig {
             ramp_per_sec: 100.0,
             concurrency: 32,
             settle: Duration::from_secs(2),
+            steady_window: None,
             loss_window: Duration::from_secs(1),
             server_pid: None,
             metrics_url: None,
+            janus: None,
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
     }
 }
@@ -91,8 +117,8 @@ pub enum LoadError {
     /// The URL is unusable.
     #[error(transparent)]
     Url(#[from] crate::signal::SignalError),
-    /// The URL is not on a loopback host.
-    #[error("{0} is not a loopback URL; the load generator only talks to 127.0.0.1/::1/localhost")]
+    /// The URL (or the bind address) is not on a loopback host.
+    #[error("{0} is not a loopback URL or address; the load generator only talks to 127.0.0.1/::1/localhost")]
     NotLoopback(String),
     /// Poll, waker, socket or thread set-up failed.
     #[error("{context}: {source}")]
@@ -204,9 +230,26 @@ impl Driver {
 
 /// Runs the load and returns the report. Blocks for `config.duration` (plus cleanup).
 pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
-    let endpoint = parse_url(&config.whep_url)?;
+    let (url, signalling, label) = match &config.janus {
+        Some(janus) => (
+            &janus.api_url,
+            Signalling::Janus { mountpoint: janus.id },
+            format!("{} (Janus streaming mountpoint {})", janus.api_url, janus.id),
+        ),
+        None => (
+            &config.whep_url,
+            Signalling::Whep {
+                bearer: config.bearer.clone(),
+            },
+            config.whep_url.clone(),
+        ),
+    };
+    let endpoint = parse_url(url)?;
     if !is_loopback_url(&endpoint) {
-        return Err(LoadError::NotLoopback(config.whep_url.clone()));
+        return Err(LoadError::NotLoopback(url.clone()));
+    }
+    if !config.bind_ip.is_loopback() {
+        return Err(LoadError::NotLoopback(config.bind_ip.to_string()));
     }
     let provider = str0m::crypto::from_feature_flags();
     let cert = provider
@@ -221,11 +264,12 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     let (cleanup_tx, cleanup_rx) = mpsc::channel();
 
     let start_sample_at = Instant::now();
-    let end = start_sample_at + config.duration;
+    let mut end = start_sample_at + config.duration;
     let signal_thread = signaling::spawn(
         Plan {
             endpoint,
-            bearer: config.bearer.clone(),
+            signalling,
+            bind_ip: config.bind_ip,
             subscribers: config.subscribers,
             ramp_per_sec: config.ramp_per_sec,
             concurrency: config.concurrency,
@@ -270,7 +314,11 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
             && let Some(at) = steady_at
             && now >= at
         {
-            steady_start = Some(driver.sample(config.server_pid, config.metrics_url.as_deref()));
+            let sample = driver.sample(config.server_pid, config.metrics_url.as_deref());
+            if let Some(window) = config.steady_window {
+                end = end.min(sample.at + window);
+            }
+            steady_start = Some(sample);
         }
         let mut wake_at = end;
         if let Some(Reverse((at, _))) = driver.timers.peek() {
@@ -339,7 +387,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         .zip(run_end.server_delay.as_ref())
         .and_then(|(a, b)| server_metrics::percentiles(a, b));
     let mut report = LoadReport::build(
-        &config.whep_url,
+        &label,
         config.subscribers,
         &outcomes,
         run_start.window_to(&run_end),

@@ -113,8 +113,8 @@ fn rate(amount: f64, seconds: f64) -> f64 {
 /// The whole run, summarised.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadReport {
-    /// The WHEP endpoint.
-    pub whep_url: String,
+    /// What was watched: the WHEP endpoint, or the Janus API and mountpoint.
+    pub endpoint: String,
     /// Subscribers asked for.
     pub requested: usize,
     /// Subscribers whose WHEP exchange succeeded.
@@ -205,7 +205,7 @@ fn millis(d: Duration) -> f64 {
 impl LoadReport {
     /// Folds per-subscriber outcomes and the measurement windows into a report.
     pub fn build(
-        whep_url: &str,
+        endpoint: &str,
         requested: usize,
         outcomes: &[SubscriberOutcome],
         run: Window,
@@ -232,7 +232,7 @@ impl LoadReport {
         let headline = steady.unwrap_or(run);
         let dropped_after_connect = connected.iter().filter(|o| o.failed).count();
         Self {
-            whep_url: whep_url.to_owned(),
+            endpoint: endpoint.to_owned(),
             requested,
             signaled: outcomes.iter().filter(|o| o.signaled).count(),
             connected: connected.len(),
@@ -282,7 +282,7 @@ impl LoadReport {
             None => "-".to_owned(),
         };
         let mut rows: Vec<(String, String)> = vec![
-            ("whep url".into(), self.whep_url.clone()),
+            ("endpoint".into(), self.endpoint.clone()),
             ("subscribers requested".into(), self.requested.to_string()),
             ("subscribers signaled".into(), self.signaled.to_string()),
             ("subscribers connected".into(), self.connected.to_string()),

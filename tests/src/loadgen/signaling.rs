@@ -1,19 +1,24 @@
 //! The signalling side of the load generator: a thread with its own tokio runtime that
-//! creates subscribers at the ramp rate (str0m offer, WHEP POST, answer applied) and hands
-//! each finished `Rtc` to the media driver; at the end it DELETEs every session.
+//! creates subscribers at the ramp rate and hands each finished `Rtc` to the media driver; at
+//! the end it ends every session.
+//!
+//! WHEP: str0m offers, the offer is POSTed, the answer applied; the end is a DELETE. Janus: a
+//! session watches the streaming mountpoint, str0m answers Janus's offer; the sessions are kept
+//! alive while the run lasts and destroyed at the end.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use str0m::Candidate;
 use str0m::Rtc;
-use str0m::change::SdpAnswer;
+use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::crypto::dtls::DtlsCert;
 use str0m::media::{Direction, MediaKind};
 
+use crate::loadgen::janus::{self, JanusSession};
 use crate::loadgen::subscriber::Joined;
 use crate::signal::{IcePolicy, Url, delete_resource, filter_candidates, http_client, post_offer};
 
@@ -25,10 +30,20 @@ pub(crate) enum SignalEvent {
     Failed { error: String },
 }
 
+/// How a subscriber signs in.
+#[derive(Debug, Clone)]
+pub(crate) enum Signalling {
+    /// POST a WHEP offer to the endpoint (with a bearer token for private streams).
+    Whep { bearer: Option<String> },
+    /// Watch this streaming mountpoint through the Janus API at the endpoint.
+    Janus { mountpoint: u64 },
+}
+
 /// How the signalling thread ramps.
 pub(crate) struct Plan {
     pub endpoint: Url,
-    pub bearer: Option<String>,
+    pub signalling: Signalling,
+    pub bind_ip: IpAddr,
     pub subscribers: usize,
     pub ramp_per_sec: f64,
     pub concurrency: usize,
@@ -61,8 +76,12 @@ pub(crate) fn spawn(
             };
             runtime.block_on(async move {
                 let deadline = plan.deadline;
-                let bearer = plan.bearer.clone();
-                ramp(plan, events, wake).await;
+                let signalling = plan.signalling.clone();
+                // Janus sessions joined so far, kept alive until the run's sessions are ended.
+                let sessions = Arc::new(Mutex::new(Vec::new()));
+                let keepalives = matches!(signalling, Signalling::Janus { .. })
+                    .then(|| tokio::spawn(keep_alive(sessions.clone())));
+                ramp(plan, events, wake, sessions).await;
                 // The driver sends the list when its run ends; give it until shortly after.
                 let wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(30);
                 let locations = tokio::task::spawn_blocking(move || cleanup.recv_timeout(wait))
@@ -70,12 +89,20 @@ pub(crate) fn spawn(
                     .ok()
                     .and_then(Result::ok)
                     .unwrap_or_default();
-                delete_all(locations, bearer).await;
+                if let Some(task) = keepalives {
+                    task.abort();
+                }
+                end_all(locations, signalling).await;
             });
         })
 }
 
-async fn ramp(plan: Plan, events: mpsc::Sender<SignalEvent>, wake: Arc<mio::Waker>) {
+async fn ramp(
+    plan: Plan,
+    events: mpsc::Sender<SignalEvent>,
+    wake: Arc<mio::Waker>,
+    sessions: Arc<Mutex<Vec<Url>>>,
+) {
     let http = http_client();
     let plan = Arc::new(plan);
     let permits = Arc::new(tokio::sync::Semaphore::new(plan.concurrency.max(1)));
@@ -103,9 +130,22 @@ async fn ramp(plan: Plan, events: mpsc::Sender<SignalEvent>, wake: Arc<mio::Wake
             break;
         }
         let (plan, http, events, wake) = (plan.clone(), http.clone(), events.clone(), wake.clone());
+        let sessions = sessions.clone();
         tasks.spawn(async move {
-            let event = match join(id, &plan, &http).await {
-                Ok(joined) => SignalEvent::Joined(Box::new(joined)),
+            let joined = match &plan.signalling {
+                Signalling::Whep { bearer } => join_whep(id, &plan, &http, bearer.as_deref()).await,
+                Signalling::Janus { mountpoint } => join_janus(id, &plan, &http, *mountpoint).await,
+            };
+            let event = match joined {
+                Ok(joined) => {
+                    if matches!(plan.signalling, Signalling::Janus { .. }) {
+                        sessions
+                            .lock()
+                            .expect("no code panics while holding the session list")
+                            .push(joined.location.clone());
+                    }
+                    SignalEvent::Joined(Box::new(joined))
+                }
                 Err(error) => SignalEvent::Failed { error },
             };
             let _ = events.send(event);
@@ -116,9 +156,10 @@ async fn ramp(plan: Plan, events: mpsc::Sender<SignalEvent>, wake: Arc<mio::Wake
     while tasks.join_next().await.is_some() {}
 }
 
-/// Creates one subscriber: socket, `Rtc` with a host candidate, recvonly offer, POST, answer.
-async fn join(id: usize, plan: &Plan, http: &reqwest::Client) -> Result<Joined, String> {
-    let std_socket = std::net::UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+/// A subscriber's socket on the bind address (127.0.0.1 unless told) and its RTP-mode `Rtc`,
+/// with that socket as its only candidate.
+fn new_peer(plan: &Plan) -> Result<(Rtc, mio::net::UdpSocket, SocketAddr), String> {
+    let std_socket = std::net::UdpSocket::bind(SocketAddr::from((plan.bind_ip, 0)))
         .map_err(|e| format!("bind UDP socket: {e}"))?;
     std_socket
         .set_nonblocking(true)
@@ -134,6 +175,17 @@ async fn join(id: usize, plan: &Plan, http: &reqwest::Client) -> Result<Joined, 
         .build(Instant::now());
     let candidate = Candidate::host(local, "udp").map_err(|e| format!("host candidate: {e}"))?;
     rtc.add_local_candidate(candidate);
+    Ok((rtc, socket, local))
+}
+
+/// Creates one WHEP subscriber: recvonly offer, POST, answer.
+async fn join_whep(
+    id: usize,
+    plan: &Plan,
+    http: &reqwest::Client,
+    bearer: Option<&str>,
+) -> Result<Joined, String> {
+    let (mut rtc, socket, local) = new_peer(plan)?;
     let mut change = rtc.sdp_api();
     change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
     change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
@@ -143,17 +195,12 @@ async fn join(id: usize, plan: &Plan, http: &reqwest::Client) -> Result<Joined, 
 
     let posted_at = Instant::now();
     tracing::debug!(id, "POST offer");
-    let answer = post_offer(
-        http,
-        &plan.endpoint,
-        plan.bearer.as_deref(),
-        &offer.to_sdp_string(),
-    )
-    .await
-    .map_err(|e| {
-        tracing::debug!(id, error = %e, took = ?posted_at.elapsed(), "POST failed");
-        e.to_string()
-    })?;
+    let answer = post_offer(http, &plan.endpoint, bearer, &offer.to_sdp_string())
+        .await
+        .map_err(|e| {
+            tracing::debug!(id, error = %e, took = ?posted_at.elapsed(), "POST failed");
+            e.to_string()
+        })?;
     let sdp = filter_candidates(&answer.sdp, IcePolicy::LoopbackOnly);
     let parsed = SdpAnswer::from_sdp_string(&sdp).map_err(|e| format!("answer SDP: {e}"))?;
     rtc.sdp_api()
@@ -170,23 +217,108 @@ async fn join(id: usize, plan: &Plan, http: &reqwest::Client) -> Result<Joined, 
     })
 }
 
-async fn delete_all(locations: Vec<Url>, bearer: Option<String>) {
+/// Creates one Janus subscriber: session, handle, watch, str0m answers Janus's offer, start.
+async fn join_janus(
+    id: usize,
+    plan: &Plan,
+    http: &reqwest::Client,
+    mountpoint: u64,
+) -> Result<Joined, String> {
+    let (mut rtc, socket, local) = new_peer(plan)?;
+    let posted_at = Instant::now();
+    let session = JanusSession::create(http, &plan.endpoint)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answered = async {
+        let offer = session.watch(http, mountpoint).await.map_err(|e| e.to_string())?;
+        let sdp = filter_candidates(&offer, IcePolicy::LoopbackOnly);
+        let offer = SdpOffer::from_sdp_string(&sdp).map_err(|e| format!("offer SDP: {e}"))?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| format!("accept offer: {e}"))?;
+        session
+            .start(http, &answer.to_sdp_string())
+            .await
+            .map_err(|e| e.to_string())
+    };
+    if let Err(e) = answered.await {
+        tracing::debug!(id, error = %e, took = ?posted_at.elapsed(), "Janus watch failed");
+        janus::destroy(http, session.url()).await;
+        return Err(e);
+    }
+    tracing::debug!(id, session = %session.url(), took = ?posted_at.elapsed(), "answer sent");
+    Ok(Joined {
+        id,
+        rtc,
+        socket,
+        local,
+        location: session.url().clone(),
+        posted_at,
+    })
+}
+
+/// Sends every joined Janus session a keepalive each [`janus::KEEPALIVE_EVERY`], until aborted.
+async fn keep_alive(sessions: Arc<Mutex<Vec<Url>>>) {
+    loop {
+        tokio::time::sleep(janus::KEEPALIVE_EVERY).await;
+        let now: Vec<Url> = sessions
+            .lock()
+            .expect("no code panics while holding the session list")
+            .clone();
+        for_each_session(now, "keepalive", |http, session| async move {
+            if let Err(e) = janus::keepalive(&http, &session).await {
+                tracing::debug!(%session, error = %e, "keepalive failed");
+            }
+        })
+        .await;
+    }
+}
+
+/// Ends every session: WHEP DELETE, or Janus destroy.
+async fn end_all(locations: Vec<Url>, signalling: Signalling) {
+    match signalling {
+        Signalling::Whep { bearer } => {
+            for_each_session(locations, "DELETE", move |http, location| {
+                let bearer = bearer.clone();
+                async move {
+                    if let Err(e) = delete_resource(&http, &location, bearer.as_deref()).await {
+                        tracing::debug!(%location, error = %e, "DELETE failed");
+                    }
+                }
+            })
+            .await;
+        }
+        Signalling::Janus { .. } => {
+            for_each_session(locations, "destroy", |http, session| async move {
+                janus::destroy(&http, &session).await;
+            })
+            .await;
+        }
+    }
+}
+
+/// Runs `request` for every session, 32 at a time, for at most 15 s.
+async fn for_each_session<F, Fut>(sessions: Vec<Url>, what: &str, request: F)
+where
+    F: Fn(reqwest::Client, Url) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let http = http_client();
     let permits = Arc::new(tokio::sync::Semaphore::new(32));
     let mut tasks = tokio::task::JoinSet::new();
-    for location in locations {
-        let (http, permits, bearer) = (http.clone(), permits.clone(), bearer.clone());
+    for session in sessions {
+        let permits = permits.clone();
+        let call = request(http.clone(), session);
         tasks.spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
-            if let Err(e) = delete_resource(&http, &location, bearer.as_deref()).await {
-                tracing::debug!(%location, error = %e, "DELETE failed");
-            }
+            call.await;
         });
     }
     let all = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(15), all).await.is_err() {
-        tracing::warn!("gave up deleting WHEP sessions after 15 s");
+        tracing::warn!("gave up on {what} of the sessions after 15 s");
     }
 }
