@@ -18,6 +18,7 @@ packages=(
   gstreamer1.0-x      # textoverlay (pango), which burns the clock into the test pattern
   curl ca-certificates
   pkg-config cmake clang nasm  # C parts of the crypto and SQLite crates
+  libssl-dev          # OpenSSL: the SFU's DTLS handshakes (RSA and ECDSA client certificates)
 )
 missing=()
 for p in "${packages[@]}"; do

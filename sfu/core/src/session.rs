@@ -13,6 +13,8 @@ use str0m::{Candidate, Rtc, RtcConfig};
 
 use crate::error::SfuError;
 
+mod dtls;
+
 /// Publisher (WHIP) or subscriber (WHEP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionKind {
@@ -62,6 +64,7 @@ pub fn build_session(
     }
 
     let mut builder = RtcConfig::new()
+        .set_crypto_provider(dtls::crypto_provider())
         .set_rtp_mode(true)
         .set_ice_lite(true)
         .clear_codecs()
