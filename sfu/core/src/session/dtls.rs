@@ -381,34 +381,8 @@ impl DtlsInstance for OpenSslInstance {
 
 #[cfg(test)]
 mod tests {
-    use openssl::asn1::Asn1Time;
-    use openssl::hash::MessageDigest;
-    use openssl::rsa::Rsa;
-    use openssl::x509::X509NameBuilder;
-
+    use super::super::tests::rsa_cert;
     use super::*;
-
-    /// A self-signed RSA-2048 certificate, the kind GStreamer's webrtcbin makes.
-    fn rsa_cert() -> DtlsCert {
-        let key = PKey::from_rsa(Rsa::generate(2048).expect("RSA key")).expect("key");
-        let mut name = X509NameBuilder::new().expect("name");
-        name.append_entry_by_text("CN", "webrtc").expect("CN");
-        let name = name.build();
-        let mut x509 = X509::builder().expect("builder");
-        x509.set_version(2).expect("v3");
-        x509.set_subject_name(&name).expect("subject");
-        x509.set_issuer_name(&name).expect("issuer");
-        x509.set_pubkey(&key).expect("public key");
-        x509.set_not_before(&Asn1Time::days_from_now(0).expect("now"))
-            .expect("not before");
-        x509.set_not_after(&Asn1Time::days_from_now(30).expect("later"))
-            .expect("not after");
-        x509.sign(&key, MessageDigest::sha256()).expect("signed");
-        DtlsCert {
-            certificate: x509.build().to_der().expect("DER"),
-            private_key: key.private_key_to_der().expect("key DER"),
-        }
-    }
 
     /// What one end handed out in a round: datagrams for the other end, and its keys and
     /// peer certificate once connected.
