@@ -16,8 +16,11 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   gstreamer1.0-x      # textoverlay (pango), which burns the clock into the test pattern
+  gstreamer1.0-nice python3-gi gir1.2-gst-plugins-bad-1.0  # webrtcbin peers (tests/gst/)
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   curl ca-certificates
   pkg-config cmake clang nasm  # C parts of the crypto and SQLite crates
+  libssl-dev          # OpenSSL: the SFU's DTLS handshakes (RSA and ECDSA client certificates)
 )
 missing=()
 for p in "${packages[@]}"; do
