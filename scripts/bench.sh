@@ -17,7 +17,8 @@
 #                                            N viewers of a 720p room on a saturated machine: delivered
 #                                            vs written, age at send, memory, media after the publisher stops
 #   scripts/bench.sh versus-janus [N ...]    server CPU per delivered packet, Fanout and Janus side by side,
-#                                            pinned (default: 10 25 50 100 200 500; needs the janus package)
+#                                            pinned, with the floor of a bare UDP fan-out (default: 10 25 50
+#                                            100 200 500; needs the janus package)
 #   scripts/bench.sh all
 #
 # Everything runs inside a private network namespace on loopback, against a release build.
@@ -30,6 +31,8 @@ if [[ -z "${FANOUT_BENCH_IN_NETNS:-}" ]]; then
   # no build undoes another's.
   case "${1:-all}" in
     hls-g2g | live-g2g) cargo build --release --workspace --bin fanout ;; # no load generator
+    versus-janus) cargo build --release --workspace --bin fanout --bin fanout-loadgen --bin fanout-publish \
+      --bin fanout-udp-floor ;;
     *) cargo build --release --workspace --bin fanout --bin fanout-loadgen --bin fanout-publish ;;
   esac
   exec unshare -n env FANOUT_BENCH_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
@@ -374,6 +377,24 @@ versus_janus() {
   ip link del fjanus0
 }
 
+# The floor on core 0: fanout-udp-floor copies each datagram of the same RTP feed to N sockets
+# (sendmmsg, nothing else), which its sink on core 1 counts over the same warm-up and window
+# as the servers', sampling the forwarder's CPU at the window's edges. Prints the sink's JSON.
+versus_floor() {
+  local n=$1
+  taskset -c 0 "$BIN/fanout-udp-floor" forward --listen 127.0.0.1:5004,127.0.0.1:5002 \
+    --to-base 127.0.0.1:20000 --n "$n" 2>>"$DATA/floor.log" &
+  local forward=$!
+  taskset -c 1 "$BIN/fanout-publish" --rtp-to 127.0.0.1:5004,127.0.0.1:5002 --size 1280x720 --seconds 0 \
+    >"$DATA/publish-floor.log" 2>&1 &
+  local publisher=$!
+  sleep 2
+  taskset -c 1 "$BIN/fanout-udp-floor" sink --base 127.0.0.1:20000 --n "$n" --warm-seconds "$VERSUS_WARM" \
+    --seconds "$VERSUS_WINDOW" --forward-pid "$forward" 2>>"$DATA/floor.log" || echo '{}'
+  kill "$publisher" "$forward" 2>/dev/null || true
+  wait "$publisher" "$forward" 2>/dev/null || true
+}
+
 bench_versus_janus() {
   local counts=("$@")
   ((${#counts[@]})) || counts=(10 25 50 100 200 500)
@@ -382,18 +403,20 @@ bench_versus_janus() {
   VERSUS_WARM=${VERSUS_WARM:-10} VERSUS_WINDOW=${VERSUS_WINDOW:-20}
   echo "## Fan-out versus Janus: 1 publisher (720p30 VP8 + Opus test pattern) -> N str0m subscribers"
   echo "Server pinned to core 0, publisher and load generator to core 1; ${VERSUS_WARM} s after all joined, then ${VERSUS_WINDOW} s measured."
+  echo "Floor: fanout-udp-floor forward (sendmmsg of every datagram to N sockets, nothing else) on core 0, its sink and the same RTP feed on core 1."
   echo "Fanout $(git rev-parse --short HEAD 2>/dev/null || echo '?') (1 media worker), Janus $(janus --help 2>&1 | sed -n 's/^Janus version: [0-9]* (\(.*\))/\1/p') (event loops: ${VERSUS_JANUS_EVENT_LOOPS:-1})."
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
   echo
-  echo "| N | Fanout µs/packet | Janus µs/packet | Janus ÷ Fanout | packets/s Fanout / Janus | loss max Fanout / Janus | server core Fanout / Janus |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| N | Fanout µs/packet | Janus µs/packet | Janus ÷ Fanout | floor µs/packet | Fanout ÷ floor | packets/s Fanout / Janus | loss max Fanout / Janus | server core Fanout / Janus |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   local i
   for i in "${!counts[@]}"; do
     local n=${counts[$i]}
     versus_fanout "$n" >"$DATA/versus-fanout-$n.json"
     versus_janus "$n" >"$DATA/versus-janus-$n.json"
+    versus_floor "$n" >"$DATA/versus-floor-$n.json"
     if ! python3 scripts/janus/versus_row.py "$n" "$DATA/versus-fanout-$n.json" "$DATA/versus-janus-$n.json" \
-      "${VERSUS_MAX_LOSS_PCT:-1}"; then
+      "$DATA/versus-floor-$n.json" "${VERSUS_MAX_LOSS_PCT:-1}"; then
       local rest=("${counts[@]:$((i + 1))}")
       ((${#rest[@]})) && echo "Not run: N = ${rest[*]}."
       break

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """One row of `scripts/bench.sh versus-janus`: the load generator's JSON reports of the Fanout
-run and the Janus run at the same N, as a markdown table row.
+run and the Janus run at the same N, and the floor's (`fanout-udp-floor sink`), as a markdown
+table row.
 
-usage: versus_row.py N FANOUT_JSON JANUS_JSON MAX_LOSS_PCT
+usage: versus_row.py N FANOUT_JSON JANUS_JSON FLOOR_JSON MAX_LOSS_PCT
 
 Exits 1 (after the row and a line saying why) when either server did not manage N subscribers:
 not all connected and receiving, no measured window, or a subscriber lost more than
-MAX_LOSS_PCT % of its packets.
+MAX_LOSS_PCT % of its packets. A floor that did not deliver every copy to every socket gets a
+line saying so (its figure is then too low), but does not stop the run: it is a reference,
+not a contender.
 """
 import json
 import sys
@@ -34,6 +37,18 @@ def trouble(report, n, max_loss):
     return ", ".join(issues)
 
 
+def floor_trouble(floor, n, max_loss):
+    """Why the floor's figure does not count, or '' when it does."""
+    if floor.get("forward_us_per_packet") is None:
+        return "no measurement (the forwarder or the sink failed)"
+    issues = []
+    if floor.get("receiving", 0) < n:
+        issues.append(f"{floor.get('receiving', 0)}/{n} sockets receiving")
+    if floor.get("loss_pct_max", 0) > max_loss:
+        issues.append(f"a socket lost {floor['loss_pct_max']:.2f} % of its packets")
+    return ", ".join(issues)
+
+
 def core_share(report):
     """The server's CPU over the measured window, as a share of one core."""
     steady = report.get("steady") or {}
@@ -45,17 +60,23 @@ def cell(value, spec):
 
 
 def main():
-    n, max_loss = int(sys.argv[1]), float(sys.argv[4])
+    n, max_loss = int(sys.argv[1]), float(sys.argv[5])
     runs = {"Fanout": load(sys.argv[2]), "Janus": load(sys.argv[3])}
-    fanout, janus = runs["Fanout"], runs["Janus"]
+    fanout, janus, floor = runs["Fanout"], runs["Janus"], load(sys.argv[4])
     us_f, us_j = fanout.get("server_us_per_packet"), janus.get("server_us_per_packet")
+    us_floor = floor.get("forward_us_per_packet")
     ratio = us_j / us_f if us_f and us_j else None
+    above_floor = us_f / us_floor if us_f and us_floor else None
     print(
         f"| {n} | {cell(us_f, '.2f')} | {cell(us_j, '.2f')} | {cell(ratio, '.2f')}× "
+        f"| {cell(us_floor, '.2f')} | {cell(above_floor, '.2f')}× "
         f"| {fanout.get('packets_per_sec', 0):,.0f} / {janus.get('packets_per_sec', 0):,.0f} "
         f"| {fanout.get('loss_pct_max', 0):.2f} % / {janus.get('loss_pct_max', 0):.2f} % "
         f"| {core_share(fanout):.0%} / {core_share(janus):.0%} |"
     )
+    why = floor_trouble(floor, n, max_loss)
+    if why:
+        print(f"\nThe floor at N = {n} does not count: {why}.")
     failed = False
     for name, report in runs.items():
         why = trouble(report, n, max_loss)

@@ -19,7 +19,8 @@
 //!
 //! Binaries: `fanout-publish` (publish for N seconds), `fanout-view` (watch and print the
 //! viewer's stats as JSON), `fanout-loadgen` (fan-out load, table or JSON), `fanout-hls-load`
-//! (LL-HLS load, table or JSON).
+//! (LL-HLS load, table or JSON), `fanout-udp-floor` (the cheapest UDP fan-out and a sink that
+//! counts it: the floor under a server's CPU per packet).
 //!
 //! In a test (tokio runtime, inside a network namespace):
 //!
