@@ -16,7 +16,7 @@ use sfu_core::{
 };
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{broadcast, oneshot};
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::metrics::{Lag, Metrics, MetricsSnapshot, Pressure};
 use crate::tap::RoomTap;
@@ -71,8 +71,9 @@ struct Inner {
     initial_bwe_bps: u64,
     /// Which worker owns which session (control plane only; the media path never looks).
     sessions: Mutex<HashMap<SessionId, (WorkerId, RoomId)>>,
-    /// The video codec of each live room's publisher, so viewers are answered with it.
-    room_codecs: Mutex<HashMap<RoomId, Codec>>,
+    /// The video codec of each live room's publisher, so viewers are answered with it, and
+    /// whether it sends simulcast layers (only then do viewers need a bandwidth estimate).
+    room_video: Mutex<HashMap<RoomId, (Codec, bool)>>,
     events: broadcast::Sender<SfuEvent>,
     metrics: Arc<Metrics>,
 }
@@ -140,7 +141,7 @@ impl Sfu {
             next_id: AtomicU64::new(seed()),
             initial_bwe_bps: config.initial_bwe_bps,
             sessions: Mutex::new(HashMap::new()),
-            room_codecs: Mutex::new(HashMap::new()),
+            room_video: Mutex::new(HashMap::new()),
             events: events_tx,
             metrics: Arc::new(Metrics::default()),
         });
@@ -218,13 +219,13 @@ impl Sfu {
 impl Inner {
     fn on_event(&self, e: SfuEvent) {
         match &e {
-            SfuEvent::Connected {
+            SfuEvent::PublisherVideo {
                 room,
-                kind: SessionKind::Publisher,
-                video_codec: Some(codec),
+                codec,
+                simulcast,
                 ..
             } => {
-                self.room_codecs.lock().insert(room.clone(), *codec);
+                self.room_video.lock().insert(room.clone(), (*codec, *simulcast));
             }
             SfuEvent::Closed { session, .. } => {
                 if let Some((w, _)) = self.sessions.lock().remove(session) {
@@ -279,11 +280,15 @@ impl SfuHandle {
                 WorkerId(i)
             }
         };
+        let video = inner.room_video.lock().get(&room).copied();
         let config = SessionConfig {
             candidates: inner.workers[worker.0].addrs.clone(),
-            video_codec: inner.room_codecs.lock().get(&room).copied(),
+            video_codec: video.map(|(codec, _)| codec),
+            // Before the publisher's video is known, estimate: the room may have layers.
+            estimate_bandwidth: video.is_none_or(|(_, simulcast)| simulcast),
             initial_bwe_bps: inner.initial_bwe_bps,
         };
+        debug!(%room, ?kind, video = ?config.video_codec, estimate_bandwidth = config.estimate_bandwidth, "new session");
         let setup = build_session(&config, kind, offer, Instant::now())?;
         let id = SessionId(inner.next_id.fetch_add(1, Ordering::Relaxed));
         inner.sessions.lock().insert(id, (worker, room.clone()));
@@ -489,7 +494,7 @@ impl SfuHandle {
 
     /// Forget a room's codec once its stream has ended.
     pub fn room_ended(&self, room: &str) {
-        self.inner.room_codecs.lock().remove(&RoomId::new(room));
+        self.inner.room_video.lock().remove(&RoomId::new(room));
     }
 }
 

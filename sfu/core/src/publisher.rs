@@ -28,6 +28,8 @@ pub struct Publisher {
     streams: HashMap<Ssrc, InStream>,
     params: Vec<PayloadParams>,
     video_mid: Option<Mid>,
+    /// Its first video packet was reported to the control plane (`SfuEvent::PublisherVideo`).
+    pub video_announced: bool,
 }
 
 impl Publisher {
@@ -38,15 +40,8 @@ impl Publisher {
             streams: HashMap::new(),
             params: Vec::new(),
             video_mid: None,
+            video_announced: false,
         }
-    }
-
-    /// The video codec the publisher negotiated, once known.
-    pub fn video_params(&self, rtc: &Rtc) -> Option<PayloadParams> {
-        let mid = self.video_mid?;
-        let media = rtc.media(mid)?;
-        let pt = *media.remote_pts().first()?;
-        rtc.codec_config().find(|p| p.pt() == pt).copied()
     }
 
     /// Note a media section the offer added.

@@ -53,6 +53,10 @@ pub struct SessionConfig {
     pub video_codec: Option<Codec>,
     /// Starting point of the viewer's bandwidth estimate.
     pub initial_bwe_bps: u64,
+    /// Estimate a viewer's bandwidth (TWCC): only worth it when the room's video has layers
+    /// to choose from. Without it str0m sends a viewer's queued packets after one time update
+    /// instead of one update per packet, which makes a forwarded packet cheaper.
+    pub estimate_bandwidth: bool,
 }
 
 /// A session ready to be handed to its worker.
@@ -115,9 +119,10 @@ fn build_with(
         };
     }
     if kind == SessionKind::Subscriber {
-        builder = builder
-            .enable_bwe(Some(Bitrate::from(config.initial_bwe_bps as f64)))
-            .set_stats_interval(Some(std::time::Duration::from_secs(1)));
+        if config.estimate_bandwidth {
+            builder = builder.enable_bwe(Some(Bitrate::from(config.initial_bwe_bps as f64)));
+        }
+        builder = builder.set_stats_interval(Some(std::time::Duration::from_secs(1)));
     }
     let mut rtc = builder.build(now);
 

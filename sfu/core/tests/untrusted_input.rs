@@ -11,6 +11,7 @@ fn config() -> SessionConfig {
     SessionConfig {
         candidates: vec!["127.0.0.1:40000".parse().expect("valid address")],
         video_codec: None,
+        estimate_bandwidth: true,
         initial_bwe_bps: 1_000_000,
     }
 }

@@ -223,6 +223,8 @@ impl Streams {
                     SessionKind::Subscriber => self.inner.viewers.whep_closed(room.as_str(), session),
                 }
             }
+            // The SFU's handle keeps what viewers need from it.
+            SfuEvent::PublisherVideo { .. } => {}
         }
     }
 

@@ -20,6 +20,7 @@ fn config() -> SessionConfig {
     SessionConfig {
         candidates: vec![SERVER],
         video_codec: None,
+        estimate_bandwidth: true,
         initial_bwe_bps: 1_000_000,
     }
 }

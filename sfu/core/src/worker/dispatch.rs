@@ -82,16 +82,11 @@ impl Worker {
         match e {
             Event::Connected => {
                 s.state = SessionState::Connected;
-                let video_codec = match &s.role {
-                    Role::Publisher(p) => p.video_params(&s.rtc).map(|p| p.spec().codec),
-                    Role::Subscriber(_) => None,
-                };
                 info!(session = %s.id, room = %s.room, kind = ?s.kind, "connected");
                 self.out.push_back(Output::Event(SfuEvent::Connected {
                     session: s.id,
                     room: s.room.clone(),
                     kind: s.kind,
-                    video_codec,
                 }));
                 if let Role::Subscriber(sub) = &mut s.role {
                     // Ask for a keyframe now rather than at the next tick: time to first frame.
@@ -160,6 +155,16 @@ impl Worker {
                 if let Role::Publisher(publisher) = &mut s.role
                     && let Some(packet) = publisher.packet(&mut s.rtc, &s.room, p, arrived)
                 {
+                    if packet.kind == MediaKind::Video && !publisher.video_announced {
+                        publisher.video_announced = true;
+                        let declared = self.rooms.get(&s.room).is_some_and(|r| r.declared_top.is_some());
+                        self.out.push_back(Output::Event(SfuEvent::PublisherVideo {
+                            session: s.id,
+                            room: s.room.clone(),
+                            codec: packet.params.spec().codec,
+                            simulcast: declared || packet.rid.is_some(),
+                        }));
+                    }
                     self.packets.push(packet);
                 }
             }

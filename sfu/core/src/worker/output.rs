@@ -22,8 +22,17 @@ pub enum SfuEvent {
         room: RoomId,
         /// Kind.
         kind: SessionKind,
-        /// For publishers: the negotiated video codec.
-        video_codec: Option<Codec>,
+    },
+    /// A publisher session's first video packet: what its viewers will get.
+    PublisherVideo {
+        /// Session.
+        session: SessionId,
+        /// Room.
+        room: RoomId,
+        /// The video codec.
+        codec: Codec,
+        /// Whether it sends several simulcast layers.
+        simulcast: bool,
     },
     /// The session is gone (closed, replaced, timed out).
     Closed {

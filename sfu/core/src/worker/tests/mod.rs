@@ -7,6 +7,7 @@ mod keyframe_throttle;
 mod late_media;
 mod layer_switch;
 mod publisher_reconnect;
+mod publisher_video;
 mod release;
 mod room_tap;
 mod sequence_wrap;

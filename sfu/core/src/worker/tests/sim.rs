@@ -306,6 +306,7 @@ impl Sim {
         let config = SessionConfig {
             candidates: vec![self.worker_addrs[worker]],
             video_codec: (kind == SessionKind::Subscriber).then_some(Codec::Vp8),
+            estimate_bandwidth: true,
             initial_bwe_bps: 1_000_000,
         };
         let setup = build_session(&config, kind, &offer.to_sdp_string(), self.now)
