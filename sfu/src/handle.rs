@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, oneshot};
 use tracing::{debug, info};
 
 use crate::metrics::{Lag, Metrics, MetricsSnapshot, Pressure};
+use crate::source::RoomSource;
 use crate::tap::RoomTap;
 use crate::worker_thread::{Inbox, LagWindow, Mailbox, WAKER, WorkerThread};
 
@@ -317,6 +318,22 @@ impl SfuHandle {
         let worker = home_worker(&room, self.inner.workers.len());
         let id = TapId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         RoomTap::start(self, id, room, worker, capacity)
+    }
+
+    /// Make an in-process source (RTMP, SRT, RTSP ingest) the publisher of `room`, replacing
+    /// any publisher it has. It lives until the [`RoomSource`] is dropped, a newer publisher
+    /// takes the room, or [`SfuHandle::close`] ends it.
+    pub fn publish_source(&self, room: &str) -> Result<RoomSource, SfuError> {
+        let inner = &self.inner;
+        let room = RoomId::new(room);
+        let worker = home_worker(&room, inner.workers.len());
+        let id = SessionId(inner.next_id.fetch_add(1, Ordering::Relaxed));
+        inner.sessions.lock().insert(id, (worker, room.clone()));
+        inner.workers[worker.0].load.fetch_add(1, Ordering::Relaxed);
+        RoomSource::start(self, id, room, worker).inspect_err(|_| {
+            inner.sessions.lock().remove(&id);
+            inner.workers[worker.0].load.fetch_sub(1, Ordering::Relaxed);
+        })
     }
 
     pub(crate) fn send(&self, worker: WorkerId, c: Command) -> Result<(), SfuError> {

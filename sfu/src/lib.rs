@@ -28,6 +28,7 @@ mod exposition;
 mod handle;
 mod metrics;
 mod recv_stamped;
+mod source;
 mod tap;
 mod worker_thread;
 
@@ -38,6 +39,7 @@ pub use sfu_core::str0m::format::{Codec, PayloadParams};
 pub use sfu_core::str0m::media::MediaKind;
 pub use sfu_core::{
     CodecKind, ESTIMATE_BUCKETS_BPS, HealthReport, IceFragment, LayerChoice, LayerState, RoomId, SessionId,
-    SessionKind, SfuError, SfuEvent, TapPacket, TrackHealth, WorkerStats, is_keyframe,
+    SessionKind, SfuError, SfuEvent, SourcePacket, TapPacket, TrackHealth, WorkerStats, is_keyframe,
 };
+pub use source::RoomSource;
 pub use tap::RoomTap;

@@ -53,6 +53,7 @@ mod packet;
 mod publisher;
 mod room;
 mod session;
+mod source;
 mod subscriber;
 mod tap;
 mod worker;
@@ -70,6 +71,7 @@ pub use layer_stats::LayerStats;
 pub use packet::MediaPacket;
 pub use room::home_worker;
 pub use session::{SessionConfig, SessionKind, SessionSetup, build_session};
+pub use source::{KeyframeSignal, SourcePacket};
 pub use tap::{Tap, TapId, TapOutcome, TapPacket, TapQueue};
 pub use worker::{
     AUDIO_AGE_BUDGET, BURST_ALLOWANCE, Command, Datagram, ESTIMATE_BUCKETS_BPS, Input, LayerState, Output,

@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use str0m::{IceCreds, Rtc};
-use tracing::info;
 
 use super::Worker;
 use super::input::{Command, PeerMessage};
@@ -23,7 +22,16 @@ impl Worker {
             Command::AddTap { id, room, queue } => self.add_tap(id, room, queue, now),
             Command::RemoveTap { id, room } => self.remove_tap(id, &room),
             Command::TapKeyframe { id, room } => self.tap_keyframe(id, &room, now),
+            Command::AddSource { id, room, keyframes } => self.add_source(id, room, keyframes),
+            Command::SourceMedia {
+                id,
+                received,
+                packets,
+            } => self.source_media(id, received, packets),
             Command::Close { id } => {
+                if self.remove_source(id) {
+                    return;
+                }
                 if let Some(s) = self.sessions.get_mut(&id) {
                     s.rtc.disconnect();
                     self.dirty.push((id, false));
@@ -87,20 +95,14 @@ impl Worker {
     ) {
         let home = home_worker(&room_id, self.config.workers);
         let me = self.config.id;
-        let room = self
-            .rooms
-            .entry(room_id.clone())
-            .or_insert_with(|| Room::new(home));
         let mut early_keyframe = None;
         let role = match kind {
             SessionKind::Publisher => {
-                if let Some(old) = room.publisher.take() {
-                    info!(room = %room_id, "publisher replaced by a new session");
-                    if let Some(s) = self.sessions.get_mut(&old) {
-                        s.rtc.disconnect();
-                        self.dirty.push((old, false));
-                    }
-                }
+                self.replace_publisher(&room_id);
+                let room = self
+                    .rooms
+                    .entry(room_id.clone())
+                    .or_insert_with(|| Room::new(home));
                 room.epoch += 1;
                 room.health.reset();
                 room.declared_top = None;
@@ -108,6 +110,10 @@ impl Worker {
                 Role::Publisher(Publisher::new(room.epoch))
             }
             SessionKind::Subscriber => {
+                let room = self
+                    .rooms
+                    .entry(room_id.clone())
+                    .or_insert_with(|| Room::new(home));
                 if room.subscribers.is_empty() && home != me {
                     self.out.push_back(Output::Peer(
                         home,

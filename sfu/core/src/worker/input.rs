@@ -15,6 +15,7 @@ use crate::ids::{RoomId, SessionId, WorkerId};
 use crate::ingest_health::HealthReport;
 use crate::packet::MediaPacket;
 use crate::session::SessionKind;
+use crate::source::{KeyframeSignal, SourcePacket};
 use crate::tap::{TapId, TapQueue};
 
 /// A UDP datagram that arrived on one of the worker's sockets.
@@ -61,7 +62,25 @@ pub enum Command {
         /// The WebRTC state machine.
         rtc: Box<Rtc>,
     },
-    /// End a session (WHIP/WHEP DELETE).
+    /// Make an in-process source the publisher of a room (to its home worker).
+    AddSource {
+        /// Its id (from the same space as sessions).
+        id: SessionId,
+        /// Its room.
+        room: RoomId,
+        /// Raised when the room needs a keyframe.
+        keyframes: KeyframeSignal,
+    },
+    /// A source's packets (one frame, usually).
+    SourceMedia {
+        /// Which source.
+        id: SessionId,
+        /// When the server received the frame they carry.
+        received: Instant,
+        /// The packets, in order.
+        packets: Vec<SourcePacket>,
+    },
+    /// End a session or a source (WHIP/WHEP DELETE, a source's connection gone).
     Close {
         /// Which.
         id: SessionId,
@@ -129,6 +148,10 @@ impl std::fmt::Debug for Command {
         match self {
             Command::AddSession { id, room, kind, .. } => write!(f, "AddSession({id}, {room}, {kind:?})"),
             Command::Close { id } => write!(f, "Close({id})"),
+            Command::AddSource { id, room, .. } => write!(f, "AddSource({id}, {room})"),
+            Command::SourceMedia { id, packets, .. } => {
+                write!(f, "SourceMedia({id}, {} packets)", packets.len())
+            }
             Command::SetLayer { id, choice, .. } => write!(f, "SetLayer({id}, {choice:?})"),
             Command::QueryLayer { id, .. } => write!(f, "QueryLayer({id})"),
             Command::QueryHealth { room, .. } => write!(f, "QueryHealth({room})"),

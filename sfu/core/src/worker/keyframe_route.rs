@@ -39,6 +39,7 @@ impl Worker {
         }
         let Some(pid) = room.publisher else { return };
         let Some(s) = self.sessions.get_mut(&pid) else {
+            self.source_keyframe(pid);
             return;
         };
         if let Role::Publisher(p) = &s.role {

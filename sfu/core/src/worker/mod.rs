@@ -10,6 +10,7 @@
 //! * `fan_out`: publisher packets to local viewers and, once each, to other workers;
 //! * `keyframe_route`: keyframe requests, throttled and routed to the room's home worker;
 //! * `allocation`: the periodic tick that re-decides every viewer's layer;
+//! * `source`: in-process sources (RTMP, SRT, RTSP ingest) as room publishers;
 //! * `taps`: room taps (the LL-HLS bridge's in-process subscribers) on the home worker;
 //! * [`stats`]: the counters the driver exports.
 
@@ -34,6 +35,7 @@ mod keyframe_route;
 pub mod output;
 mod routing;
 mod session;
+mod source;
 pub mod stats;
 mod taps;
 #[cfg(test)]
@@ -74,6 +76,7 @@ const DRAIN_CHUNK: usize = 32;
 pub struct Worker {
     config: WorkerConfig,
     sessions: SessionMap,
+    sources: HashMap<SessionId, source::Source>,
     timers: Timers,
     by_addr: HashMap<SocketAddr, SessionId>,
     rooms: HashMap<RoomId, Room>,
@@ -106,6 +109,7 @@ impl Worker {
             next_tick: now + config.tick,
             config,
             sessions: SessionMap::default(),
+            sources: HashMap::new(),
             timers: Timers::default(),
             by_addr: HashMap::new(),
             rooms: HashMap::new(),

@@ -12,6 +12,7 @@ mod release;
 mod room_tap;
 mod sequence_wrap;
 mod sim;
+mod source;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

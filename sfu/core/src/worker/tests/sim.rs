@@ -719,7 +719,7 @@ fn viewer_pt(rtc: &Rtc, codec: Codec) -> Pt {
 /// A VP8 RTP payload: descriptor with a 15-bit picture id, then the test fields in every
 /// packet: the VP8 frame tag's key bit (meaningful on the first packet), layer, frame
 /// counter and publisher tag, padded to `len`.
-fn vp8_packet(start: bool, key: bool, layer: u8, frame: u32, tag: u8, len: usize) -> Vec<u8> {
+pub fn vp8_packet(start: bool, key: bool, layer: u8, frame: u32, tag: u8, len: usize) -> Vec<u8> {
     let pic = (frame & 0x7fff) as u16;
     let mut b = Vec::with_capacity(len + 4);
     b.push(0x80 | if start { 0x10 } else { 0 });
