@@ -63,7 +63,7 @@ impl TestSource {
     fn run(&mut self, sim: &mut Sim, d: Duration) {
         let until = sim.now + d;
         while sim.now < until {
-            let key = self.frame % 30 == 0;
+            let key = self.frame.is_multiple_of(30);
             let payload = vp8_packet(true, key, 0, self.frame, TAG, 300);
             let packet = SourcePacket {
                 kind: MediaKind::Video,
