@@ -11,6 +11,7 @@
 
 pub mod frame;
 pub mod gate;
+pub mod h264;
 
 pub use frame::{AudioCodec, AudioFrame, Frame, Ticks, VideoConfig, VideoFrame};
 pub use gate::{Gate, Protocol, PublishRequest, Refusal, Sink, SinkClosed};
