@@ -9,8 +9,11 @@
 //! The parsers of untrusted bytes (FLV tags, H.264 configuration records, MPEG-TS) are pure
 //! and never panic on any input; each has a property test.
 
+pub mod flv;
 pub mod frame;
 pub mod gate;
+pub mod h264;
+pub mod rtp_h264;
 
 pub use frame::{AudioCodec, AudioFrame, Frame, Ticks, VideoConfig, VideoFrame};
 pub use gate::{Gate, Protocol, PublishRequest, Refusal, Sink, SinkClosed};
