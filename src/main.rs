@@ -119,6 +119,8 @@ struct ServeArgs {
     test_pattern: bool,
     #[command(flatten)]
     hls: HlsArgs,
+    #[command(flatten)]
+    ingest: IngestArgs,
     /// TURN server URL to offer clients (repeatable), e.g. turn:turn.example.com:3478.
     /// Needs --turn-secret; see turn-config/.
     #[arg(long = "turn-url", env = "FANOUT_TURN_URL", value_delimiter = ',')]
@@ -147,6 +149,17 @@ struct HlsArgs {
     /// Do not bridge live rooms to LL-HLS (WebRTC only).
     #[arg(long, env = "FANOUT_NO_HLS_BRIDGE")]
     no_hls_bridge: bool,
+}
+
+/// RTMP and SRT ingest.
+#[derive(Args, Debug, Clone)]
+struct IngestArgs {
+    /// RTMP listener (publish at rtmp://HOST:PORT/live/{streamKey}).
+    #[arg(long, env = "FANOUT_RTMP_ADDR", default_value = "0.0.0.0:1935")]
+    rtmp_addr: SocketAddr,
+    /// Do not listen for RTMP.
+    #[arg(long, env = "FANOUT_NO_RTMP")]
+    no_rtmp: bool,
 }
 
 /// Ladder heights, top first.
@@ -258,6 +271,30 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })
     .context("starting the LL-HLS origin")?;
     let bridges = new_bridges(&args.hls, &sfu, &origin)?;
+    let sources = Arc::new(Sources(
+        bridge::ingest::RoomIngest::new(sfu.handle())
+            .context("starting the ingest conversions (GStreamer)")?,
+    ));
+    let rtmp = if args.ingest.no_rtmp {
+        info!("RTMP ingest off (--no-rtmp)");
+        None
+    } else {
+        let config = ingest::rtmp::RtmpConfig {
+            addr: args.ingest.rtmp_addr,
+            ..Default::default()
+        };
+        Some(ingest::rtmp::RtmpServer::bind(config).await.with_context(|| {
+            format!(
+                "binding the RTMP listener {} (--rtmp-addr, or --no-rtmp)",
+                args.ingest.rtmp_addr
+            )
+        })?)
+    };
+    let rtmp_port = rtmp
+        .as_ref()
+        .map(|r| r.local_addr())
+        .transpose()?
+        .map(|a| a.port());
     let state = signaling::AppState::new(
         db,
         sfu.handle(),
@@ -269,7 +306,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             chat: Some(chat_link),
             turn: turn_config(&args)?,
             viewer_auth: std::sync::Arc::new(viewer_auth),
-            ingest: signaling::IngestUrls::default(),
+            ingest: signaling::IngestUrls {
+                rtmp_port,
+                srt_port: None,
+            },
             audience,
             webhooks: webhook_config(&args.ops, &args.data_dir)?,
             rate_limit: (args.ops.api_rate_limit > 0.0).then_some(signaling::RateLimit {
@@ -281,10 +321,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
             bridge: bridges
                 .clone()
                 .map(|b| Arc::new(BridgeView(b)) as Arc<dyn signaling::BridgeView>),
+            sources: Some(sources.clone()),
         },
     )
     .await;
     let _ = marks_to.set(state.clone());
+    let gate: Arc<dyn ingest::Gate> = Arc::new(signaling::IngestGate::new(state.clone(), sources));
+    if let Some(rtmp) = rtmp {
+        // New publications are refused while draining (the gate asks); open ones end with
+        // the process.
+        tokio::spawn(rtmp.run(gate.clone(), std::future::pending()));
+    }
     let draining = state.clone();
     let db = state.database().clone();
     if let Some(bridges) = &bridges {
@@ -321,6 +368,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!("    Streams API     {base}/api/v1/streams   (Authorization: Bearer <admin token>)");
     println!("    Admin token     {admin_token}");
     println!("    WebRTC media    UDP {}", media.join(", "));
+    if let Some(port) = rtmp_port {
+        println!(
+            "    RTMP ingest     rtmp://{host}:{port}/live/<stream key>   (OBS: server rtmp://{host}:{port}/live)"
+        );
+    }
     println!(
         "    Chat            ws://{host}:{}/v1/chat/<stream id>",
         chat.local_addr().port()
@@ -420,6 +472,26 @@ fn new_bridges(
         origin.clone(),
         config,
     )))
+}
+
+/// The room side of RTMP, SRT and RTSP ingest, as signaling sees it.
+#[derive(Debug)]
+struct Sources(bridge::ingest::RoomIngest);
+
+impl signaling::RoomSources for Sources {
+    fn start(&self, stream: &str) -> Result<(sfu::SessionId, Box<dyn ingest::Sink>), String> {
+        let (id, sink) = self.0.start(stream).map_err(|e| e.to_string())?;
+        Ok((id, Box::new(sink)))
+    }
+
+    fn health(&self, stream: &str) -> Option<serde_json::Value> {
+        let h = self.0.health(stream)?;
+        Some(serde_json::json!({
+            "reencoding": h.reencoding,
+            "droppedFrames": h.dropped_frames,
+            "problems": h.problems,
+        }))
+    }
 }
 
 /// Signaling's view of the bridges: each stream's bridge health, and their metrics.

@@ -12,6 +12,7 @@
 
 pub mod encoder;
 mod error;
+pub mod ingest;
 pub mod ladder;
 pub mod live;
 mod media;

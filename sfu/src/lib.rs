@@ -35,6 +35,7 @@ mod worker_thread;
 pub use addresses::candidate_ips;
 pub use handle::{Sfu, SfuConfig, SfuHandle};
 pub use metrics::{DELAY_BUCKETS_US, Lag, MetricsSnapshot};
+pub use sfu_core::str0m;
 pub use sfu_core::str0m::format::{Codec, PayloadParams};
 pub use sfu_core::str0m::media::MediaKind;
 pub use sfu_core::{

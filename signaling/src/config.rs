@@ -43,16 +43,18 @@ pub struct SignalConfig {
     pub hls: Option<hls::Origin>,
     /// The LL-HLS bridge of this process, for streams' health and `/metrics`.
     pub bridge: Option<Arc<dyn crate::bridge_view::BridgeView>>,
+    /// Where RTMP, SRT and RTSP publications go (the binary wires the bridge's ingest in).
+    pub sources: Option<Arc<dyn crate::ingest_gate::RoomSources>>,
 }
 
-/// Base URLs of the RTMP and SRT ingest, when they run (`None`: the stream response says
-/// `null`). A stream's URL is the base plus its id.
+/// The ports of the RTMP and SRT ingest, when they run (`None`: the stream response says
+/// `null`). URLs are made with the host of the server's base URL.
 #[derive(Debug, Clone, Default)]
 pub struct IngestUrls {
-    /// e.g. `rtmp://host:1935/live`.
-    pub rtmp: Option<String>,
-    /// e.g. `srt://host:9000`.
-    pub srt: Option<String>,
+    /// The RTMP listener's port (`rtmp://host:PORT/live/{key}`).
+    pub rtmp_port: Option<u16>,
+    /// The SRT listener's port (`srt://host:PORT?streamid=publish:{key}`).
+    pub srt_port: Option<u16>,
 }
 
 impl SignalConfig {

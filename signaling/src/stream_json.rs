@@ -12,15 +12,9 @@ fn urls(state: &AppState, base: &str, id: &str) -> Map<String, Value> {
     m.insert("whipUrl".into(), json!(format!("{base}/whip/{id}")));
     m.insert("whepUrl".into(), json!(format!("{base}/whep/{id}")));
     m.insert("hlsUrl".into(), json!(format!("{base}/hls/{id}/master.m3u8")));
-    let ingest = &state.config.ingest;
-    m.insert(
-        "rtmpUrl".into(),
-        json!(ingest.rtmp.as_ref().map(|u| format!("{u}/{id}"))),
-    );
-    m.insert(
-        "srtUrl".into(),
-        json!(ingest.srt.as_ref().map(|u| format!("{u}?streamid={id}"))),
-    );
+    let (rtmp, srt) = ingest_servers(state, base);
+    m.insert("rtmpServer".into(), json!(rtmp));
+    m.insert("srtServer".into(), json!(srt));
     m.insert(
         "chatUrl".into(),
         json!(
@@ -41,6 +35,54 @@ fn urls(state: &AppState, base: &str, id: &str) -> Map<String, Value> {
         json!(format!("{base}/publish.html?stream={id}")),
     );
     m
+}
+
+/// The RTMP server URL (`rtmp://host:1935/live`, OBS's "Server") and the SRT address
+/// (`srt://host:8890`), on the host of `base`; `None` where that listener is off.
+fn ingest_servers(state: &AppState, base: &str) -> (Option<String>, Option<String>) {
+    let ingest = &state.config.ingest;
+    let host = host_of(base);
+    (
+        ingest.rtmp_port.map(|p| format!("rtmp://{host}:{p}/live")),
+        ingest.srt_port.map(|p| format!("srt://{host}:{p}")),
+    )
+}
+
+/// The host part of a base URL (`http://example.com:8080` -> `example.com`, IPv6 kept in
+/// brackets).
+fn host_of(base: &str) -> &str {
+    let rest = base.split_once("://").map_or(base, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if authority.starts_with('[') {
+        return authority
+            .split_once(']')
+            .map_or(authority, |(h, _)| &authority[..=h.len()]);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// The complete publishing URLs, where the response shows the stream key (creation and key
+/// rotation: the key is stored hashed and shown once).
+pub(crate) fn add_keyed_urls(state: &AppState, headers: &HeaderMap, v: &mut Value, key: &str) {
+    let base = state.config.base_url(headers);
+    let (rtmp, srt) = ingest_servers(state, &base);
+    v["rtmpUrl"] = json!(rtmp.map(|r| format!("{r}/{key}")));
+    v["srtUrl"] = json!(srt.map(|s| format!("{s}?streamid=publish:{key}")));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn the_host_of_a_base_url() {
+        assert_eq!(host_of("http://example.com:8080"), "example.com");
+        assert_eq!(host_of("https://example.com/fanout"), "example.com");
+        assert_eq!(host_of("http://127.0.0.1:8080"), "127.0.0.1");
+        assert_eq!(host_of("http://[::1]:8080"), "[::1]");
+        assert_eq!(host_of("localhost"), "localhost");
+    }
 }
 
 pub(crate) fn body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Value {

@@ -61,6 +61,7 @@ async fn create(
     let mut v = body(&state, &headers, &row);
     v["audience"] = crate::viewers::audience_json(audience::AudienceStats::default());
     v["streamKey"] = json!(key);
+    crate::stream_json::add_keyed_urls(&state, &headers, &mut v, &key);
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -103,6 +104,14 @@ async fn full_body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Va
         .bridge
         .as_ref()
         .and_then(|b| b.health(&row.id))
+        .unwrap_or(Value::Null);
+    // An RTMP/SRT/RTSP source's side: re-encoding, dropped frames, what it sends that we
+    // cannot take.
+    v["ingest"] = state
+        .config
+        .sources
+        .as_ref()
+        .and_then(|s| s.health(&row.id))
         .unwrap_or(Value::Null);
     v
 }
@@ -160,7 +169,15 @@ async fn rotate_key(
     if !state.db.set_key_hash(&id, hash_key(&key), now_ms()).await? {
         return Err(ApiError::NotFound);
     }
-    Ok(Json(json!({ "id": id, "streamKey": key })))
+    // The old key stops working now, for whoever is publishing with it too (any protocol):
+    // the stream waits its reconnect grace for a publisher with the new key.
+    if let Some(publisher) = state.streams.publisher(&id) {
+        tracing::info!(stream = %id, "stream key rotated: the current publisher is disconnected");
+        let _ = state.sfu.close(publisher);
+    }
+    let mut v = json!({ "id": id, "streamKey": key });
+    crate::stream_json::add_keyed_urls(&state, &headers, &mut v, &key);
+    Ok(Json(v))
 }
 
 async fn stop(

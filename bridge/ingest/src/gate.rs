@@ -84,6 +84,9 @@ pub trait Sink: Send {
     fn push(&mut self, frame: Frame) -> Result<(), SinkClosed>;
     /// The stream id this sink publishes to (for logs).
     fn stream(&self) -> &str;
+    /// Something about the source that its owner should see (an unsupported codec, broken
+    /// input): shown in the stream's health. Does not end the publication.
+    fn problem(&mut self, _message: String) {}
 }
 
 /// A boxed future, for the object-safe [`Gate`].

@@ -13,6 +13,8 @@ pub mod flv;
 pub mod frame;
 pub mod gate;
 pub mod h264;
+pub mod rtmp;
+pub mod rtmp_session;
 pub mod rtp_h264;
 
 pub use frame::{AudioCodec, AudioFrame, Frame, Ticks, VideoConfig, VideoFrame};

@@ -4,7 +4,8 @@
 //! RFC 6184 mode 1, audio as Opus) and handed in as [`SourcePacket`]s, one batch per frame.
 //! On the room's home worker a source is the room's publisher like a WHIP session: it gets a
 //! new epoch, its packets go through the same fan-out, GOP cache, taps and health, and the
-//! control plane hears the same `Connected` / `PublisherVideo` / `Closed` events, so viewers
+//! control plane hears the same `Connected` (at its first packet) / `PublisherVideo` / `Closed`
+//! events, so viewers
 //! and the stream's lifecycle cannot tell how the media came in.
 //!
 //! A source cannot be asked for a keyframe the way a WebRTC publisher is (a PLI): the worker

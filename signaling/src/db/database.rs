@@ -124,6 +124,11 @@ impl Database {
         self.call(move |db| db.get(&id)).await
     }
 
+    /// See [`Db::find_by_key_hash`].
+    pub async fn find_by_key_hash(&self, key_hash: String) -> Result<Option<StreamRow>, DbError> {
+        self.call(move |db| db.find_by_key_hash(&key_hash)).await
+    }
+
     /// See [`Db::set_status`].
     pub async fn set_status(&self, id: &str, status: Status) -> Result<(), DbError> {
         let id = id.to_owned();

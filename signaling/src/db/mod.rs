@@ -161,6 +161,17 @@ impl Db {
             .optional()
     }
 
+    /// The stream whose key hashes to `key_hash`.
+    pub fn find_by_key_hash(&self, key_hash: &str) -> rusqlite::Result<Option<StreamRow>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM streams WHERE key_hash = ?1"),
+                params![key_hash],
+                row_from,
+            )
+            .optional()
+    }
+
     /// Record a status change.
     pub fn set_status(&self, id: &str, status: Status) -> rusqlite::Result<()> {
         self.conn.execute(

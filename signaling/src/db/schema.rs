@@ -54,7 +54,8 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     add_missing_columns(conn, "streams", ADDED_COLUMNS)?;
     add_missing_columns(conn, "stream_audience", ADDED_AUDIENCE_COLUMNS)?;
     conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS streams_status ON streams (status, visibility, category);",
+        "CREATE INDEX IF NOT EXISTS streams_status ON streams (status, visibility, category);
+         CREATE INDEX IF NOT EXISTS streams_key_hash ON streams (key_hash);",
     )?;
     Ok(())
 }

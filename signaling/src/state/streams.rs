@@ -88,6 +88,11 @@ impl Streams {
         });
     }
 
+    /// The publisher session of a stream, while one is connecting or connected.
+    pub(crate) fn publisher(&self, id: &str) -> Option<SessionId> {
+        self.inner.running.lock().get(id).and_then(Lifecycle::publisher)
+    }
+
     /// Status, reconnecting flag and WHEP viewers of a stream stored in `stored`.
     pub(crate) fn runtime(&self, id: &str, stored: Status) -> Runtime {
         let (status, reconnecting) = match self.inner.running.lock().get(id) {

@@ -42,6 +42,7 @@ pub async fn app(rate_limit: Option<RateLimit>, trust_proxy: bool) -> (Router, A
             rate_limit,
             trust_proxy,
             bridge: None,
+            sources: None,
             hls: None,
         },
     )

@@ -22,6 +22,8 @@ pub(super) struct Source {
     room: RoomId,
     epoch: u32,
     keyframes: KeyframeSignal,
+    /// Reported connected (at its first packet: a source that never sends is not live).
+    connected: bool,
     video_announced: bool,
 }
 
@@ -51,14 +53,10 @@ impl Worker {
                 room: room_id.clone(),
                 epoch,
                 keyframes,
+                connected: false,
                 video_announced: false,
             },
         );
-        self.out.push_back(Output::Event(SfuEvent::Connected {
-            session: id,
-            room: room_id,
-            kind: SessionKind::Publisher,
-        }));
     }
 
     pub(super) fn source_media(&mut self, id: SessionId, received: Instant, packets: Vec<SourcePacket>) {
@@ -66,6 +64,14 @@ impl Worker {
             // Closed or replaced meanwhile: the batch was already in the queue.
             return;
         };
+        if !source.connected {
+            source.connected = true;
+            self.out.push_back(Output::Event(SfuEvent::Connected {
+                session: id,
+                room: source.room.clone(),
+                kind: SessionKind::Publisher,
+            }));
+        }
         for p in packets {
             let codec = CodecKind::from_codec(p.params.spec().codec);
             if p.kind == MediaKind::Video && !source.video_announced {
@@ -87,7 +93,8 @@ impl Worker {
                 seq: p.seq,
                 rtp_time: p.rtp_time,
                 marker: p.marker,
-                keyframe: p.kind == MediaKind::Video && is_keyframe(codec, &p.payload),
+                // Audio counts as a keyframe throughout (forwarders start anywhere on it).
+                keyframe: is_keyframe(codec, &p.payload),
                 ext: ExtensionValues::default(),
                 vp8: None,
                 received,

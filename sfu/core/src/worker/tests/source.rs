@@ -18,6 +18,19 @@ const SOURCE: SessionId = SessionId(9_000);
 /// The publisher tag the source writes into its packets (the sim's viewers read it back).
 const TAG: u8 = 77;
 
+fn opus_params() -> PayloadParams {
+    PayloadParams::new(
+        111.into(),
+        None,
+        CodecSpec {
+            codec: Codec::Opus,
+            clock_rate: Frequency::FORTY_EIGHT_KHZ,
+            channels: Some(2),
+            format: FormatParams::default(),
+        },
+    )
+}
+
 fn vp8_params() -> PayloadParams {
     PayloadParams::new(
         96.into(),
@@ -74,13 +87,22 @@ impl TestSource {
                 capture: None,
                 payload: Arc::from(payload),
             };
+            let audio = SourcePacket {
+                kind: MediaKind::Audio,
+                params: opus_params(),
+                seq: u64::from(self.frame) + 1,
+                rtp_time: self.frame.wrapping_mul(1_600),
+                marker: false,
+                capture: None,
+                payload: Arc::from(&[0xfc, TAG, 0, 0][..]),
+            };
             let home = sim.home(self.room);
             sim.workers[home].handle_input(Input::Command(
                 sim.now,
                 Command::SourceMedia {
                     id: self.id,
                     received: sim.now,
-                    packets: vec![packet],
+                    packets: vec![packet, audio],
                 },
             ));
             self.frame += 1;
@@ -121,7 +143,16 @@ fn viewers_on_every_worker_get_a_sources_media_and_it_reports_like_a_publisher()
     source.run(&mut sim, Duration::from_secs(1));
     let local = sim.view("room", home);
     let remote = sim.view("room", 1 - home);
+    let tap = sim.tap("room", 100_000);
     source.run(&mut sim, Duration::from_secs(3));
+    let tapped = tap.received();
+    for kind in [MediaKind::Audio, MediaKind::Video] {
+        let n = tapped.iter().filter(|r| r.kind == kind).count();
+        assert!(
+            n > 45,
+            "the LL-HLS tap got {n} {kind:?} packets of the source in 3 s"
+        );
+    }
     for viewer in [local, remote] {
         let n = video_count(&sim, viewer, Some(TAG));
         assert!(

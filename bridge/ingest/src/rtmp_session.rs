@@ -1,0 +1,304 @@
+//! One RTMP publisher connection as a pure state machine: bytes in, [`RtmpEvent`]s out.
+//!
+//! ```text
+//! Handshake --C0/C1/C2 done--> Connected --publish(key)--> Asking --accept--> Publishing
+//!                                                            |reject
+//!                                                            v
+//!                                                          Closed
+//! ```
+//!
+//! The handshake, chunk stream and AMF0 commands are rml_rtmp's; the FLV payloads of audio and
+//! video messages are ours ([`crate::flv`]). The adapter around it ([`crate::rtmp`]) owns the
+//! socket, the timeouts and the question to the [`crate::Gate`].
+//!
+//! Memory per connection is bounded: before a publication is accepted the connection may send
+//! at most [`UNAUTHENTICATED_BYTES`] (the handshake and a few small commands need about 4 KiB),
+//! and a chunk size over [`MAX_CHUNK_SIZE`] closes it. rml_rtmp holds at most one message
+//! being assembled (under 16 MiB, the 24-bit message length).
+
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult};
+
+use crate::flv::{FlvDemuxer, FlvError};
+use crate::frame::Frame;
+
+/// Bytes a connection may send before its publication is accepted.
+pub const UNAUTHENTICATED_BYTES: u64 = 64 * 1024;
+
+/// The largest chunk size a publisher may announce (OBS and ffmpeg use 4 KiB to 64 KiB).
+pub const MAX_CHUNK_SIZE: u32 = 1 << 20;
+
+/// Why a connection is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum RtmpError {
+    /// The handshake bytes are not RTMP.
+    #[error("RTMP handshake failed: {0}")]
+    Handshake(String),
+    /// The chunk stream or an AMF0 command is malformed.
+    #[error("RTMP protocol error: {0}")]
+    Protocol(String),
+    /// More than [`UNAUTHENTICATED_BYTES`] before a publication was accepted.
+    #[error("too much data before publishing")]
+    TooMuchBeforePublish,
+    /// A chunk size over [`MAX_CHUNK_SIZE`].
+    #[error("chunk size {0} is over the limit")]
+    ChunkSizeTooLarge(u32),
+    /// The client asked to play: this server only takes publishers over RTMP.
+    #[error("RTMP playback is not offered (watch over WHEP or LL-HLS)")]
+    PlayRefused,
+    /// Used after it was closed.
+    #[error("the connection is closed")]
+    Closed,
+}
+
+/// What the adapter must do.
+#[derive(Debug)]
+pub enum RtmpEvent {
+    /// Send these bytes, in order.
+    Send(Vec<u8>),
+    /// The client asks to publish with this stream key: answer with
+    /// [`RtmpSession::accept`] or [`RtmpSession::reject`].
+    Publish {
+        /// The application name of the URL (`live` in `rtmp://host/live/KEY`).
+        app: String,
+        /// The stream key, without any query string. Never log it.
+        key: String,
+    },
+    /// A media frame of the accepted publication.
+    Frame(Frame),
+    /// The source sends something we cannot take (an unsupported codec); shown in the
+    /// stream's health, once per kind.
+    Unsupported(String),
+    /// The client ended its publication (it may publish again on this connection).
+    Unpublished,
+}
+
+#[derive(Debug)]
+enum Stage {
+    Handshake,
+    Connected,
+    Asking { request_id: u32 },
+    Publishing,
+    Closed,
+}
+
+/// One connection.
+pub struct RtmpSession {
+    stage: Stage,
+    handshake: Handshake,
+    session: Option<ServerSession>,
+    flv: FlvDemuxer,
+    received: u64,
+    /// Unsupported-codec reports already made (each once).
+    reported: Vec<String>,
+}
+
+impl Default for RtmpSession {
+    fn default() -> Self {
+        RtmpSession::new()
+    }
+}
+
+impl std::fmt::Debug for RtmpSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtmpSession")
+            .field("stage", &self.stage)
+            .field("received", &self.received)
+            .finish()
+    }
+}
+
+impl RtmpSession {
+    /// A connection that waits for the client's handshake.
+    pub fn new() -> RtmpSession {
+        RtmpSession {
+            stage: Stage::Handshake,
+            handshake: Handshake::new(PeerType::Server),
+            session: None,
+            flv: FlvDemuxer::default(),
+            received: 0,
+            reported: Vec::new(),
+        }
+    }
+
+    /// Whether a publication is accepted and running.
+    pub fn publishing(&self) -> bool {
+        matches!(self.stage, Stage::Publishing)
+    }
+
+    /// Take bytes from the client.
+    pub fn receive(&mut self, data: &[u8], out: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
+        self.received += data.len() as u64;
+        if !self.publishing() && self.received > UNAUTHENTICATED_BYTES {
+            self.stage = Stage::Closed;
+            return Err(RtmpError::TooMuchBeforePublish);
+        }
+        match self.stage {
+            Stage::Closed => Err(RtmpError::Closed),
+            Stage::Handshake => {
+                let result = self
+                    .handshake
+                    .process_bytes(data)
+                    .map_err(|e| self.fail(RtmpError::Handshake(e.to_string())))?;
+                match result {
+                    HandshakeProcessResult::InProgress { response_bytes } => {
+                        send(out, response_bytes);
+                        Ok(())
+                    }
+                    HandshakeProcessResult::Completed {
+                        response_bytes,
+                        remaining_bytes,
+                    } => {
+                        send(out, response_bytes);
+                        let (session, results) = ServerSession::new(ServerSessionConfig::new())
+                            .map_err(|e| self.fail(RtmpError::Protocol(e.to_string())))?;
+                        self.session = Some(session);
+                        self.stage = Stage::Connected;
+                        self.results(results, out)?;
+                        if remaining_bytes.is_empty() {
+                            return Ok(());
+                        }
+                        self.session_input(&remaining_bytes, out)
+                    }
+                }
+            }
+            _ => self.session_input(data, out),
+        }
+    }
+
+    /// Accept the publication asked for by the last [`RtmpEvent::Publish`].
+    pub fn accept(&mut self, out: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
+        let Stage::Asking { request_id } = self.stage else {
+            return Err(RtmpError::Closed);
+        };
+        let session = self.session.as_mut().ok_or(RtmpError::Closed)?;
+        let results = session
+            .accept_request(request_id)
+            .map_err(|e| RtmpError::Protocol(e.to_string()))?;
+        self.stage = Stage::Publishing;
+        self.flv = FlvDemuxer::default();
+        self.results(results, out)
+    }
+
+    /// Refuse the publication asked for by the last [`RtmpEvent::Publish`]: the client gets
+    /// `NetStream.Publish.BadName` and the connection is done (the adapter closes it after
+    /// sending).
+    pub fn reject(&mut self, description: &str, out: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
+        let Stage::Asking { request_id } = self.stage else {
+            return Err(RtmpError::Closed);
+        };
+        let session = self.session.as_mut().ok_or(RtmpError::Closed)?;
+        let results = session
+            .reject_request(request_id, "NetStream.Publish.BadName", description)
+            .map_err(|e| RtmpError::Protocol(e.to_string()))?;
+        let r = self.results(results, out);
+        self.stage = Stage::Closed;
+        r
+    }
+
+    fn fail(&mut self, e: RtmpError) -> RtmpError {
+        self.stage = Stage::Closed;
+        e
+    }
+
+    fn session_input(&mut self, data: &[u8], out: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
+        let session = self.session.as_mut().ok_or(RtmpError::Closed)?;
+        let results = session
+            .handle_input(data)
+            .map_err(|e| RtmpError::Protocol(e.to_string()));
+        match results {
+            Ok(results) => self.results(results, out),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn results(
+        &mut self,
+        results: Vec<ServerSessionResult>,
+        out: &mut Vec<RtmpEvent>,
+    ) -> Result<(), RtmpError> {
+        for r in results {
+            match r {
+                ServerSessionResult::OutboundResponse(packet) => send(out, packet.bytes),
+                ServerSessionResult::RaisedEvent(e) => self.event(e, out)?,
+                // Messages rml_rtmp has no use for (acknowledgements of ours, unknown types).
+                ServerSessionResult::UnhandleableMessageReceived(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, e: ServerSessionEvent, out: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
+        match e {
+            ServerSessionEvent::ClientChunkSizeChanged { new_chunk_size }
+                if new_chunk_size > MAX_CHUNK_SIZE =>
+            {
+                Err(self.fail(RtmpError::ChunkSizeTooLarge(new_chunk_size)))
+            }
+            ServerSessionEvent::ConnectionRequested { request_id, .. } => {
+                // Any application name: the stream key alone says which stream it is.
+                let session = self.session.as_mut().ok_or(RtmpError::Closed)?;
+                let results = session
+                    .accept_request(request_id)
+                    .map_err(|e| RtmpError::Protocol(e.to_string()))?;
+                self.results(results, out)
+            }
+            ServerSessionEvent::PublishStreamRequested {
+                request_id,
+                app_name,
+                stream_key,
+                ..
+            } => {
+                if !matches!(self.stage, Stage::Connected) {
+                    return Err(self.fail(RtmpError::Protocol("publish while publishing".into())));
+                }
+                self.stage = Stage::Asking { request_id };
+                // OBS and some encoders append parameters to the key (`KEY?param=...`).
+                let key = stream_key.split('?').next().unwrap_or_default().to_string();
+                out.push(RtmpEvent::Publish { app: app_name, key });
+                Ok(())
+            }
+            ServerSessionEvent::PublishStreamFinished { .. } => {
+                if self.publishing() {
+                    self.stage = Stage::Connected;
+                    out.push(RtmpEvent::Unpublished);
+                }
+                Ok(())
+            }
+            ServerSessionEvent::PlayStreamRequested { .. } => Err(self.fail(RtmpError::PlayRefused)),
+            ServerSessionEvent::VideoDataReceived { data, timestamp, .. } if self.publishing() => {
+                let r = self.flv.video(timestamp.value, &data);
+                self.media(r, out);
+                Ok(())
+            }
+            ServerSessionEvent::AudioDataReceived { data, timestamp, .. } if self.publishing() => {
+                let r = self.flv.audio(timestamp.value, &data);
+                self.media(r, out);
+                Ok(())
+            }
+            // Metadata, acknowledgements, pings, commands rml_rtmp answers itself, media
+            // before the publication is accepted.
+            _ => Ok(()),
+        }
+    }
+
+    fn media(&mut self, r: Result<Option<Frame>, FlvError>, out: &mut Vec<RtmpEvent>) {
+        match r {
+            Ok(Some(frame)) => out.push(RtmpEvent::Frame(frame)),
+            Ok(None) => {}
+            Err(e) => {
+                let text = e.to_string();
+                if !self.reported.contains(&text) && self.reported.len() < 8 {
+                    self.reported.push(text.clone());
+                    out.push(RtmpEvent::Unsupported(text));
+                }
+            }
+        }
+    }
+}
+
+fn send(out: &mut Vec<RtmpEvent>, bytes: Vec<u8>) {
+    if !bytes.is_empty() {
+        out.push(RtmpEvent::Send(bytes));
+    }
+}
