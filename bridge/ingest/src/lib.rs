@@ -9,6 +9,7 @@
 //! The parsers of untrusted bytes (FLV tags, H.264 configuration records, MPEG-TS) are pure
 //! and never panic on any input; each has a property test.
 
+pub mod flv;
 pub mod frame;
 pub mod gate;
 pub mod h264;
