@@ -13,6 +13,7 @@ pub mod flv;
 pub mod frame;
 pub mod gate;
 pub mod h264;
+pub mod rtp_h264;
 
 pub use frame::{AudioCodec, AudioFrame, Frame, Ticks, VideoConfig, VideoFrame};
 pub use gate::{Gate, Protocol, PublishRequest, Refusal, Sink, SinkClosed};
