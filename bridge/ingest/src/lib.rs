@@ -14,6 +14,7 @@ pub mod frame;
 pub mod gate;
 pub mod h264;
 pub mod rtp_h264;
+pub mod rtsp;
 
 pub use frame::{AudioCodec, AudioFrame, Frame, Ticks, VideoConfig, VideoFrame};
 pub use gate::{Gate, Protocol, PublishRequest, Refusal, Sink, SinkClosed};
