@@ -15,7 +15,7 @@
 //! [`FlvDemuxer`] is the little state between messages (the NAL length size, the timestamp
 //! extension) and is pure: a message in, at most one frame out. RTMP timestamps are 32-bit
 //! milliseconds that wrap after 49.7 days; they are extended to `i64` and converted to 90 kHz
-//! [`Ticks`](crate::Ticks). The keyframe flag of a video frame is whether the access unit holds
+//! [`Ticks`]. The keyframe flag of a video frame is whether the access unit holds
 //! an IDR slice: encoders mark recovery points and open-GOP I-frames as FLV keyframes too, and
 //! a viewer cannot start decoding at those.
 

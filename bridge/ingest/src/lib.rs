@@ -16,6 +16,7 @@ pub mod h264;
 pub mod rtmp;
 pub mod rtmp_session;
 pub mod rtp_h264;
+pub mod rtsp;
 
 pub use frame::{AudioCodec, AudioFrame, Frame, Ticks, VideoConfig, VideoFrame};
 pub use gate::{Gate, Protocol, PublishRequest, Refusal, Sink, SinkClosed};

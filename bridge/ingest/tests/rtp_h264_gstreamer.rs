@@ -53,10 +53,8 @@ fn access_units(nalus: Vec<Bytes>) -> Vec<Vec<Bytes>> {
         let slice = matches!(kind, 1..=5);
         let first_mb_zero = nal.get(1).is_some_and(|b| b & 0x80 != 0);
         let starts = after_slice && ((6..=9).contains(&kind) || (slice && first_mb_zero));
-        if starts || kind == NAL_AUD {
-            if !current.is_empty() {
-                units.push(std::mem::take(&mut current));
-            }
+        if (starts || kind == NAL_AUD) && !current.is_empty() {
+            units.push(std::mem::take(&mut current));
         }
         after_slice = slice;
         current.push(nal);
