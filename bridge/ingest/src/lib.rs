@@ -11,6 +11,8 @@
 
 pub mod frame;
 pub mod gate;
+pub mod ts;
 
 pub use frame::{AudioCodec, AudioFrame, Frame, Ticks, VideoConfig, VideoFrame};
 pub use gate::{Gate, Protocol, PublishRequest, Refusal, Sink, SinkClosed};
+pub use ts::{TsDemuxer, TsStats};
