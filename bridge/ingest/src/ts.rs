@@ -16,7 +16,7 @@
 //!    that changes either restarts that stream.
 //! 3. **PES.** Reassembled per PID from unit start to unit start, or to its announced
 //!    length, and capped ([`MAX_VIDEO_PES`], [`MAX_AUDIO_PES`]): a bigger one is dropped.
-//!    PTS and DTS are 33-bit and wrap every 26.5 hours; they are extended into [`Ticks`]
+//!    PTS and DTS are 33-bit and wrap every 26.5 hours; they are extended into [`Ticks`](crate::Ticks)
 //!    that keep counting, with one reference for the whole program so its streams stay
 //!    comparable.
 //! 4. **Elementary streams.** H.264 access units become [`Frame::Video`] (with a
