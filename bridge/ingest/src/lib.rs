@@ -11,8 +11,10 @@
 
 pub mod frame;
 pub mod gate;
+pub mod srt;
 pub mod ts;
 
 pub use frame::{AudioCodec, AudioFrame, Frame, Ticks, VideoConfig, VideoFrame};
 pub use gate::{Gate, Protocol, PublishRequest, Refusal, Sink, SinkClosed};
+pub use srt::{SrtConfig, SrtError, SrtListener};
 pub use ts::{TsDemuxer, TsStats};
