@@ -213,7 +213,9 @@ impl Unwrapper {
             Some(last) => {
                 let delta = (raw - last.rem_euclid(WRAP)).rem_euclid(WRAP);
                 let delta = if delta >= WRAP / 2 { delta - WRAP } else { delta };
-                last + delta
+                // Saturating: only billions of PES with garbage times could get there, and
+                // that must not be a panic either.
+                last.saturating_add(delta)
             }
         };
         self.last = Some(value);
