@@ -17,6 +17,10 @@ pub mod rtmp;
 pub mod rtmp_session;
 pub mod rtp_h264;
 pub mod rtsp;
+pub mod srt;
+pub mod ts;
 
 pub use frame::{AudioCodec, AudioFrame, Frame, Ticks, VideoConfig, VideoFrame};
 pub use gate::{Gate, Protocol, PublishRequest, Refusal, Sink, SinkClosed};
+pub use srt::{SrtConfig, SrtError, SrtListener};
+pub use ts::{TsDemuxer, TsStats};
