@@ -160,6 +160,19 @@ struct IngestArgs {
     /// Do not listen for RTMP.
     #[arg(long, env = "FANOUT_NO_RTMP")]
     no_rtmp: bool,
+    /// SRT listener, UDP (publish at srt://HOST:PORT?streamid=publish:{streamKey}).
+    #[arg(long, env = "FANOUT_SRT_ADDR", default_value = "0.0.0.0:8890")]
+    srt_addr: SocketAddr,
+    /// Do not listen for SRT.
+    #[arg(long, env = "FANOUT_NO_SRT")]
+    no_srt: bool,
+    /// SRT encryption passphrase (10 to 79 characters) every publisher must use; without it,
+    /// encrypted callers are refused.
+    #[arg(long, env = "FANOUT_SRT_PASSPHRASE", hide_env_values = true)]
+    srt_passphrase: Option<String>,
+    /// SRT latency in milliseconds (the larger of this and the caller's applies).
+    #[arg(long, env = "FANOUT_SRT_LATENCY_MS", default_value_t = 120)]
+    srt_latency_ms: u64,
 }
 
 /// Ladder heights, top first.
@@ -295,6 +308,21 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .map(|r| r.local_addr())
         .transpose()?
         .map(|a| a.port());
+    let srt = if args.ingest.no_srt {
+        info!("SRT ingest off (--no-srt)");
+        None
+    } else {
+        let mut config = ingest::SrtConfig::new(args.ingest.srt_addr);
+        config.passphrase = args.ingest.srt_passphrase.clone();
+        config.latency = Duration::from_millis(args.ingest.srt_latency_ms);
+        Some(ingest::SrtListener::bind(config).await.with_context(|| {
+            format!(
+                "binding the SRT listener {} (--srt-addr, or --no-srt)",
+                args.ingest.srt_addr
+            )
+        })?)
+    };
+    let srt_port = srt.as_ref().map(|s| s.local_addr().port());
     let state = signaling::AppState::new(
         db,
         sfu.handle(),
@@ -306,10 +334,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             chat: Some(chat_link),
             turn: turn_config(&args)?,
             viewer_auth: std::sync::Arc::new(viewer_auth),
-            ingest: signaling::IngestUrls {
-                rtmp_port,
-                srt_port: None,
-            },
+            ingest: signaling::IngestUrls { rtmp_port, srt_port },
             audience,
             webhooks: webhook_config(&args.ops, &args.data_dir)?,
             rate_limit: (args.ops.api_rate_limit > 0.0).then_some(signaling::RateLimit {
@@ -331,6 +356,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         // New publications are refused while draining (the gate asks); open ones end with
         // the process.
         tokio::spawn(rtmp.run(gate.clone(), std::future::pending()));
+    }
+    if let Some(srt) = srt {
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            if let Err(e) = srt.run(gate, std::future::pending()).await {
+                tracing::error!("SRT ingest stopped: {e}");
+            }
+        });
     }
     let draining = state.clone();
     let db = state.database().clone();
@@ -372,6 +405,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         println!(
             "    RTMP ingest     rtmp://{host}:{port}/live/<stream key>   (OBS: server rtmp://{host}:{port}/live)"
         );
+    }
+    if let Some(port) = srt_port {
+        println!("    SRT ingest      srt://{host}:{port}?streamid=publish:<stream key>");
     }
     println!(
         "    Chat            ws://{host}:{}/v1/chat/<stream id>",

@@ -71,20 +71,6 @@ pub(crate) fn add_keyed_urls(state: &AppState, headers: &HeaderMap, v: &mut Valu
     v["srtUrl"] = json!(srt.map(|s| format!("{s}?streamid=publish:{key}")));
 }
 
-#[cfg(test)]
-mod tests {
-    use super::host_of;
-
-    #[test]
-    fn the_host_of_a_base_url() {
-        assert_eq!(host_of("http://example.com:8080"), "example.com");
-        assert_eq!(host_of("https://example.com/fanout"), "example.com");
-        assert_eq!(host_of("http://127.0.0.1:8080"), "127.0.0.1");
-        assert_eq!(host_of("http://[::1]:8080"), "[::1]");
-        assert_eq!(host_of("localhost"), "localhost");
-    }
-}
-
 pub(crate) fn body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Value {
     let runtime = state.streams.runtime(&row.id, row.status);
     let m = &row.meta;
@@ -109,4 +95,18 @@ pub(crate) fn body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Va
         obj.extend(urls(state, &base, &row.id));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn the_host_of_a_base_url() {
+        assert_eq!(host_of("http://example.com:8080"), "example.com");
+        assert_eq!(host_of("https://example.com/fanout"), "example.com");
+        assert_eq!(host_of("http://127.0.0.1:8080"), "127.0.0.1");
+        assert_eq!(host_of("http://[::1]:8080"), "[::1]");
+        assert_eq!(host_of("localhost"), "localhost");
+    }
 }
