@@ -18,6 +18,7 @@ packages=(
   gstreamer1.0-x      # textoverlay (pango), which burns the clock into the test pattern
   gstreamer1.0-nice python3-gi gir1.2-gst-plugins-bad-1.0  # webrtcbin peers (tests/gst/)
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  gir1.2-gst-rtsp-server-1.0   # the RTSP camera of the ingest tests (bridge/ingest/tests/)
   curl ca-certificates
   pkg-config cmake clang nasm  # C parts of the crypto and SQLite crates
   libssl-dev          # OpenSSL: the SFU's DTLS handshakes (RSA and ECDSA client certificates)

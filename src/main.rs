@@ -351,7 +351,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     )
     .await;
     let _ = marks_to.set(state.clone());
-    let gate: Arc<dyn ingest::Gate> = Arc::new(signaling::IngestGate::new(state.clone(), sources));
+    let gate = state.start_ingest(sources).await;
     if let Some(rtmp) = rtmp {
         // New publications are refused while draining (the gate asks); open ones end with
         // the process.

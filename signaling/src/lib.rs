@@ -58,6 +58,7 @@ mod ingest_gate;
 mod lifecycle;
 mod metrics;
 mod player_latency;
+mod pulls;
 mod rate_limit;
 mod rate_limiter;
 mod service_counts;

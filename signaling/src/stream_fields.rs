@@ -111,6 +111,28 @@ fn ladder(v: &Value) -> Result<Option<Vec<u32>>, ApiError> {
     Ok(Some(heights))
 }
 
+/// Longest pull URL accepted.
+const MAX_PULL_URL: usize = 2048;
+
+/// An RTSP URL the server can pull, or `null` to stop pulling.
+fn pull_url(v: &Value) -> Result<Option<String>, ApiError> {
+    let why = "must be an rtsp:// or rtsps:// URL with a host, or null";
+    if v.is_null() {
+        return Ok(None);
+    }
+    let s = v.as_str().map(str::trim).ok_or_else(|| invalid("pullUrl", why))?;
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("rtsp://")
+        .or_else(|| lower.strip_prefix("rtsps://"))
+        .ok_or_else(|| invalid("pullUrl", why))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || s.len() > MAX_PULL_URL || s.chars().any(char::is_control) {
+        return Err(invalid("pullUrl", why));
+    }
+    Ok(Some(s.to_string()))
+}
+
 fn flag(field: &str, v: &Value) -> Result<bool, ApiError> {
     v.as_bool().ok_or_else(|| invalid(field, "must be true or false"))
 }
@@ -129,6 +151,7 @@ pub(crate) fn apply(meta: &mut StreamMeta, body: &Map<String, Value>) -> Result<
             "enableDvr" => meta.enable_dvr = flag("enableDvr", v)?,
             "lowLatencyMode" => meta.low_latency = flag("lowLatencyMode", v)?,
             "hlsLadder" => meta.hls_ladder = ladder(v)?,
+            "pullUrl" => meta.pull_url = pull_url(v)?,
             "visibility" => {
                 meta.visibility = v
                     .as_str()

@@ -90,6 +90,10 @@ pub(crate) fn body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Va
         "createdAt": row.created_at,
         "updatedAt": row.updated_at,
     });
+    if crate::auth::is_admin(headers, &state.config.admin_token) {
+        // The camera's address is the admin's business; its credentials nobody's.
+        v["pullUrl"] = json!(m.pull_url.as_deref().map(crate::pulls::redact));
+    }
     let base = state.config.base_url(headers);
     if let Some(obj) = v.as_object_mut() {
         obj.extend(urls(state, &base, &row.id));

@@ -55,6 +55,7 @@ async fn create(
         meta,
     };
     state.db.insert(row.clone()).await?;
+    state.sync_pull(&row.id, row.meta.pull_url.as_deref());
     state
         .private
         .set(&row.id, row.meta.visibility == Visibility::Private);
@@ -107,6 +108,11 @@ async fn full_body(state: &AppState, headers: &HeaderMap, row: &StreamRow) -> Va
         .unwrap_or(Value::Null);
     // An RTMP/SRT/RTSP source's side: re-encoding, dropped frames, what it sends that we
     // cannot take.
+    v["pull"] = state
+        .pulls
+        .get()
+        .and_then(|p| p.status(&row.id))
+        .unwrap_or(Value::Null);
     v["ingest"] = state
         .config
         .sources
@@ -139,6 +145,7 @@ async fn update(
         return Err(ApiError::NotFound);
     }
     state.private.set(&id, row.meta.visibility == Visibility::Private);
+    state.sync_pull(&id, row.meta.pull_url.as_deref());
     Ok(Json(full_body(&state, &headers, &row).await))
 }
 
@@ -154,6 +161,7 @@ async fn remove(
         ));
     }
     state.db.delete(&id).await?;
+    state.sync_pull(&id, None);
     state.private.set(&id, false);
     state.streams.forget(&id);
     Ok(StatusCode::NO_CONTENT)

@@ -124,6 +124,11 @@ impl Database {
         self.call(move |db| db.get(&id)).await
     }
 
+    /// See [`Db::pulled`].
+    pub async fn pulled(&self) -> Result<Vec<(String, String)>, DbError> {
+        self.call(|db| db.pulled()).await
+    }
+
     /// See [`Db::find_by_key_hash`].
     pub async fn find_by_key_hash(&self, key_hash: String) -> Result<Option<StreamRow>, DbError> {
         self.call(move |db| db.find_by_key_hash(&key_hash)).await

@@ -44,7 +44,7 @@ impl Db {
         let m = &row.meta;
         self.conn.execute(
             &format!(
-                "INSERT INTO streams ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                "INSERT INTO streams ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
             ),
             params![
                 row.id,
@@ -60,6 +60,7 @@ impl Db {
                 m.low_latency,
                 m.visibility.as_str(),
                 ladder_text(&m.hls_ladder),
+                m.pull_url,
             ],
         )?;
         Ok(())
@@ -69,7 +70,8 @@ impl Db {
     pub fn update_meta(&self, id: &str, meta: &StreamMeta, now_ms: i64) -> rusqlite::Result<bool> {
         let n = self.conn.execute(
             "UPDATE streams SET title = ?2, category = ?3, language = ?4, tags = ?5, enable_dvr = ?6,
-                 low_latency = ?7, visibility = ?8, updated_at = ?9, hls_ladder = ?10 WHERE id = ?1",
+                 low_latency = ?7, visibility = ?8, updated_at = ?9, hls_ladder = ?10,
+                 pull_url = ?11 WHERE id = ?1",
             params![
                 id,
                 meta.title,
@@ -81,6 +83,7 @@ impl Db {
                 meta.visibility.as_str(),
                 now_ms,
                 ladder_text(&meta.hls_ladder),
+                meta.pull_url,
             ],
         )?;
         Ok(n == 1)
@@ -159,6 +162,14 @@ impl Db {
                 row_from,
             )
             .optional()
+    }
+
+    /// The streams pulled from a camera (`pull_url` set): (id, url).
+    pub fn pulled(&self) -> rusqlite::Result<Vec<(String, String)>> {
+        let mut q = self
+            .conn
+            .prepare("SELECT id, pull_url FROM streams WHERE pull_url IS NOT NULL")?;
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
     }
 
     /// The stream whose key hashes to `key_hash`.

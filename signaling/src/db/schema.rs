@@ -12,6 +12,7 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("low_latency", "INTEGER NOT NULL DEFAULT 1"),
     ("visibility", "TEXT NOT NULL DEFAULT 'public'"),
     ("hls_ladder", "TEXT"),
+    ("pull_url", "TEXT"),
 ];
 
 /// Columns added to `stream_audience` after its first release.

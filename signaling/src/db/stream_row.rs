@@ -50,6 +50,9 @@ pub struct StreamMeta {
     pub visibility: Visibility,
     /// The stream's own LL-HLS ladder (heights, top first); `None` for the server's.
     pub hls_ladder: Option<Vec<u32>>,
+    /// An RTSP camera the server pulls into the stream (`rtsp://` or `rtsps://`, credentials
+    /// allowed), `None` for a pushed stream.
+    pub pull_url: Option<String>,
 }
 
 impl Default for StreamMeta {
@@ -63,6 +66,7 @@ impl Default for StreamMeta {
             low_latency: true,
             visibility: Visibility::Public,
             hls_ladder: None,
+            pull_url: None,
         }
     }
 }
@@ -85,7 +89,7 @@ pub struct StreamRow {
 }
 
 /// The `streams` columns in the order [`row_from`] reads them.
-pub(super) const COLUMNS: &str = "id, title, key_hash, status, created_at, updated_at, category, language, tags, enable_dvr, low_latency, visibility, hls_ladder";
+pub(super) const COLUMNS: &str = "id, title, key_hash, status, created_at, updated_at, category, language, tags, enable_dvr, low_latency, visibility, hls_ladder, pull_url";
 
 /// A `SELECT {COLUMNS}` row.
 pub(super) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamRow> {
@@ -105,6 +109,7 @@ pub(super) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamRow> {
             low_latency: r.get(10)?,
             visibility: Visibility::parse(&r.get::<_, String>(11)?).unwrap_or_default(),
             hls_ladder: r.get::<_, Option<String>>(12)?.and_then(|s| ladder_from(&s)),
+            pull_url: r.get(13)?,
         },
     })
 }

@@ -60,9 +60,38 @@ pub struct AppState {
     pub(crate) player_latency: Arc<PlayerLatency>,
     /// Stream lifecycle events, once stored.
     pub(crate) events: broadcast::Sender<StreamEvent>,
+    /// RTSP cameras pulled into streams, once ingest is started.
+    pub(crate) pulls: Arc<std::sync::OnceLock<crate::pulls::Pulls>>,
 }
 
 impl AppState {
+    /// Start ingest: the gate RTMP and SRT listeners ask, with `sources` starting the room
+    /// side, and the RTSP pulls of every stream that has a `pullUrl`.
+    pub async fn start_ingest(
+        &self,
+        sources: Arc<dyn crate::ingest_gate::RoomSources>,
+    ) -> Arc<dyn ingest::Gate> {
+        let gate = crate::ingest_gate::IngestGate::new(self.clone(), sources);
+        let pulls = crate::pulls::Pulls::new(gate.clone());
+        match self.db.pulled().await {
+            Ok(list) => {
+                for (stream, url) in list {
+                    pulls.sync(&stream, Some(&url));
+                }
+            }
+            Err(e) => warn!("cannot read the pulled streams: {e}"),
+        }
+        let _ = self.pulls.set(pulls);
+        Arc::new(gate)
+    }
+
+    /// Make `stream`'s RTSP pull match its `pullUrl` (`None`: stop it).
+    pub(crate) fn sync_pull(&self, stream: &str, url: Option<&str>) {
+        if let Some(p) = self.pulls.get() {
+            p.sync(stream, url);
+        }
+    }
+
     /// Move `db` to its own thread, build the services, and start following the SFU's events
     /// and sweeping viewer counts (needs a tokio runtime).
     pub async fn new(db: Db, sfu: SfuHandle, config: SignalConfig) -> AppState {
@@ -116,6 +145,7 @@ impl AppState {
             drain,
             player_latency: Arc::default(),
             events,
+            pulls: Arc::default(),
         }
     }
 
