@@ -98,6 +98,7 @@ fn a_pulled_camera_plays_and_survives_a_restart_within_the_grace() {
             .wait_for(Duration::from_secs(30), |s| {
                 s.video.frames > 60 && s.audio.packets > 50
             })
+            .await
             .unwrap_or_else(|s| panic!("the viewer got no camera media: {s:?}"));
         assert_eq!(first.video.codec.as_deref(), Some("video/H264"), "{first:?}");
         assert!(first.video.keyframes > 0, "{first:?}");
@@ -126,6 +127,7 @@ fn a_pulled_camera_plays_and_survives_a_restart_within_the_grace() {
             .wait_for(Duration::from_secs(45), |s| {
                 s.video.frames > away.video.frames + 60 && s.audio.packets > away.audio.packets + 50
             })
+            .await
             .unwrap_or_else(|s| panic!("the viewer did not play again after the camera returned: {s:?}"));
         assert!(resumed.video.keyframes > away.video.keyframes, "{resumed:?}");
     });

@@ -302,3 +302,273 @@ fn send(out: &mut Vec<RtmpEvent>, bytes: Vec<u8>) {
         out.push(RtmpEvent::Send(bytes));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use proptest::prelude::*;
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+    use rml_rtmp::sessions::{
+        ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
+    };
+    use rml_rtmp::time::RtmpTimestamp;
+
+    use super::*;
+
+    /// Client bytes to the server; the server's events, with its bytes applied to the client.
+    struct Pair {
+        client: ClientSession,
+        server: RtmpSession,
+        client_events: Vec<ClientSessionEvent>,
+        server_events: Vec<RtmpEvent>,
+    }
+
+    impl Pair {
+        /// Handshake both ways, then the client's session starts.
+        fn connected() -> Pair {
+            let mut server = RtmpSession::new();
+            let mut client_hs = Handshake::new(PeerType::Client);
+            let mut to_server = client_hs.generate_outbound_p0_and_p1().expect("C0+C1");
+            let mut events = Vec::new();
+            loop {
+                server
+                    .receive(&to_server, &mut events)
+                    .expect("the server takes the handshake");
+                let from_server: Vec<u8> = take_sent(&mut events);
+                match client_hs
+                    .process_bytes(&from_server)
+                    .expect("the client takes S0-S2")
+                {
+                    HandshakeProcessResult::InProgress { response_bytes } => to_server = response_bytes,
+                    HandshakeProcessResult::Completed { response_bytes, .. } => {
+                        to_server = response_bytes;
+                        break;
+                    }
+                }
+            }
+            server.receive(&to_server, &mut events).expect("C2");
+            let (client, _) = ClientSession::new(ClientSessionConfig::new()).expect("client session");
+            let mut pair = Pair {
+                client,
+                server,
+                client_events: Vec::new(),
+                server_events: Vec::new(),
+            };
+            // The server's opening messages (chunk size, window) reach the client.
+            let bytes = take_sent(&mut events);
+            pair.to_client(&bytes);
+            pair.server_events.extend(events);
+            pair
+        }
+
+        fn to_client(&mut self, bytes: &[u8]) {
+            if bytes.is_empty() {
+                return;
+            }
+            let results = self
+                .client
+                .handle_input(bytes)
+                .expect("the client takes the server's bytes");
+            self.client_results(results);
+        }
+
+        fn client_results(&mut self, results: Vec<ClientSessionResult>) {
+            let mut out = Vec::new();
+            for r in results {
+                match r {
+                    ClientSessionResult::OutboundResponse(p) => out.extend(p.bytes),
+                    ClientSessionResult::RaisedEvent(e) => self.client_events.push(e),
+                    ClientSessionResult::UnhandleableMessageReceived(_) => {}
+                }
+            }
+            self.to_server(&out);
+        }
+
+        fn to_server(&mut self, bytes: &[u8]) {
+            if bytes.is_empty() {
+                return;
+            }
+            let mut events = Vec::new();
+            self.server
+                .receive(bytes, &mut events)
+                .expect("the server takes the client's bytes");
+            self.deliver(events);
+        }
+
+        fn deliver(&mut self, mut events: Vec<RtmpEvent>) {
+            let bytes = take_sent(&mut events);
+            self.server_events.extend(events);
+            self.to_client(&bytes);
+        }
+    }
+
+    fn take_sent(events: &mut Vec<RtmpEvent>) -> Vec<u8> {
+        let mut out = Vec::new();
+        events.retain(|e| match e {
+            RtmpEvent::Send(b) => {
+                out.extend_from_slice(b);
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+
+    fn publish(pair: &mut Pair, key: &str) {
+        let r = pair.client.request_connection("live".into()).expect("connect");
+        pair.client_results(vec![r]);
+        assert!(
+            pair.client_events
+                .iter()
+                .any(|e| matches!(e, ClientSessionEvent::ConnectionRequestAccepted)),
+            "the connection was not accepted"
+        );
+        let r = pair
+            .client
+            .request_publishing(key.into(), PublishRequestType::Live)
+            .expect("publish");
+        pair.client_results(vec![r]);
+    }
+
+    /// An AVC sequence header (avcC with one tiny SPS and PPS) and a keyframe with one IDR NAL.
+    fn avc_messages() -> (Bytes, Bytes) {
+        let sps = [0x67, 0x42, 0xc0, 0x1e, 0x8c, 0x8d, 0x40, 0x50];
+        let pps = [0x68, 0xce, 0x3c, 0x80];
+        let mut config = vec![
+            0x17,
+            0x00,
+            0,
+            0,
+            0,
+            1,
+            0x42,
+            0xc0,
+            0x1e,
+            0xff,
+            0xe1,
+            0,
+            sps.len() as u8,
+        ];
+        config.extend_from_slice(&sps);
+        config.extend_from_slice(&[1, 0, pps.len() as u8]);
+        config.extend_from_slice(&pps);
+        let idr = [0x65, 0x88, 0x84, 0x00, 0x33];
+        let mut frame = vec![0x17, 0x01, 0, 0, 0, 0, 0, 0, idr.len() as u8];
+        frame.extend_from_slice(&idr);
+        (Bytes::from(config), Bytes::from(frame))
+    }
+
+    #[test]
+    fn a_client_publishes_with_its_key_and_its_frames_come_out() {
+        let mut pair = Pair::connected();
+        publish(&mut pair, "sk_abc?obs=1");
+        let asked: Vec<&str> = pair
+            .server_events
+            .iter()
+            .filter_map(|e| match e {
+                RtmpEvent::Publish { key, .. } => Some(key.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(asked, ["sk_abc"], "the key, without the encoder's query string");
+        let mut events = Vec::new();
+        pair.server.accept(&mut events).expect("accept");
+        pair.deliver(events);
+        assert!(
+            pair.client_events
+                .iter()
+                .any(|e| matches!(e, ClientSessionEvent::PublishRequestAccepted)),
+            "the client was not told it may publish"
+        );
+        let (config, frame) = avc_messages();
+        for (data, ts) in [(config, 0), (frame, 33)] {
+            let r = pair
+                .client
+                .publish_video_data(data, RtmpTimestamp::new(ts), false)
+                .expect("video");
+            pair.client_results(vec![r]);
+        }
+        let frames: Vec<&Frame> = pair
+            .server_events
+            .iter()
+            .filter_map(|e| match e {
+                RtmpEvent::Frame(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        assert!(matches!(frames[0], Frame::VideoConfig(_)), "{frames:?}");
+        match frames[1] {
+            Frame::Video(v) => {
+                assert!(v.keyframe);
+                assert_eq!(v.dts, 33 * 90);
+            }
+            other => panic!("not a video frame: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_key_gets_an_error_and_closes() {
+        let mut pair = Pair::connected();
+        publish(&mut pair, "sk_wrong");
+        let mut events = Vec::new();
+        pair.server
+            .reject("unknown stream key", &mut events)
+            .expect("reject");
+        assert!(
+            events.iter().any(|e| matches!(e, RtmpEvent::Send(_))),
+            "nothing told the client"
+        );
+        let more = pair.server.receive(&[0x03], &mut Vec::new());
+        assert!(matches!(more, Err(RtmpError::Closed)), "{more:?}");
+    }
+
+    #[test]
+    fn too_much_before_publishing_closes() {
+        let mut pair = Pair::connected();
+        // A connected client that never publishes but keeps sending (pings, garbage commands).
+        let junk = vec![0u8; UNAUTHENTICATED_BYTES as usize];
+        let r = pair.server.receive(&junk, &mut Vec::new());
+        assert!(
+            matches!(r, Err(RtmpError::TooMuchBeforePublish | RtmpError::Protocol(_))),
+            "{r:?}"
+        );
+        let r = pair.server.receive(&[0], &mut Vec::new());
+        assert!(r.is_err(), "a closed session takes more bytes");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes, before and after a real handshake and publish, in arbitrary pieces:
+        /// no panic, and a session never takes more than the unauthenticated allowance before
+        /// it publishes.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            data in proptest::collection::vec(any::<u8>(), 0..20_000),
+            cut in 1usize..4096,
+            after_publish in any::<bool>(),
+        ) {
+            let mut session = if after_publish {
+                let mut pair = Pair::connected();
+                publish(&mut pair, "sk_x");
+                let mut events = Vec::new();
+                pair.server.accept(&mut events).expect("accept");
+                pair.server
+            } else {
+                RtmpSession::new()
+            };
+            let mut events = Vec::new();
+            let mut taken = 0usize;
+            for piece in data.chunks(cut) {
+                if session.receive(piece, &mut events).is_err() {
+                    break;
+                }
+                taken += piece.len();
+                events.clear();
+            }
+            if !session.publishing() {
+                prop_assert!(taken as u64 <= UNAUTHENTICATED_BYTES);
+            }
+        }
+    }
+}
