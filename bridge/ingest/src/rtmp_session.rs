@@ -356,12 +356,12 @@ mod tests {
             };
             // The server's opening messages (chunk size, window) reach the client.
             let bytes = take_sent(&mut events);
-            pair.to_client(&bytes);
+            pair.send_to_client(&bytes);
             pair.server_events.extend(events);
             pair
         }
 
-        fn to_client(&mut self, bytes: &[u8]) {
+        fn send_to_client(&mut self, bytes: &[u8]) {
             if bytes.is_empty() {
                 return;
             }
@@ -381,10 +381,10 @@ mod tests {
                     ClientSessionResult::UnhandleableMessageReceived(_) => {}
                 }
             }
-            self.to_server(&out);
+            self.send_to_server(&out);
         }
 
-        fn to_server(&mut self, bytes: &[u8]) {
+        fn send_to_server(&mut self, bytes: &[u8]) {
             if bytes.is_empty() {
                 return;
             }
@@ -398,7 +398,7 @@ mod tests {
         fn deliver(&mut self, mut events: Vec<RtmpEvent>) {
             let bytes = take_sent(&mut events);
             self.server_events.extend(events);
-            self.to_client(&bytes);
+            self.send_to_client(&bytes);
         }
     }
 
