@@ -240,7 +240,17 @@ fn two_nodes_sharing_redis_both_count_every_player() {
             udp: 18289,
             chat: Some(18091),
         },
-        &["--redis-url", &url, "--api-rate-limit", "0"],
+        &[
+            "--redis-url",
+            &url,
+            "--api-rate-limit",
+            "0",
+            // The first node holds the default ingest ports.
+            "--rtmp-addr",
+            "127.0.0.1:11936",
+            "--srt-addr",
+            "127.0.0.1:18891",
+        ],
     );
     let (id, _) = create_stream(&a, "two nodes");
     let sids: Vec<String> = (0..VIEWERS).map(sid).collect();
