@@ -6,6 +6,9 @@
 //        [--no-audio] [--width 1280 --height 720 --fps 30] [--token JWT] [--timeout 15]
 //        [--dump FILE]   # also write every sample, in order, as JSON
 //   node test/g2g.mjs --loopback [--layer q|h|f] ...   # baseline without a server
+//   node test/g2g.mjs --base URL --stream ID --no-publish [--label TEXT]
+//        # watch only: the stream is already published (an RTMP/SRT push of fanout-push-test),
+//        # its frames carry the test pattern's clock code (web/js/clockcode.js), not the barcode
 //
 // stdout: one JSON line (see docs/web.md); stderr: the same as a small table. Exit 1 on failure.
 
@@ -15,7 +18,8 @@ import { parseArgs, run, openPage, pageUrl, waitFor, sleep, percentile, serveWeb
 const args = parseArgs(process.argv.slice(2), {
   base: '', stream: '', key: '', seconds: 30, warmup: 2, layer: '', codec: 'vp8', simulcast: true,
   audio: true, width: 1280, height: 720, fps: 30, token: '', timeout: 15, loopback: false, dump: '',
-}, (a) => (a.loopback ? [] : ['base', 'stream', 'key']));
+  publish: true, label: '',
+}, (a) => (a.loopback ? [] : a.publish ? ['base', 'stream', 'key'] : ['base', 'stream']));
 const timeoutMs = args.timeout * 1000;
 const source = { codec: args.codec, width: args.width, height: args.height, fps: args.fps, audio: args.audio ? 1 : 0 };
 
@@ -27,6 +31,10 @@ run(2 * timeoutMs + (args.seconds + args.warmup) * 1000 + 60_000, async (browser
     viewer = await openPage(browser, pageUrl(args.base || server.base, 'bench/loopback.html', {
       ...source, layer: args.layer,
     }), 'loopback');
+  } else if (!args.publish) {
+    viewer = await openPage(browser, pageUrl(args.base, 'bench/g2g-watch.html', {
+      stream: args.stream, token: args.token, layer: args.layer, code: 'clock',
+    }), 'g2g-watch');
   } else {
     const publisher = await openPage(browser, pageUrl(args.base, 'bench/g2g-publish.html', {
       ...source, stream: args.stream, key: args.key, simulcast: args.simulcast ? 1 : 0,
@@ -66,6 +74,7 @@ run(2 * timeoutMs + (args.seconds + args.warmup) * 1000 + 60_000, async (browser
   const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
   const result = {
     mode: args.loopback ? 'loopback' : 'server',
+    label: args.label || null,
     seconds: args.seconds,
     samples: samples.length,
     p50Ms: percentile(samples, 50),
@@ -81,7 +90,7 @@ run(2 * timeoutMs + (args.seconds + args.warmup) * 1000 + 60_000, async (browser
     width: g.width,
     height: g.height,
     layer: g.layer?.rid ?? null,
-    codec: args.codec,
+    codec: args.publish ? args.codec : 'as pushed',
     timings: g.timings,
   };
   printTable(result);
@@ -100,6 +109,6 @@ function printTable(r) {
     ['samples', `${r.samples} in ${r.seconds} s (${r.decodeFailures} unreadable frames)`],
     ['received', `${r.width}x${r.height}, layer ${r.layer ?? '-'}, ${r.codec}`],
   ];
-  log(`\n${r.mode === 'loopback' ? 'loopback (no server)' : 'through the server'}`);
+  log(`\n${r.label ?? (r.mode === 'loopback' ? 'loopback (no server)' : 'through the server')}`);
   for (const [k, v] of rows) log(`  ${k.padEnd(22)} ${v}`);
 }
