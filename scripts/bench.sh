@@ -487,22 +487,22 @@ def load(name):
     except Exception:
         return {}
 print()
-print("| path | B-frames | the server | glass to glass p50 / p95 | floor: encode + decode, no server p50 / p95 | server-added p50 / p95 | goal (p95) | verdict |")
-print("|---|---|---|---|---|---|---|---|")
+print("| path | B-frames | the server | glass to glass p50 / p95 | floor: encode + decode, no server p50 / p95 | server-added p50 / p95 | Chromium jitter buffer (mean) | goal (p95) | verdict |")
+print("|---|---|---|---|---|---|---|---|---|")
 for b, does, goal in ((0, "passes through", 30), (2, "re-encodes once", 150)):
     floor = load(f"floor-{b}.json")
     for proto in ("rtmp", "srt"):
         r = load(f"ingest-{proto}-{b}.json")
         if not r.get("p95Ms"):
-            print(f"| {proto.upper()} -> WHEP | {b} | {does} | failed: {r.get('error', 'no samples')} | | | {goal} ms | - |")
+            print(f"| {proto.upper()} -> WHEP | {b} | {does} | failed: {r.get('error', 'no samples')} | | | | {goal} ms | - |")
             continue
         f50, f95 = floor.get("p50Ms"), floor.get("p95Ms")
         added = (r["p50Ms"] - f50, r["p95Ms"] - f95) if f95 is not None else None
         verdict = "-" if added is None else ("met" if added[1] <= goal else "missed")
         print(f"| {proto.upper()} -> WHEP | {b} | {does} | {r['p50Ms']:.0f} / {r['p95Ms']:.0f} ms "
               f"({r['samples']} frames, {r['decodeFailures']} unreadable) "
-              f"| {f50:.0f} / {f95:.0f} ms | {added[0]:.0f} / {added[1]:.0f} ms | {goal} ms | {verdict} |"
-              if added else f"| {proto.upper()} -> WHEP | {b} | {does} | {r['p50Ms']} / {r['p95Ms']} ms | - | - | {goal} ms | - |")
+              f"| {f50:.0f} / {f95:.0f} ms | {added[0]:.0f} / {added[1]:.0f} ms | {r.get('jitterBufferMs') or '-'} ms | {goal} ms | {verdict} |"
+              if added else f"| {proto.upper()} -> WHEP | {b} | {does} | {r['p50Ms']} / {r['p95Ms']} ms | - | - | - | {goal} ms | - |")
 PY
   echo
   cat "$DATA/ingest-g2g.txt"

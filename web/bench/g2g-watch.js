@@ -2,7 +2,7 @@
 // of Fanout's test pattern (an RTMP/SRT push of fanout-push-test) instead of the bench
 // publisher's barcode. Tests read window.g2g:
 //   {state, error, samples: [latency ms], firstFrameMs, framesDecoded, framesPresented,
-//    decodeFailures, width, height, layer, timings}
+//    decodeFailures, width, height, layer, timings, jitterBuffer: {delayS, emitted} (sums)}
 // firstFrameMs counts from the start of the WHEP attempt that succeeded (offer, POST, ICE,
 // DTLS, first keyframe) to the first frame the <video> presents.
 
@@ -45,7 +45,11 @@ client.addEventListener('connected', () => {
 
 setInterval(async () => {
   const rtp = inbound(await statsList(client.pc), 'video');
-  if (rtp) g2g.framesDecoded = rtp.framesDecoded ?? 0;
+  if (rtp) {
+    g2g.framesDecoded = rtp.framesDecoded ?? 0;
+    // Chromium's own share of the path: seconds frames waited in its jitter buffer, summed.
+    g2g.jitterBuffer = { delayS: rtp.jitterBufferDelay ?? 0, emitted: rtp.jitterBufferEmittedCount ?? 0 };
+  }
   if (client.state === 'connected') g2g.layer = await client.getLayer().catch(() => null);
 }, 500);
 showLatency(g2g, document.getElementById('latency'));

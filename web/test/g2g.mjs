@@ -62,9 +62,15 @@ run(2 * timeoutMs + (args.seconds + args.warmup) * 1000 + 60_000, async (browser
 
   // Samples from the warm-up (bandwidth estimate ramping, layer switches) are not steady state.
   await sleep(args.warmup * 1000);
-  const from = (await probe()).sampleCount;
+  const before = await probe();
+  const from = before.sampleCount;
   await sleep(args.seconds * 1000);
   const g = await viewer.evaluate(() => window.g2g);
+  // Mean time a frame waited in Chromium's jitter buffer over the same window (stats sums).
+  const jb0 = before.jitterBuffer;
+  const jb1 = g.jitterBuffer;
+  const jitterBufferMs = jb0 && jb1 && jb1.emitted > jb0.emitted
+    ? Math.round(((jb1.delayS - jb0.delayS) / (jb1.emitted - jb0.emitted)) * 10000) / 10 : null;
   const inOrder = g.samples.slice(from);
   if (args.dump) await writeFile(args.dump, JSON.stringify({ samples: inOrder }));
   const samples = [...inOrder].sort((a, b) => a - b);
@@ -92,6 +98,7 @@ run(2 * timeoutMs + (args.seconds + args.warmup) * 1000 + 60_000, async (browser
     layer: g.layer?.rid ?? null,
     codec: args.publish ? args.codec : 'as pushed',
     timings: g.timings,
+    jitterBufferMs,
   };
   printTable(result);
   const errors = browser.context.pages().flatMap((p) => p.fanoutErrors ?? []);
@@ -106,6 +113,7 @@ function printTable(r) {
     ['glass-to-glass p99', `${r.p99Ms} ms`],
     ['min / mean / max', `${r.minMs} / ${r.meanMs} / ${r.maxMs} ms`],
     ['time to first frame', `${r.firstFrameMs} ms`],
+    ['jitter buffer (mean)', `${r.jitterBufferMs ?? '-'} ms`],
     ['samples', `${r.samples} in ${r.seconds} s (${r.decodeFailures} unreadable frames)`],
     ['received', `${r.width}x${r.height}, layer ${r.layer ?? '-'}, ${r.codec}`],
   ];
