@@ -19,6 +19,11 @@
 #   scripts/bench.sh versus-janus [N ...]    server CPU per delivered packet, Fanout and Janus side by side,
 #                                            pinned, with the floor of a bare UDP fan-out (default: 10 25 50
 #                                            100 200 500; needs the janus package)
+#   scripts/bench.sh ingest-g2g [seconds]   RTMP -> WHEP and SRT -> WHEP glass to glass (fanout-push-test ->
+#                                            Chromium), without and with B-frames, beside the encoder's floor
+#   scripts/bench.sh ingest-cost [N ...]     server CPU per ingested 720p30 2.5 Mb/s RTMP stream (passthrough and
+#                                            re-encoded), then N passthrough ingests with one WHEP viewer each:
+#                                            loss (default N: 10 20 30 40 50; needs ffmpeg)
 #   scripts/bench.sh all
 #
 # Everything runs inside a private network namespace on loopback, against a release build.
@@ -31,6 +36,8 @@ if [[ -z "${FANOUT_BENCH_IN_NETNS:-}" ]]; then
   # no build undoes another's.
   case "${1:-all}" in
     hls-g2g | live-g2g) cargo build --release --workspace --bin fanout ;; # no load generator
+    ingest-g2g) cargo build --release --workspace --bin fanout --bin fanout-push-test ;;
+    ingest-cost) cargo build --release --workspace --bin fanout --bin fanout-loadgen ;;
     versus-janus) cargo build --release --workspace --bin fanout --bin fanout-loadgen --bin fanout-publish \
       --bin fanout-udp-floor ;;
     *) cargo build --release --workspace --bin fanout --bin fanout-loadgen --bin fanout-publish ;;
@@ -426,7 +433,190 @@ bench_versus_janus() {
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# RTMP and SRT on loopback only (the namespace has nothing else, but say so).
+INGEST_ADDRS=(--rtmp-addr 127.0.0.1:1935 --srt-addr 127.0.0.1:8890)
+
+# One ingest path: fanout-push-test pushes the clock-stamped pattern ($1: rtmp|srt, $2: B-frames)
+# into a new stream, and g2g.mjs watches it over WHEP in Chromium; writes $DATA/ingest-$1-$2.json.
+ingest_g2g_case() {
+  local proto=$1 bframes=$2 seconds=$3
+  local s; s=$(new_stream)
+  local id key url; id=$(echo "$s" | field id); key=$(echo "$s" | field streamKey)
+  case "$proto" in
+    rtmp) url=(--rtmp-url "rtmp://127.0.0.1:1935/live/$key") ;;
+    srt) url=(--srt-url "srt://127.0.0.1:8890?streamid=publish:$key") ;;
+  esac
+  # INGEST_NO_AUDIO=1: video only. With audio the pusher's muxer holds each video frame until
+  # the AAC encoder (~2 frames of delay) has caught up with it: the pusher's latency, not the server's.
+  local audio=(); [[ -n "${INGEST_NO_AUDIO:-}" ]] && audio=(--no-audio)
+  "$BIN/fanout-push-test" "${url[@]}" --b-frames "$bframes" "${audio[@]}" >"$DATA/push-$proto-$bframes.log" 2>&1 &
+  local push=$!
+  sleep 3 # the room exists once the first keyframe is in
+  # Watch a running stream, as viewers do; the warm-up skips the first seconds of playback.
+  (cd web && node test/g2g.mjs --base http://127.0.0.1:8080 --stream "$id" --no-publish --warmup 3 \
+    --seconds "$seconds" --label "$proto, $bframes B-frames" >"$DATA/ingest-$proto-$bframes.json" \
+    2>>"$DATA/ingest-g2g.txt") || echo "$proto with $bframes B-frames: the viewer failed (see below)" >&2
+  kill "$push" 2>/dev/null || true
+  wait "$push" 2>/dev/null || true
+  grep -v '^pushing' "$DATA/push-$proto-$bframes.log" >&2 || true
+}
+
+bench_ingest_g2g() {
+  local seconds=${1:-30}
+  # SRT delivers each packet its latency after it was sent (room for retransmissions): the
+  # larger of the server's and the caller's (20 ms) applies. INGEST_SRT_LATENCY_MS sets the server's.
+  local srt_latency=${INGEST_SRT_LATENCY_MS:-120}
+  start_server --no-hls-bridge "${INGEST_ADDRS[@]}" --srt-latency-ms "$srt_latency"
+  echo "## RTMP / SRT -> WHEP glass to glass (fanout-push-test 1280x720p30 x264 veryfast 2.5 Mb/s -> Chromium, ${seconds} s each)"
+  echo "SRT latency (server): ${srt_latency} ms; audio: $([[ -n "${INGEST_NO_AUDIO:-}" ]] && echo none || echo 'AAC 128 kb/s')"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+  local proto b
+  for b in 0 2; do
+    "$BIN/fanout-push-test" --floor --b-frames "$b" --seconds "$seconds" --json >"$DATA/floor-$b.json" \
+      2>/dev/null || echo '{}' >"$DATA/floor-$b.json"
+    for proto in rtmp srt; do ingest_g2g_case "$proto" "$b" "$seconds"; done
+  done
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  stop_server
+  python3 - "$DATA" <<'PY'
+import json, sys
+data = sys.argv[1]
+def load(name):
+    try:
+        return json.loads(open(f"{data}/{name}").read().strip().splitlines()[-1])
+    except Exception:
+        return {}
+print()
+print("| path | B-frames | the server | glass to glass p50 / p95 | floor: encode + decode, no server p50 / p95 | server-added p50 / p95 | Chromium jitter buffer (mean) | goal (p95) | verdict |")
+print("|---|---|---|---|---|---|---|---|---|")
+for b, does, goal in ((0, "passes through", 30), (2, "re-encodes once", 150)):
+    floor = load(f"floor-{b}.json")
+    for proto in ("rtmp", "srt"):
+        r = load(f"ingest-{proto}-{b}.json")
+        if not r.get("p95Ms"):
+            print(f"| {proto.upper()} -> WHEP | {b} | {does} | failed: {r.get('error', 'no samples')} | | | | {goal} ms | - |")
+            continue
+        f50, f95 = floor.get("p50Ms"), floor.get("p95Ms")
+        added = (r["p50Ms"] - f50, r["p95Ms"] - f95) if f95 is not None else None
+        verdict = "-" if added is None else ("met" if added[1] <= goal else "missed")
+        print(f"| {proto.upper()} -> WHEP | {b} | {does} | {r['p50Ms']:.0f} / {r['p95Ms']:.0f} ms "
+              f"({r['samples']} frames, {r['decodeFailures']} unreadable) "
+              f"| {f50:.0f} / {f95:.0f} ms | {added[0]:.0f} / {added[1]:.0f} ms | {r.get('jitterBufferMs') or '-'} ms | {goal} ms | {verdict} |"
+              if added else f"| {proto.upper()} -> WHEP | {b} | {does} | {r['p50Ms']} / {r['p95Ms']} ms | - | - | - | {goal} ms | - |")
+PY
+  echo
+  cat "$DATA/ingest-g2g.txt"
+}
+
+# A 720p30 2.5 Mb/s H.264 (main, 2 s GOP) + AAC test file, $1 B-frames, encoded once and kept in
+# ~/.cache/fanout/bench-media; prints its path.
+ingest_file() {
+  local bframes=$1 dir="$HOME/.cache/fanout/bench-media"
+  local file="$dir/testsrc2-720p30-2500k-bf$bframes.mp4"
+  if [[ ! -s "$file" ]]; then
+    mkdir -p "$dir"
+    ffmpeg -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=1000:sample_rate=48000 \
+      -t 20 -c:v libx264 -preset veryfast -profile:v main -pix_fmt yuv420p -b:v 2500k -maxrate 2500k -bufsize 2500k \
+      -g 60 -keyint_min 60 -sc_threshold 0 -bf "$bframes" -c:a aac -b:a 128k -ac 2 "$file.part.mp4" >&2
+    mv "$file.part.mp4" "$file"
+  fi
+  echo "$file"
+}
+
+# Starts N ffmpeg pushers of file $2 (-re, looped, -c copy) into N new streams; sets
+# INGEST_IDS and INGEST_PUSHERS.
+ingest_push() {
+  local n=$1 file=$2
+  INGEST_IDS=() INGEST_PUSHERS=()
+  for _ in $(seq "$n"); do
+    local s; s=$(new_stream)
+    INGEST_IDS+=("$(echo "$s" | field id)")
+    ffmpeg -loglevel error -nostdin -re -stream_loop -1 -i "$file" -c copy -f flv \
+      "rtmp://127.0.0.1:1935/live/$(echo "$s" | field streamKey)" 2>>"$DATA/ffmpeg.log" &
+    INGEST_PUSHERS+=($!)
+  done
+}
+
+# CPU seconds of a list of processes together.
+cpu_seconds_of() {
+  local total=0 pid
+  for pid in "$@"; do total=$(awk -v t="$total" -v c="$(cpu_seconds "$pid" 2>/dev/null || echo 0)" 'BEGIN { print t + c }'); done
+  echo "$total"
+}
+
+bench_ingest_cost() {
+  local counts=("$@")
+  ((${#counts[@]})) || counts=(10 20 30 40 50)
+  command -v ffmpeg >/dev/null || { echo "ingest-cost needs ffmpeg" >&2; exit 1; }
+  local warm=8 window=20
+  local pass re; pass=$(ingest_file 0); re=$(ingest_file 2)
+  echo "## Ingest cost: N RTMP pushes of a 720p30 2.5 Mb/s H.264 (main) + AAC file (ffmpeg -re -stream_loop -1 -c copy), no viewers"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; ${warm} s after the pushes start, then ${window} s measured"
+  echo
+  echo "| source | N | server CPU (of one core) | server CPU-s per s per stream | pushers (ffmpeg) CPU-s per s per stream |"
+  echo "|---|---|---|---|---|"
+  local row
+  for row in "0 passes through:$pass:1 2 4" "2 re-encoded:$re:1 2"; do
+    local label=${row%%:*} rest=${row#*:}
+    local file=${rest%%:*} ns=${rest#*:}
+    local n
+    for n in $ns; do
+      start_server --no-hls-bridge --api-rate-limit 0 "${INGEST_ADDRS[@]}"
+      ingest_push "$n" "$file"
+      sleep "$warm"
+      local s0 p0 s1 p1
+      s0=$(cpu_seconds "$SERVER_PID"); p0=$(cpu_seconds_of "${INGEST_PUSHERS[@]}")
+      sleep "$window"
+      s1=$(cpu_seconds "$SERVER_PID"); p1=$(cpu_seconds_of "${INGEST_PUSHERS[@]}")
+      awk -v l="B-frames: $label" -v n="$n" -v s0="$s0" -v s1="$s1" -v p0="$p0" -v p1="$p1" -v w="$window" 'BEGIN {
+        printf "| %s | %d | %.0f %% | %.3f | %.3f |\n", l, n, (s1 - s0) / w * 100, (s1 - s0) / w / n, (p1 - p0) / w / n }'
+      kill "${INGEST_PUSHERS[@]}" 2>/dev/null || true
+      wait "${INGEST_PUSHERS[@]}" 2>/dev/null || true
+      stop_server
+    done
+  done
+  echo
+  echo "## N passthrough RTMP ingests (the same file, 0 B-frames), one str0m WHEP viewer each (fanout-loadgen)"
+  echo "| N | viewers connected | server CPU (of one core) | server CPU-s per s per stream | pushers per stream | load generator per viewer | packets/s delivered | loss max | 0 loss |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  local n
+  for n in "${counts[@]}"; do
+    start_server --no-hls-bridge --api-rate-limit 0 "${INGEST_ADDRS[@]}"
+    ingest_push "$n" "$pass"
+    sleep "$warm"
+    local urls=() id
+    for id in "${INGEST_IDS[@]:1}"; do urls+=(--more-whep-url "http://127.0.0.1:8080/whep/$id"); done
+    local p0; p0=$(cpu_seconds_of "${INGEST_PUSHERS[@]}")
+    "$BIN/fanout-loadgen" --whep-url "http://127.0.0.1:8080/whep/${INGEST_IDS[0]}" "${urls[@]}" --subscribers "$n" \
+      --settle-seconds 3 --steady-seconds "$window" --seconds "$((n / 10 + 15 + window))" \
+      --server-pid "$SERVER_PID" --json >"$DATA/ingest-load-$n.json" 2>>"$DATA/loadgen.log" || echo '{}' >"$DATA/ingest-load-$n.json"
+    local p1; p1=$(cpu_seconds_of "${INGEST_PUSHERS[@]}")
+    python3 - "$n" "$DATA/ingest-load-$n.json" "$p0" "$p1" <<'PY'
+import json, sys
+n, path, p0, p1 = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+r = json.load(open(path))
+w = r.get("steady") or r.get("run") or {}
+sec = w.get("seconds") or float("nan")
+server = w.get("server_cpu_s")
+run = r.get("run") or {}
+pushers = (p1 - p0) / (run.get("seconds") or float("nan")) / n
+loss = r.get("loss_pct_max")
+ok = "yes" if r.get("connected") == n and loss == 0 else "no"
+fmt = lambda x, f: "-" if x is None else f.format(x)
+print(f"| {n} | {r.get('connected', 0)} / {n} | {fmt(server and server / sec * 100, '{:.0f} %')} "
+      f"| {fmt(server and server / sec / n, '{:.3f}')} | {pushers:.3f} | {fmt(w.get('loadgen_cpu_s') and w['loadgen_cpu_s'] / sec / n, '{:.3f}')} "
+      f"| {fmt(w.get('packets') and w['packets'] / sec, '{:,.0f}')} | {fmt(loss, '{:.2f} %')} | {ok} |")
+PY
+    kill "${INGEST_PUSHERS[@]}" 2>/dev/null || true
+    wait "${INGEST_PUSHERS[@]}" 2>/dev/null || true
+    stop_server
+  done
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 case "${1:-all}" in
+  ingest-g2g) shift; bench_ingest_g2g "$@" ;;
+  ingest-cost) shift; bench_ingest_cost "$@" ;;
   g2g) shift; bench_g2g "$@" ;;
   ttff) shift; bench_ttff "$@" ;;
   fanout) shift; bench_fanout "$@" ;;
@@ -438,5 +628,5 @@ case "${1:-all}" in
   overload) shift; bench_overload "$@" ;;
   versus-janus) shift; bench_versus_janus "$@" ;;
   all) bench_g2g; bench_ttff; bench_fanout ;;
-  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|versus-janus|all" >&2; exit 2 ;;
+  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|versus-janus|ingest-g2g|ingest-cost|all" >&2; exit 2 ;;
 esac

@@ -7,9 +7,14 @@ import { decodeBarcode } from './barcode.js';
 const DECODE_WIDTH = 320; // frames are read at most this wide: enough for the barcode, cheap
 
 export class G2gMeter {
-  /** `results` is the object tests read (window.g2g); the meter fills it in place. */
-  constructor(video, results) {
+  /**
+   * `results` is the object tests read (window.g2g); the meter fills it in place. `decode`
+   * reads a frame's clock from RGBA pixels: the bench publisher's barcode by default, or
+   * `decodeClockCode` (web/js/clockcode.js) for the server's and fanout-push-test's pattern.
+   */
+  constructor(video, results, decode = decodeBarcode) {
     this.video = video;
+    this.decode = decode;
     this.results = Object.assign(results, {
       samples: [], // latency in ms, one per decoded frame, in order
       firstFrameMs: null, // from start() to the first presented frame
@@ -55,7 +60,7 @@ export class G2gMeter {
       this.canvas.height = h;
     }
     this.ctx.drawImage(this.video, 0, 0, w, h);
-    return decodeBarcode(this.ctx.getImageData(0, 0, w, h));
+    return this.decode(this.ctx.getImageData(0, 0, w, h));
   }
 }
 

@@ -1,10 +1,14 @@
-// Glass-to-glass viewer over WHEP. Starts on load. Tests read window.g2g:
+// Glass-to-glass viewer over WHEP. Starts on load. With `code=clock` it reads the clock code
+// of Fanout's test pattern (an RTMP/SRT push of fanout-push-test) instead of the bench
+// publisher's barcode. Tests read window.g2g:
 //   {state, error, samples: [latency ms], firstFrameMs, framesDecoded, framesPresented,
-//    decodeFailures, width, height, layer, timings}
+//    decodeFailures, width, height, layer, timings, jitterBuffer: {delayS, emitted} (sums)}
 // firstFrameMs counts from the start of the WHEP attempt that succeeded (offer, POST, ICE,
 // DTLS, first keyframe) to the first frame the <video> presents.
 
 import { G2gMeter } from './g2g-meter.js';
+import { decodeBarcode } from './barcode.js';
+import { decodeClockCode } from '../js/clockcode.js';
 import { WhepClient } from '../js/whep.js';
 import { streamUrls } from '../js/api.js';
 import { statsList, inbound } from '../js/stats.js';
@@ -14,7 +18,7 @@ const params = new URLSearchParams(location.search);
 const video = document.getElementById('video');
 const g2g = { state: 'idle', error: null, samples: [], framesDecoded: 0, layer: null, timings: null };
 window.g2g = g2g;
-const meter = new G2gMeter(video, g2g);
+const meter = new G2gMeter(video, g2g, params.get('code') === 'clock' ? decodeClockCode : decodeBarcode);
 
 const client = new WhepClient();
 window.fanout = { client };
@@ -41,7 +45,11 @@ client.addEventListener('connected', () => {
 
 setInterval(async () => {
   const rtp = inbound(await statsList(client.pc), 'video');
-  if (rtp) g2g.framesDecoded = rtp.framesDecoded ?? 0;
+  if (rtp) {
+    g2g.framesDecoded = rtp.framesDecoded ?? 0;
+    // Chromium's own share of the path: seconds frames waited in its jitter buffer, summed.
+    g2g.jitterBuffer = { delayS: rtp.jitterBufferDelay ?? 0, emitted: rtp.jitterBufferEmittedCount ?? 0 };
+  }
   if (client.state === 'connected') g2g.layer = await client.getLayer().catch(() => null);
 }, 500);
 showLatency(g2g, document.getElementById('latency'));

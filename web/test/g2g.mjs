@@ -6,6 +6,9 @@
 //        [--no-audio] [--width 1280 --height 720 --fps 30] [--token JWT] [--timeout 15]
 //        [--dump FILE]   # also write every sample, in order, as JSON
 //   node test/g2g.mjs --loopback [--layer q|h|f] ...   # baseline without a server
+//   node test/g2g.mjs --base URL --stream ID --no-publish [--label TEXT]
+//        # watch only: the stream is already published (an RTMP/SRT push of fanout-push-test),
+//        # its frames carry the test pattern's clock code (web/js/clockcode.js), not the barcode
 //
 // stdout: one JSON line (see docs/web.md); stderr: the same as a small table. Exit 1 on failure.
 
@@ -15,7 +18,8 @@ import { parseArgs, run, openPage, pageUrl, waitFor, sleep, percentile, serveWeb
 const args = parseArgs(process.argv.slice(2), {
   base: '', stream: '', key: '', seconds: 30, warmup: 2, layer: '', codec: 'vp8', simulcast: true,
   audio: true, width: 1280, height: 720, fps: 30, token: '', timeout: 15, loopback: false, dump: '',
-}, (a) => (a.loopback ? [] : ['base', 'stream', 'key']));
+  publish: true, label: '',
+}, (a) => (a.loopback ? [] : a.publish ? ['base', 'stream', 'key'] : ['base', 'stream']));
 const timeoutMs = args.timeout * 1000;
 const source = { codec: args.codec, width: args.width, height: args.height, fps: args.fps, audio: args.audio ? 1 : 0 };
 
@@ -27,6 +31,10 @@ run(2 * timeoutMs + (args.seconds + args.warmup) * 1000 + 60_000, async (browser
     viewer = await openPage(browser, pageUrl(args.base || server.base, 'bench/loopback.html', {
       ...source, layer: args.layer,
     }), 'loopback');
+  } else if (!args.publish) {
+    viewer = await openPage(browser, pageUrl(args.base, 'bench/g2g-watch.html', {
+      stream: args.stream, token: args.token, layer: args.layer, code: 'clock',
+    }), 'g2g-watch');
   } else {
     const publisher = await openPage(browser, pageUrl(args.base, 'bench/g2g-publish.html', {
       ...source, stream: args.stream, key: args.key, simulcast: args.simulcast ? 1 : 0,
@@ -54,9 +62,15 @@ run(2 * timeoutMs + (args.seconds + args.warmup) * 1000 + 60_000, async (browser
 
   // Samples from the warm-up (bandwidth estimate ramping, layer switches) are not steady state.
   await sleep(args.warmup * 1000);
-  const from = (await probe()).sampleCount;
+  const before = await probe();
+  const from = before.sampleCount;
   await sleep(args.seconds * 1000);
   const g = await viewer.evaluate(() => window.g2g);
+  // Mean time a frame waited in Chromium's jitter buffer over the same window (stats sums).
+  const jb0 = before.jitterBuffer;
+  const jb1 = g.jitterBuffer;
+  const jitterBufferMs = jb0 && jb1 && jb1.emitted > jb0.emitted
+    ? Math.round(((jb1.delayS - jb0.delayS) / (jb1.emitted - jb0.emitted)) * 10000) / 10 : null;
   const inOrder = g.samples.slice(from);
   if (args.dump) await writeFile(args.dump, JSON.stringify({ samples: inOrder }));
   const samples = [...inOrder].sort((a, b) => a - b);
@@ -66,6 +80,7 @@ run(2 * timeoutMs + (args.seconds + args.warmup) * 1000 + 60_000, async (browser
   const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
   const result = {
     mode: args.loopback ? 'loopback' : 'server',
+    label: args.label || null,
     seconds: args.seconds,
     samples: samples.length,
     p50Ms: percentile(samples, 50),
@@ -81,8 +96,9 @@ run(2 * timeoutMs + (args.seconds + args.warmup) * 1000 + 60_000, async (browser
     width: g.width,
     height: g.height,
     layer: g.layer?.rid ?? null,
-    codec: args.codec,
+    codec: args.publish ? args.codec : 'as pushed',
     timings: g.timings,
+    jitterBufferMs,
   };
   printTable(result);
   const errors = browser.context.pages().flatMap((p) => p.fanoutErrors ?? []);
@@ -97,9 +113,10 @@ function printTable(r) {
     ['glass-to-glass p99', `${r.p99Ms} ms`],
     ['min / mean / max', `${r.minMs} / ${r.meanMs} / ${r.maxMs} ms`],
     ['time to first frame', `${r.firstFrameMs} ms`],
+    ['jitter buffer (mean)', `${r.jitterBufferMs ?? '-'} ms`],
     ['samples', `${r.samples} in ${r.seconds} s (${r.decodeFailures} unreadable frames)`],
     ['received', `${r.width}x${r.height}, layer ${r.layer ?? '-'}, ${r.codec}`],
   ];
-  log(`\n${r.mode === 'loopback' ? 'loopback (no server)' : 'through the server'}`);
+  log(`\n${r.label ?? (r.mode === 'loopback' ? 'loopback (no server)' : 'through the server')}`);
   for (const [k, v] of rows) log(`  ${k.padEnd(22)} ${v}`);
 }

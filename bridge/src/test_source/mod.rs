@@ -19,6 +19,9 @@
 //! Keyframes fall on the same frames on every rung, one per
 //! [`keyframe_interval`](TestSourceConfig::keyframe_interval).
 //!
+//! [`PushTest`] is the same clock-stamped pattern encoded once and pushed to an ingest server
+//! over RTMP or SRT (`fanout-push-test`), or decoded again on the spot to measure the encoder.
+//!
 //! Threads: GStreamer's streaming threads (one per rung, one for the source and one for audio),
 //! one pusher thread that owns the sink, one bus watcher.
 
@@ -26,6 +29,7 @@ pub mod clock_code;
 mod clock_stamp;
 mod config;
 mod pipeline;
+pub mod push;
 
 use std::time::{Duration, SystemTime};
 
@@ -38,6 +42,7 @@ use crate::media::plugins::{self, Needed};
 use crate::media::pusher::Pusher;
 use crate::media::running::Running;
 pub use config::{Rendition, SpeedPreset, TestSourceConfig};
+pub use push::{PushConfig, PushTarget, PushTest};
 
 /// What the test source needs beyond a ladder.
 const SOURCE: &[Needed] = &[

@@ -3,6 +3,7 @@
 //! ```text
 //! fanout-loadgen --whep-url http://127.0.0.1:8080/whep/ID --subscribers 500 --seconds 30 \
 //!     [--ramp-per-sec 100] [--server-pid PID] [--metrics-url http://127.0.0.1:8080/metrics] [--json]
+//! fanout-loadgen --whep-url URL1 --more-whep-url URL2 --more-whep-url URL3 --subscribers 3 ...
 //! fanout-loadgen --janus-url http://127.0.0.1:8088/janus --janus-mountpoint 1 --subscribers 500 ...
 //! ```
 
@@ -19,6 +20,10 @@ struct Args {
     /// WHEP endpoint of the stream to watch (must be a loopback URL).
     #[arg(long, required_unless_present = "janus_url", conflicts_with = "janus_url")]
     whep_url: Option<String>,
+    /// More WHEP endpoints (repeat the flag): subscribers are spread over all the URLs in
+    /// turn, so `--subscribers` equal to the number of URLs gives every stream one viewer.
+    #[arg(long, requires = "whep_url")]
+    more_whep_url: Vec<String>,
     /// Watch a Janus streaming mountpoint instead, through the Janus HTTP API at this URL
     /// (loopback only), e.g. http://127.0.0.1:8088/janus.
     #[arg(long)]
@@ -91,6 +96,7 @@ fn main() -> anyhow::Result<()> {
     );
     let config = LoadConfig {
         whep_url: args.whep_url.unwrap_or_default(),
+        more_whep_urls: args.more_whep_url,
         bearer: args.bearer,
         subscribers: args.subscribers,
         duration: Duration::from_secs_f64(args.seconds),

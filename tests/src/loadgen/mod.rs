@@ -52,6 +52,10 @@ const WAKER: Token = Token(usize::MAX);
 pub struct LoadConfig {
     /// The WHEP endpoint (loopback only).
     pub whep_url: String,
+    /// Further WHEP endpoints (loopback only), to watch several streams in one run: subscriber
+    /// `i` watches the `i mod (1 + len)`th of `whep_url` and these, so with as many subscribers
+    /// as URLs every stream gets one viewer. Not used with [`janus`](Self::janus).
+    pub more_whep_urls: Vec<String>,
     /// `Authorization: Bearer` for private streams.
     pub bearer: Option<String>,
     /// How many subscribers.
@@ -95,6 +99,7 @@ impl Default for LoadConfig {
     fn default() -> Self {
         Self {
             whep_url: String::new(),
+            more_whep_urls: Vec::new(),
             bearer: None,
             subscribers: 10,
             duration: Duration::from_secs(10),
@@ -248,6 +253,20 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     if !is_loopback_url(&endpoint) {
         return Err(LoadError::NotLoopback(url.clone()));
     }
+    let mut more_endpoints = Vec::new();
+    if config.janus.is_none() {
+        for url in &config.more_whep_urls {
+            let more = parse_url(url)?;
+            if !is_loopback_url(&more) {
+                return Err(LoadError::NotLoopback(url.clone()));
+            }
+            more_endpoints.push(more);
+        }
+    }
+    let label = match more_endpoints.len() {
+        0 => label,
+        n => format!("{label} and {n} more WHEP endpoints"),
+    };
     if !config.bind_ip.is_loopback() {
         return Err(LoadError::NotLoopback(config.bind_ip.to_string()));
     }
@@ -268,6 +287,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     let signal_thread = signaling::spawn(
         Plan {
             endpoint,
+            more_endpoints,
             signalling,
             bind_ip: config.bind_ip,
             subscribers: config.subscribers,

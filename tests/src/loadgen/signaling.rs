@@ -42,6 +42,8 @@ pub(crate) enum Signalling {
 /// How the signalling thread ramps.
 pub(crate) struct Plan {
     pub endpoint: Url,
+    /// Further WHEP endpoints: subscriber `id` posts to the `id mod (1 + len)`th of all.
+    pub more_endpoints: Vec<Url>,
     pub signalling: Signalling,
     pub bind_ip: IpAddr,
     pub subscribers: usize,
@@ -49,6 +51,16 @@ pub(crate) struct Plan {
     pub concurrency: usize,
     pub deadline: Instant,
     pub cert: DtlsCert,
+}
+
+impl Plan {
+    /// The WHEP endpoint subscriber `id` watches.
+    fn whep_endpoint(&self, id: usize) -> &Url {
+        match id % (1 + self.more_endpoints.len()) {
+            0 => &self.endpoint,
+            i => &self.more_endpoints[i - 1],
+        }
+    }
 }
 
 /// Starts the thread. Subscribers go to `events` (the driver is woken through `wake`); after
@@ -195,7 +207,7 @@ async fn join_whep(
 
     let posted_at = Instant::now();
     tracing::debug!(id, "POST offer");
-    let answer = post_offer(http, &plan.endpoint, bearer, &offer.to_sdp_string())
+    let answer = post_offer(http, plan.whep_endpoint(id), bearer, &offer.to_sdp_string())
         .await
         .map_err(|e| {
             tracing::debug!(id, error = %e, took = ?posted_at.elapsed(), "POST failed");
