@@ -150,6 +150,11 @@ async fn connection(
         if n == 0 {
             return Err(Ended::Eof);
         }
+        // Acknowledge at once. Encoders leave Nagle's algorithm on: a frame's last segment
+        // waits for the previous one's ACK, which the kernel delays by up to 40 ms, so every
+        // frame could reach us late by as much. Linux leaves quick-ACK mode by itself, so it
+        // is set again after every read.
+        let _ = socket2::SockRef::from(&stream).set_tcp_quickack(true);
         let result = session.receive(&buf[..n], &mut events);
         // Whatever the session produced before an error still goes out (a reject, say).
         while !events.is_empty() {
