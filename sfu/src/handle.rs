@@ -513,6 +513,11 @@ impl SfuHandle {
     pub fn room_ended(&self, room: &str) {
         self.inner.room_video.lock().remove(&RoomId::new(room));
     }
+
+    /// Whether the room's publisher sends video (its first video packet has arrived).
+    pub(crate) fn room_has_video(&self, room: &RoomId) -> bool {
+        self.inner.room_video.lock().contains_key(room)
+    }
 }
 
 fn bind_udp(addr: SocketAddr) -> std::io::Result<mio::net::UdpSocket> {

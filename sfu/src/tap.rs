@@ -86,6 +86,12 @@ impl RoomTap {
     pub fn room(&self) -> &str {
         self.room.as_str()
     }
+
+    /// Whether the room's publisher sends video, known from its first video packet: also
+    /// while the tap, waiting for a keyframe to start from, has passed none on.
+    pub fn room_has_video(&self) -> bool {
+        self.handle.room_has_video(&self.room)
+    }
 }
 
 impl std::fmt::Debug for RoomTap {

@@ -21,9 +21,13 @@
 //! | the [`Gate`] lets the stream be published now | [`Rejection::Unavailable`] | 2409 conflict |
 //! | the [`Gate`] answers within 5 s | [`Rejection::GateTimeout`] | 2503 down |
 //!
-//! A wrong passphrase fails after these checks, in srt-tokio's key exchange, with 1010
-//! (SRT_REJ_BADSECRET): the caller's key material can only be read there, so the gate has
-//! already opened the publication, and it ends at once without a frame.
+//! With a passphrase configured, the last three (the gate's) come after the handshake
+//! instead: a wrong passphrase fails in srt-tokio's key exchange with 1010
+//! (SRT_REJ_BADSECRET), and the caller's key material can only be read there. Asking the gate
+//! first would start the publication, and starting one replaces the stream's publisher: a
+//! caller with the stream key and a wrong passphrase would end a live stream. So an encrypted
+//! caller is accepted (the key exchange succeeds) before the gate is asked, and one the gate
+//! refuses sees its connection closed rather than a reject code.
 //!
 //! Nothing logged names the stream key or the caller's address: connections are named by
 //! their SRT socket id.
@@ -340,8 +344,8 @@ pub async fn serve(
 /// Decides on one caller and, if admitted, runs its publication.
 async fn admit(request: ConnectionRequest, shared: Arc<Shared>) {
     let conn = request.remote_socket_id().0;
-    let admitted = async {
-        let key = publish_key(request.stream_id().map_or("", |id| id.as_str()))?;
+    let checked = (|| {
+        let key = publish_key(request.stream_id().map_or("", |id| id.as_str()))?.to_owned();
         let key_settings = key_settings(shared.passphrase.as_ref(), request.key_size())?;
         // Taken before the gate is asked, so at most max_connections gate calls run at once.
         let slot = shared
@@ -349,37 +353,72 @@ async fn admit(request: ConnectionRequest, shared: Arc<Shared>) {
             .clone()
             .try_acquire_owned()
             .map_err(|_| Rejection::Overload)?;
-        let open = shared.gate.open(PublishRequest::Key {
-            protocol: Protocol::Srt,
-            key: key.to_owned(),
-            peer: request.remote(),
-        });
-        let sink = tokio::time::timeout(GATE_TIMEOUT, open)
-            .await
-            .map_err(|_| Rejection::GateTimeout)??;
-        Ok::<_, Rejection>((sink, slot, key_settings))
+        Ok::<_, Rejection>((key, key_settings, slot))
+    })();
+    let (key, key_settings, slot) = match checked {
+        Ok(checked) => checked,
+        Err(rejection) => return refuse(conn, request, rejection).await,
+    };
+    let peer = request.remote();
+    if key_settings.is_none() {
+        // A clear caller: the gate decides during the handshake, so a wrong key gets its code.
+        let sink = match open(&shared, key, peer).await {
+            Ok(sink) => sink,
+            Err(rejection) => return refuse(conn, request, rejection).await,
+        };
+        match request.accept(None).await {
+            Ok(socket) => {
+                tracing::info!(conn, stream = sink.stream(), "SRT publisher connected");
+                publish(conn, socket, sink, shared.idle_timeout, slot).await;
+            }
+            Err(e) => tracing::info!(
+                conn,
+                stream = sink.stream(),
+                "SRT caller gone after admission: {e}"
+            ),
+        }
+        return;
     }
-    .await;
-    let (sink, slot, key_settings) = match admitted {
-        Ok(admitted) => admitted,
-        Err(rejection) => {
-            tracing::info!(conn, code = rejection.code(), "SRT publish refused: {rejection}");
-            let _ = request.reject(rejection.reason()).await;
+    // An encrypted caller: the passphrase first (see the module docs).
+    let mut socket = match request.accept(key_settings).await {
+        Ok(socket) => socket,
+        Err(e) => {
+            tracing::info!(conn, "SRT key exchange failed (wrong or no passphrase): {e}");
             return;
         }
     };
-    match request.accept(key_settings).await {
-        Ok(socket) => {
+    match open(&shared, key, peer).await {
+        Ok(sink) => {
             tracing::info!(conn, stream = sink.stream(), "SRT publisher connected");
             publish(conn, socket, sink, shared.idle_timeout, slot).await;
         }
-        // The key exchange failed (wrong passphrase, or none), or the caller went away.
-        Err(e) => tracing::info!(
-            conn,
-            stream = sink.stream(),
-            "SRT handshake failed after admission: {e}"
-        ),
+        Err(rejection) => {
+            tracing::info!(
+                conn,
+                code = rejection.code(),
+                "SRT publish refused after the key exchange: {rejection}"
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(1), socket.close()).await;
+        }
     }
+}
+
+/// Asks the gate to open a publication for `key`, within [`GATE_TIMEOUT`].
+async fn open(shared: &Shared, key: String, peer: SocketAddr) -> Result<Box<dyn Sink>, Rejection> {
+    let open = shared.gate.open(PublishRequest::Key {
+        protocol: Protocol::Srt,
+        key,
+        peer,
+    });
+    Ok(tokio::time::timeout(GATE_TIMEOUT, open)
+        .await
+        .map_err(|_| Rejection::GateTimeout)??)
+}
+
+/// Turns a caller away during the handshake with the rejection's code.
+async fn refuse(conn: u32, request: ConnectionRequest, rejection: Rejection) {
+    tracing::info!(conn, code = rejection.code(), "SRT publish refused: {rejection}");
+    let _ = request.reject(rejection.reason()).await;
 }
 
 /// How a publication ended.

@@ -361,8 +361,8 @@ async fn only_the_passphrase_gets_through() {
     let events = h.drain();
     assert!(events.is_empty(), "{}", summary(&events));
 
-    // A wrong one fails in the key exchange, after the gate: the publication opens and
-    // ends without a frame.
+    // A wrong one fails in the key exchange, before the gate is asked: no publication
+    // opens (opening one would replace the stream's live publisher).
     let mut wrong = push_av(
         &h.url(
             &format!("publish:{KEY}"),
@@ -372,8 +372,27 @@ async fn only_the_passphrase_gets_through() {
         &[],
     );
     assert!(!exit_status(&mut wrong).await.success());
-    let events = h.collect_until(|e| ended(e, KEY)).await;
-    assert!(frames_of(&events, KEY).is_empty(), "{}", summary(&events));
+    let events = h.drain();
+    assert!(events.is_empty(), "{}", summary(&events));
+
+    // The passphrase with a wrong key: the gate refuses after the key exchange.
+    let mut wrong_key = push_av(
+        &h.url(
+            "publish:not-a-key",
+            &format!("&passphrase={PASSPHRASE}&pbkeylen=16"),
+        ),
+        2,
+        &[],
+    );
+    assert!(!exit_status(&mut wrong_key).await.success());
+    let events = h
+        .collect_until(|e| e.iter().any(|e| matches!(e, Event::Refused)))
+        .await;
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Opened(_))),
+        "{}",
+        summary(&events)
+    );
 
     let mut right = push_av(
         &h.url(

@@ -44,6 +44,11 @@ pub trait PacketSource: Send + 'static {
     fn recv_timeout(&self, timeout: Duration) -> Result<TapPacket, RecvTimeoutError>;
     /// Ask the publisher for a keyframe.
     fn request_keyframe(&self);
+    /// Whether the publisher sends video, though none may have come yet (the source waits
+    /// for a keyframe to start from).
+    fn publishes_video(&self) -> bool {
+        false
+    }
 }
 
 impl PacketSource for RoomTap {
@@ -53,6 +58,10 @@ impl PacketSource for RoomTap {
 
     fn request_keyframe(&self) {
         RoomTap::request_keyframe(self);
+    }
+
+    fn publishes_video(&self) -> bool {
+        self.room_has_video()
     }
 }
 
@@ -307,6 +316,7 @@ impl<S: PacketSource> Worker<S> {
                         c.health.last_error = Some(why);
                     }
                 }
+                preroll.expect_video(self.source.publishes_video());
                 if preroll.ready(now) {
                     let plan = preroll.take();
                     self.start(plan);

@@ -25,6 +25,11 @@ pub const RESUME_SETTLE: Duration = Duration::from_millis(300);
 pub const MAX_SETTLE: Duration = Duration::from_millis(4000);
 /// How long audio without any video waits before the stream starts audio-only.
 pub const AUDIO_ONLY_AFTER: Duration = Duration::from_millis(1500);
+/// How long audio waits instead when the publisher is known to send video that has not come
+/// through yet: a source that cannot make a keyframe on request (RTMP or SRT passed through)
+/// is joined at its next keyframe, and encoders space them 2 s (OBS) to 250 frames (x264's
+/// default) apart. Started without video, the stream would stay audio-only.
+pub const VIDEO_EXPECTED_WITHIN: Duration = Duration::from_secs(12);
 /// Packets held at most (a few seconds of a high layer); the oldest go first.
 const MAX_HELD: usize = 4096;
 /// Audio kept from before the starting keyframe.
@@ -87,6 +92,8 @@ pub struct Preroll {
     first_start: bool,
     /// The held keyframe is from the publisher's top declared layer.
     on_top: bool,
+    /// The publisher sends video, though none has come yet.
+    video_expected: bool,
 }
 
 impl Default for Preroll {
@@ -102,6 +109,7 @@ impl Default for Preroll {
             refused: None,
             first_start: true,
             on_top: false,
+            video_expected: false,
         }
     }
 }
@@ -182,6 +190,11 @@ impl Preroll {
         self.refused
     }
 
+    /// Whether the publisher is known to send video (audio then waits longer for it).
+    pub fn expect_video(&mut self, expected: bool) {
+        self.video_expected = expected;
+    }
+
     /// Whether to start now.
     pub fn ready(&self, now: Instant) -> bool {
         match (self.first_video, self.first_audio) {
@@ -190,7 +203,14 @@ impl Preroll {
                 let settled = self.on_top || !self.first_start;
                 self.keyframe.is_some() && (since >= self.settle && settled || since >= MAX_SETTLE)
             }
-            (None, Some(a)) => now.saturating_duration_since(a) >= AUDIO_ONLY_AFTER,
+            (None, Some(a)) => {
+                let wait = if self.video_expected {
+                    VIDEO_EXPECTED_WITHIN
+                } else {
+                    AUDIO_ONLY_AFTER
+                };
+                now.saturating_duration_since(a) >= wait
+            }
             (None, None) => false,
         }
     }
@@ -343,5 +363,27 @@ mod tests {
         let plan = p.take();
         assert!(plan.video.is_none() && plan.audio.is_some());
         assert_eq!(plan.packets.len(), 1);
+    }
+
+    #[test]
+    fn audio_waits_for_video_the_publisher_is_known_to_send() {
+        let t0 = Instant::now();
+        let mut p = Preroll::default();
+        p.expect_video(true);
+        p.push(packet(Codec::Opus, t0, 0, true, &[1]));
+        assert!(
+            !p.ready(t0 + Duration::from_millis(8_000)),
+            "a long keyframe interval"
+        );
+        let key = t0 + Duration::from_millis(8_300);
+        p.push(packet(Codec::Vp8, key, 9_000, true, &vp8_key(640, 360)));
+        assert!(p.ready(key + SETTLE));
+        let plan = p.take();
+        assert!(plan.video.is_some() && plan.audio.is_some());
+
+        let mut p = Preroll::default();
+        p.expect_video(true);
+        p.push(packet(Codec::Opus, t0, 0, true, &[1]));
+        assert!(p.ready(t0 + VIDEO_EXPECTED_WITHIN), "not for ever");
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use str0m::Rtc;
-use str0m::format::PayloadParams;
+use str0m::format::{Codec, PayloadParams};
 use str0m::media::{MediaKind, Mid, Pt, Rid};
 use str0m::rtp::RtpWrite;
 
@@ -141,14 +141,22 @@ impl Subscriber {
 
         let pt = match track.pt_map.iter().find(|(params, _)| *params == p.params) {
             Some((_, pt)) => *pt,
-            None => match rtc.codec_config().match_params(p.params) {
-                Some(ours) => {
-                    let pt = ours.pt();
-                    track.pt_map.push((p.params, pt));
-                    pt
+            None => {
+                let config = rtc.codec_config();
+                let remote = rtc.media(track.mid).map(|m| m.remote_pts()).unwrap_or_default();
+                let negotiated: Vec<PayloadParams> = remote
+                    .iter()
+                    .filter_map(|pt| config.params().iter().find(|c| c.pt() == *pt))
+                    .copied()
+                    .collect();
+                match viewer_pt(config.match_params(p.params), &negotiated, &p.params) {
+                    Some(pt) => {
+                        track.pt_map.push((p.params, pt));
+                        pt
+                    }
+                    None => return false,
                 }
-                None => return false,
-            },
+            }
         };
 
         let mut write = RtpWrite::new(pt, seq.into(), rtp_time, p.received, p.payload.clone())
@@ -173,5 +181,108 @@ impl Subscriber {
         tx.write_rtp(write);
         self.packets_out += 1;
         true
+    }
+}
+
+/// The payload type a publisher's `params` go out as to a viewer: `best`, str0m's closest match
+/// in the session's codec config, when the viewer negotiated it (`negotiated`: the viewer's
+/// payload types, in its order). The config also keeps what the viewer's offer lacked, under
+/// numbers the viewer may use for another codec: a packet sent under one is undecodable.
+///
+/// An H.264 profile the viewer did not offer goes out as the viewer's first H.264 of the same
+/// packetization mode: browsers' H.264 decoders take Baseline, Main and High alike, whatever
+/// profile-level-id was negotiated, and some browsers offer no High (Debian's Chromium,
+/// Firefox) while RTMP encoders send it by default.
+fn viewer_pt(
+    best: Option<&PayloadParams>,
+    negotiated: &[PayloadParams],
+    params: &PayloadParams,
+) -> Option<Pt> {
+    if let Some(best) = best
+        && negotiated.iter().any(|n| n.pt() == best.pt())
+    {
+        return Some(best.pt());
+    }
+    let spec = params.spec();
+    if spec.codec != Codec::H264 {
+        return None;
+    }
+    let mode = spec.format.packetization_mode.unwrap_or(0);
+    negotiated
+        .iter()
+        .find(|n| {
+            let s = n.spec();
+            s.codec == Codec::H264
+                && s.clock_rate == spec.clock_rate
+                && s.format.packetization_mode.unwrap_or(0) == mode
+        })
+        .map(|n| n.pt())
+}
+
+#[cfg(test)]
+mod tests {
+    use str0m::format::{CodecSpec, FormatParams};
+    use str0m::media::Frequency;
+
+    use super::*;
+
+    fn h264(pt: u8, mode: u8, profile_level_id: u32) -> PayloadParams {
+        let spec = CodecSpec {
+            codec: Codec::H264,
+            clock_rate: Frequency::NINETY_KHZ,
+            channels: None,
+            format: FormatParams {
+                level_asymmetry_allowed: Some(true),
+                packetization_mode: Some(mode),
+                profile_level_id: Some(profile_level_id),
+                ..Default::default()
+            },
+        };
+        PayloadParams::new(pt.into(), None, spec)
+    }
+
+    fn vp8(pt: u8) -> PayloadParams {
+        let spec = CodecSpec {
+            codec: Codec::Vp8,
+            clock_rate: Frequency::NINETY_KHZ,
+            channels: None,
+            format: FormatParams::default(),
+        };
+        PayloadParams::new(pt.into(), None, spec)
+    }
+
+    #[test]
+    fn a_negotiated_match_is_used() {
+        let negotiated = [h264(102, 1, 0x42_00_1f), h264(116, 1, 0x4d_00_1f)];
+        let source = h264(100, 1, 0x4d_00_1f);
+        assert_eq!(
+            viewer_pt(Some(&negotiated[1]), &negotiated, &source),
+            Some(116.into())
+        );
+    }
+
+    #[test]
+    fn a_match_the_viewer_did_not_negotiate_is_not_used() {
+        // What Debian's Chromium offers: no High. str0m's own High entry was renumbered onto
+        // a number the viewer's offer gave VP8.
+        let negotiated = [
+            h264(104, 0, 0x42_00_1f),
+            h264(102, 1, 0x42_00_1f),
+            h264(108, 1, 0x42_e0_1f),
+        ];
+        let unnegotiated_high = h264(96, 1, 0x64_00_1f);
+        let source = h264(102, 1, 0x64_00_1f);
+        assert_eq!(
+            viewer_pt(Some(&unnegotiated_high), &negotiated, &source),
+            Some(102.into()),
+            "the viewer's first H.264 of the source's packetization mode"
+        );
+        let vp8_source = vp8(96);
+        assert_eq!(viewer_pt(Some(&vp8(96)), &negotiated, &vp8_source), None);
+        assert_eq!(
+            viewer_pt(None, &[h264(104, 0, 0x42_00_1f)], &source),
+            None,
+            "mode 0 only"
+        );
     }
 }
