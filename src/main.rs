@@ -222,8 +222,12 @@ fn main() -> Result<()> {
 
 fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,str0m=warn,is=warn"));
+    // srt-tokio logs every caller's stream id (the stream key) at debug, and a warning per
+    // malformed datagram (garbage on the port would flood the log): capped whatever RUST_LOG says.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,str0m=warn,is=warn"))
+        .add_directive("srt_tokio=info".parse().expect("a valid directive"))
+        .add_directive("srt_protocol=error".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

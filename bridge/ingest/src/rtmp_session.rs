@@ -13,8 +13,8 @@
 //!
 //! Memory per connection is bounded: before a publication is accepted the connection may send
 //! at most [`UNAUTHENTICATED_BYTES`] (the handshake and a few small commands need about 4 KiB),
-//! and a chunk size over [`MAX_CHUNK_SIZE`] closes it. rml_rtmp holds at most one message
-//! being assembled (under 16 MiB, the 24-bit message length).
+//! and rml_rtmp holds at most one message being assembled (under 16 MiB, the 24-bit message
+//! length), whatever chunk size the client announces.
 
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult};
@@ -24,9 +24,6 @@ use crate::frame::Frame;
 
 /// Bytes a connection may send before its publication is accepted.
 pub const UNAUTHENTICATED_BYTES: u64 = 64 * 1024;
-
-/// The largest chunk size a publisher may announce (OBS and ffmpeg use 4 KiB to 64 KiB).
-pub const MAX_CHUNK_SIZE: u32 = 1 << 20;
 
 /// Why a connection is closed.
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +37,6 @@ pub enum RtmpError {
     /// More than [`UNAUTHENTICATED_BYTES`] before a publication was accepted.
     #[error("too much data before publishing")]
     TooMuchBeforePublish,
-    /// A chunk size over [`MAX_CHUNK_SIZE`].
-    #[error("chunk size {0} is over the limit")]
-    ChunkSizeTooLarge(u32),
     /// The client asked to play: this server only takes publishers over RTMP.
     #[error("RTMP playback is not offered (watch over WHEP or LL-HLS)")]
     PlayRefused,
@@ -230,11 +224,6 @@ impl RtmpSession {
 
     fn event(&mut self, e: ServerSessionEvent, out: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
         match e {
-            ServerSessionEvent::ClientChunkSizeChanged { new_chunk_size }
-                if new_chunk_size > MAX_CHUNK_SIZE =>
-            {
-                Err(self.fail(RtmpError::ChunkSizeTooLarge(new_chunk_size)))
-            }
             ServerSessionEvent::ConnectionRequested { request_id, .. } => {
                 // Any application name: the stream key alone says which stream it is.
                 let session = self.session.as_mut().ok_or(RtmpError::Closed)?;
