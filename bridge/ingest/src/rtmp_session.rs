@@ -197,9 +197,12 @@ impl RtmpSession {
 
     fn session_input(&mut self, data: &[u8], out: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
         let session = self.session.as_mut().ok_or(RtmpError::Closed)?;
-        let results = session
-            .handle_input(data)
-            .map_err(|e| RtmpError::Protocol(e.to_string()));
+        // rml_rtmp 0.8's chunk deserializer can panic on a crafted header (a message shorter
+        // than what was already read of it underflows a subtraction; found by the property
+        // test below): the session is then unusable, and the connection is closed.
+        let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(data)))
+            .map_err(|_| RtmpError::Protocol("malformed chunk stream".into()))
+            .and_then(|r| r.map_err(|e| RtmpError::Protocol(e.to_string())));
         match results {
             Ok(results) => self.results(results, out),
             Err(e) => Err(self.fail(e)),
