@@ -55,6 +55,16 @@ pub(crate) struct Shared {
     pub reencoding: AtomicBool,
 }
 
+impl Shared {
+    /// Note a problem once.
+    fn problem(&self, message: String) {
+        let mut p = self.problems.lock().unwrap_or_else(PoisonError::into_inner);
+        if !p.contains(&message) {
+            p.push(message);
+        }
+    }
+}
+
 /// The adapter's end.
 pub struct RoomSink {
     stream: String,
@@ -110,14 +120,7 @@ impl Sink for RoomSink {
     }
 
     fn problem(&mut self, message: String) {
-        let mut p = self
-            .shared
-            .problems
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !p.contains(&message) {
-            p.push(message);
-        }
+        self.shared.problem(message);
     }
 }
 
@@ -146,6 +149,8 @@ struct Converter {
     shared: Arc<Shared>,
     anchor: Option<Anchor>,
     config: Option<VideoConfig>,
+    /// The profile-level-id of `config`.
+    profile: u32,
     mode: VideoMode,
     video: Arc<Mutex<VideoOut>>,
     audio: Arc<Mutex<AudioOut>>,
@@ -223,6 +228,7 @@ impl Converter {
             shared,
             anchor: None,
             config: None,
+            profile: REENCODED_PROFILE,
             mode: VideoMode::Undecided,
             video: Arc::new(Mutex::new(VideoOut {
                 track: TrackOut::h264(REENCODED_PROFILE),
@@ -271,19 +277,12 @@ impl Converter {
 
     fn problem(&self, message: String) {
         warn!(stream = self.source.room(), "{message}");
-        let mut p = self
-            .shared
-            .problems
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !p.contains(&message) {
-            p.push(message);
-        }
+        self.shared.problem(message);
     }
 
     fn frame(&mut self, frame: Frame) {
         match frame {
-            Frame::VideoConfig(c) => self.config = Some(c),
+            Frame::VideoConfig(c) => self.set_config(c),
             Frame::Video(v) => self.video(v),
             Frame::AudioConfig(AudioCodec::Aac { config }) => self.start_aac(&config),
             Frame::AudioConfig(AudioCodec::Opus { .. }) => {
@@ -316,10 +315,18 @@ impl Converter {
         }
     }
 
+    /// New parameter sets: the profile viewers are answered with is read from them once.
+    fn set_config(&mut self, c: VideoConfig) {
+        self.profile = profile_level_id(Some(&c));
+        self.config = Some(c);
+    }
+
     fn video(&mut self, v: VideoFrame) {
         let anchor = self.anchor(v.dts);
-        if let Some(c) = config_in_band(&v) {
-            self.config = Some(c);
+        if let Some(c) = config_in_band(&v)
+            && self.config.as_ref() != Some(&c)
+        {
+            self.set_config(c);
         }
         if self.mode == VideoMode::Undecided {
             let Some(config) = &self.config else {
@@ -348,9 +355,8 @@ impl Converter {
         match self.mode {
             VideoMode::Undecided => {}
             VideoMode::Passthrough => {
-                let profile = profile_level_id(self.config.as_ref());
                 let mut out = lock(&self.video);
-                out.track.set_h264_profile(profile);
+                out.track.set_h264_profile(self.profile);
                 let payloads = out.payloader.payload(self.config.as_ref(), &v);
                 let rtp = (v.pts - anchor.ticks).max(0) as u64;
                 let packets = out.track.packets(rtp, Some(anchor.capture(v.pts)), payloads);

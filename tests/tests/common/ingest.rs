@@ -40,14 +40,7 @@ impl Created {
 
 /// Create a stream through the API; the whole creation response.
 pub fn create(server: &Server, title: &str) -> Created {
-    let r = http(
-        "POST",
-        &format!("{}/api/v1/streams", server.base),
-        &[("Authorization", &format!("Bearer {}", server.admin))],
-        Some(format!(r#"{{"title":"{title}"}}"#).as_bytes()),
-    );
-    assert_eq!(r.status, 201, "create stream: {}", r.body);
-    let body: Value = serde_json::from_str(&r.body).expect("stream JSON");
+    let body = super::create_stream_json(server, title);
     Created {
         id: body["id"].as_str().expect("id").to_string(),
         key: body["streamKey"].as_str().expect("streamKey").to_string(),

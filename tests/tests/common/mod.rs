@@ -369,8 +369,8 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
     }
 }
 
-/// Create a stream through the API; returns (id, key).
-pub fn create_stream(server: &Server, title: &str) -> (String, String) {
+/// Create a stream through the API; the whole creation response.
+pub fn create_stream_json(server: &Server, title: &str) -> Value {
     let r = http(
         "POST",
         &format!("{}/api/v1/streams", server.base),
@@ -378,7 +378,12 @@ pub fn create_stream(server: &Server, title: &str) -> (String, String) {
         Some(format!(r#"{{"title":"{title}"}}"#).as_bytes()),
     );
     assert_eq!(r.status, 201, "create stream: {}", r.body);
-    let v: Value = serde_json::from_str(&r.body).expect("stream JSON");
+    serde_json::from_str(&r.body).expect("stream JSON")
+}
+
+/// Create a stream through the API; returns (id, key).
+pub fn create_stream(server: &Server, title: &str) -> (String, String) {
+    let v = create_stream_json(server, title);
     (
         v["id"].as_str().expect("id").to_string(),
         v["streamKey"].as_str().expect("key").to_string(),

@@ -97,18 +97,7 @@ impl Worker {
         let me = self.config.id;
         let mut early_keyframe = None;
         let role = match kind {
-            SessionKind::Publisher => {
-                self.replace_publisher(&room_id);
-                let room = self
-                    .rooms
-                    .entry(room_id.clone())
-                    .or_insert_with(|| Room::new(home));
-                room.epoch += 1;
-                room.health.reset();
-                room.declared_top = None;
-                room.publisher = Some(id);
-                Role::Publisher(Publisher::new(room.epoch))
-            }
+            SessionKind::Publisher => Role::Publisher(Publisher::new(self.take_room(&room_id, id, home))),
             SessionKind::Subscriber => {
                 let room = self
                     .rooms

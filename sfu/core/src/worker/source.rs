@@ -10,7 +10,7 @@ use tracing::{debug, info};
 use super::Worker;
 use super::output::{Output, SfuEvent};
 use crate::codec::{CodecKind, is_keyframe};
-use crate::ids::{RoomId, SessionId};
+use crate::ids::{RoomId, SessionId, WorkerId};
 use crate::packet::MediaPacket;
 use crate::room::{Room, home_worker};
 use crate::session::SessionKind;
@@ -36,16 +36,7 @@ impl Worker {
             self.source_closed(id, room_id);
             return;
         }
-        self.replace_publisher(&room_id);
-        let room = self
-            .rooms
-            .entry(room_id.clone())
-            .or_insert_with(|| Room::new(home));
-        room.epoch += 1;
-        room.health.reset();
-        room.declared_top = None;
-        room.publisher = Some(id);
-        let epoch = room.epoch;
+        let epoch = self.take_room(&room_id, id, home);
         info!(source = %id, room = %room_id, epoch, "in-process source publishing");
         self.sources.insert(
             id,
@@ -141,8 +132,23 @@ impl Worker {
         }
     }
 
-    /// A new publisher takes the room: the old one, a session or a source, is closed.
-    pub(super) fn replace_publisher(&mut self, room_id: &RoomId) {
+    /// `id` becomes the room's publisher: the old one, a session or a source, is closed, and
+    /// the room starts a new epoch (returned).
+    pub(super) fn take_room(&mut self, room_id: &RoomId, id: SessionId, home: WorkerId) -> u32 {
+        self.replace_publisher(room_id);
+        let room = self
+            .rooms
+            .entry(room_id.clone())
+            .or_insert_with(|| Room::new(home));
+        room.epoch += 1;
+        room.health.reset();
+        room.declared_top = None;
+        room.publisher = Some(id);
+        room.epoch
+    }
+
+    /// The old publisher of a room, a session or a source, is closed.
+    fn replace_publisher(&mut self, room_id: &RoomId) {
         let Some(old) = self.rooms.get_mut(room_id).and_then(|r| r.publisher.take()) else {
             return;
         };
