@@ -24,6 +24,9 @@
 #   scripts/bench.sh ingest-cost [N ...]     server CPU per ingested 720p30 2.5 Mb/s RTMP stream (passthrough and
 #                                            re-encoded), then N passthrough ingests with one WHEP viewer each:
 #                                            loss (default N: 10 20 30 40 50; needs ffmpeg)
+#   scripts/bench.sh ingest-bridge-cost [N ...]  server CPU of the LL-HLS bridge of N RTMP rooms, the source's
+#                                            H.264 copied as the top rung against every rung encoded (default
+#                                            N: 1 2; needs ffmpeg)
 #   scripts/bench.sh all
 #
 # Everything runs inside a private network namespace on loopback, against a release build.
@@ -38,6 +41,7 @@ if [[ -z "${FANOUT_BENCH_IN_NETNS:-}" ]]; then
     hls-g2g | live-g2g) cargo build --release --workspace --bin fanout ;; # no load generator
     ingest-g2g) cargo build --release --workspace --bin fanout --bin fanout-push-test ;;
     ingest-cost) cargo build --release --workspace --bin fanout --bin fanout-loadgen ;;
+    ingest-bridge-cost) cargo build --release --workspace --bin fanout ;;
     versus-janus) cargo build --release --workspace --bin fanout --bin fanout-loadgen --bin fanout-publish \
       --bin fanout-udp-floor ;;
     *) cargo build --release --workspace --bin fanout --bin fanout-loadgen --bin fanout-publish ;;
@@ -614,9 +618,47 @@ PY
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# The LL-HLS bridge of RTMP rooms: the source's H.264 copied as the top rung, against every rung
+# encoded (--no-hls-source-copy), for the default ladder (720p copied or encoded, 480p, 360p).
+bench_ingest_bridge_cost() {
+  local counts=("$@")
+  ((${#counts[@]})) || counts=(1 2)
+  command -v ffmpeg >/dev/null || { echo "ingest-bridge-cost needs ffmpeg" >&2; exit 1; }
+  local warm=12 window=20
+  local pass; pass=$(ingest_file 0)
+  echo "## LL-HLS bridge of N RTMP rooms (720p30 2.5 Mb/s H.264 main, 2 s GOP, AAC; ladder 720/480/360), no viewers"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; ${warm} s after the pushes start, then ${window} s measured"
+  echo
+  echo "| top rung | N | top rung copied | server CPU (of one core) | server CPU-s per s per room |"
+  echo "|---|---|---|---|---|"
+  local mode n
+  for mode in copy encode; do
+    for n in "${counts[@]}"; do
+      local flags=(--api-rate-limit 0 "${INGEST_ADDRS[@]}")
+      [[ $mode == encode ]] && flags+=(--no-hls-source-copy)
+      start_server "${flags[@]}"
+      ingest_push "$n" "$pass"
+      sleep "$warm"
+      local copied; copied=$(curl -s -H "Authorization: Bearer $ADMIN" "http://127.0.0.1:8080/api/v1/streams/${INGEST_IDS[0]}" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin).get("hls", {}).get("topRungCopied"))')
+      local s0 s1
+      s0=$(cpu_seconds "$SERVER_PID")
+      sleep "$window"
+      s1=$(cpu_seconds "$SERVER_PID")
+      awk -v m="$mode" -v c="$copied" -v n="$n" -v s0="$s0" -v s1="$s1" -v w="$window" 'BEGIN {
+        printf "| %s | %d | %s | %.0f %% | %.3f |\n", m, n, c, (s1 - s0) / w * 100, (s1 - s0) / w / n }'
+      kill "${INGEST_PUSHERS[@]}" 2>/dev/null || true
+      wait "${INGEST_PUSHERS[@]}" 2>/dev/null || true
+      stop_server
+    done
+  done
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 case "${1:-all}" in
   ingest-g2g) shift; bench_ingest_g2g "$@" ;;
   ingest-cost) shift; bench_ingest_cost "$@" ;;
+  ingest-bridge-cost) shift; bench_ingest_bridge_cost "$@" ;;
   g2g) shift; bench_g2g "$@" ;;
   ttff) shift; bench_ttff "$@" ;;
   fanout) shift; bench_fanout "$@" ;;
@@ -628,5 +670,5 @@ case "${1:-all}" in
   overload) shift; bench_overload "$@" ;;
   versus-janus) shift; bench_versus_janus "$@" ;;
   all) bench_g2g; bench_ttff; bench_fanout ;;
-  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|versus-janus|ingest-g2g|ingest-cost|all" >&2; exit 2 ;;
+  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|versus-janus|ingest-g2g|ingest-cost|ingest-bridge-cost|all" >&2; exit 2 ;;
 esac

@@ -149,6 +149,10 @@ struct HlsArgs {
     /// Do not bridge live rooms to LL-HLS (WebRTC only).
     #[arg(long, env = "FANOUT_NO_HLS_BRIDGE")]
     no_hls_bridge: bool,
+    /// Encode every rung, also for RTMP, SRT and RTSP sources, whose own H.264 is otherwise
+    /// the top rung as it is (no decode, no encode).
+    #[arg(long, env = "FANOUT_NO_HLS_SOURCE_COPY")]
+    no_hls_source_copy: bool,
 }
 
 /// RTMP and SRT ingest.
@@ -287,11 +291,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ..Default::default()
     })
     .context("starting the LL-HLS origin")?;
-    let bridges = new_bridges(&args.hls, &sfu, &origin)?;
-    let sources = Arc::new(Sources(
-        bridge::ingest::RoomIngest::new(sfu.handle())
-            .context("starting the ingest conversions (GStreamer)")?,
-    ));
+    let room_ingest = bridge::ingest::RoomIngest::new(sfu.handle())
+        .context("starting the ingest conversions (GStreamer)")?;
+    let bridges = new_bridges(&args.hls, &sfu, &origin, &room_ingest)?;
+    let sources = Arc::new(Sources(room_ingest));
     let rtmp = if args.ingest.no_rtmp {
         info!("RTMP ingest off (--no-rtmp)");
         None
@@ -498,6 +501,7 @@ fn new_bridges(
     args: &HlsArgs,
     sfu: &sfu::Sfu,
     origin: &hls::Origin,
+    ingest: &bridge::ingest::RoomIngest,
 ) -> Result<Option<bridge::live::Bridges>> {
     if args.no_hls_bridge {
         info!("LL-HLS bridge off (--no-hls-bridge): live rooms are WebRTC only");
@@ -511,6 +515,7 @@ fn new_bridges(
         sfu.handle(),
         origin.clone(),
         config,
+        (!args.no_hls_source_copy).then(|| ingest.clone()),
     )))
 }
 
@@ -546,6 +551,7 @@ impl signaling::BridgeView for BridgeView {
             "encoder": h.encoder,
             "renditions": h.renditions,
             "videoCodec": h.video_codec,
+            "topRungCopied": h.top_rung_copied,
             "audio": h.audio,
             "clock": h.clock,
             "restarts": h.restarts,

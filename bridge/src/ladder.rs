@@ -116,6 +116,19 @@ pub fn for_source(source_width: u32, source_height: u32, heights: &[u32]) -> Vec
         .collect()
 }
 
+/// The renditions when the source itself is the top rung (its H.264 copied as it is): its
+/// size on top, then the ladder's heights below it.
+pub fn source_on_top(source_width: u32, source_height: u32, heights: &[u32]) -> Vec<Rendition> {
+    let (w, h) = (source_width.max(2), source_height.max(2));
+    let mut rungs = vec![Rendition {
+        width: w,
+        height: h,
+        bitrate: bitrate_for(w, h),
+    }];
+    rungs.extend(for_source(w, h, heights).into_iter().filter(|r| r.height < h));
+    rungs
+}
+
 /// The standard rung's bit rate for its height; other sizes scale with the pixel count from
 /// the nearest standard rung above (or the smallest).
 fn bitrate_for(width: u32, height: u32) -> u32 {
@@ -184,5 +197,23 @@ mod tests {
         assert_eq!(rates, [6_000_000, 3_000_000, 1_500_000, 800_000]);
         let own = for_source(960, 540, &[720])[0];
         assert!((1_500_000..3_000_000).contains(&own.bitrate), "{own:?}");
+    }
+
+    #[test]
+    fn a_copied_source_is_the_top_rung_above_the_ladders_lower_heights() {
+        let ladder = [720, 480, 360];
+        assert_eq!(
+            sizes(&source_on_top(1920, 1080, &ladder)),
+            vec![(1920, 1080), (1280, 720), (854, 480), (640, 360)]
+        );
+        assert_eq!(
+            sizes(&source_on_top(1280, 720, &ladder)),
+            vec![(1280, 720), (854, 480), (640, 360)]
+        );
+        assert_eq!(sizes(&source_on_top(640, 360, &ladder)), vec![(640, 360)]);
+        assert_eq!(
+            sizes(&source_on_top(1000, 562, &ladder)),
+            vec![(1000, 562), (854, 480), (640, 360)]
+        );
     }
 }

@@ -2,8 +2,11 @@
 //! hls.js):
 //!
 //! - H.264 without B-frames over RTMP is passed through: Chromium decodes it over WHEP with
-//!   the tone, and hls.js plays the stream's `hlsUrl`.
-//! - H.264 with B-frames over RTMP is re-encoded once, and Chromium decodes it with audio.
+//!   the tone, and hls.js plays the stream's `hlsUrl`, whose one rendition is the source's
+//!   H.264 as it is (no decode, no encode).
+//! - H.264 with B-frames over RTMP is re-encoded once, and Chromium decodes it with audio; the
+//!   LL-HLS top rung copies the re-encode and the rung below cuts its segments where it does.
+//! - A source whose keyframes are too far apart for the segments gets an encoded top rung.
 //! - SRT without a passphrase reaches a webrtc-rs viewer; against a server with a passphrase,
 //!   the right one reaches Chromium, and none or a wrong one never makes the stream live.
 //!
@@ -13,8 +16,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::ingest::{self, Ffmpeg, LISTENERS, Push, RTMP_PORT, SRT_PORT, Video};
-use common::{Server, fatal_hls_errors, in_netns, node_script, play_hls, runtime, webrtc_rs_viewer};
+use common::ingest::{self, Ffmpeg, LISTENERS, Push, RTMP_PORT, SRT_PORT, Shape, Video};
+use common::{
+    Server, fatal_hls_errors, http, in_netns, node_script, play_hls, runtime, wait_for_hls, webrtc_rs_viewer,
+};
+use fanout_tests::hls_load::playlist::unix_ms;
 use serde_json::Value;
 
 /// The tone ffmpeg sends (`sine=frequency=440`).
@@ -24,6 +30,11 @@ const TONE_HZ: i64 = 440;
 /// decoded, Opus audio louder than silence with ffmpeg's tone the loudest frequency in it, both
 /// still arriving a second later. Returns its result line.
 fn chromium_watches(server: &Server, id: &str) -> Value {
+    chromium_watches_size(server, id, (640, 360))
+}
+
+/// [`chromium_watches`], for a picture of `size`.
+fn chromium_watches_size(server: &Server, id: &str, size: (u64, u64)) -> Value {
     let (ok, v) = node_script(
         "watch.mjs",
         &[
@@ -45,10 +56,52 @@ fn chromium_watches(server: &Server, id: &str) -> Value {
     assert!((peak - TONE_HZ).abs() < 40, "not the tone: {v}");
     assert_eq!(
         (v["frameWidth"].as_u64(), v["frameHeight"].as_u64()),
-        (Some(640), Some(360)),
+        (Some(size.0), Some(size.1)),
         "{v}"
     );
     v
+}
+
+/// Waits for the LL-HLS bridge to run with `renditions`, the top one the source's H.264 as it
+/// is (`copied`) or encoded; returns its health.
+fn wait_bridge(server: &Server, id: &str, renditions: &[&str], copied: bool) -> Value {
+    let v = ingest::wait_stream(
+        server,
+        id,
+        Duration::from_secs(40),
+        "the bridge's top rung",
+        |v| {
+            v["hls"]["state"] == "live"
+                && v["hls"]["renditions"] == serde_json::json!(renditions)
+                && v["hls"]["topRungCopied"] == copied
+        },
+    );
+    v["hls"].clone()
+}
+
+/// The segments a media playlist lists, oldest first: (when each ends, from
+/// PROGRAM-DATE-TIME, in Unix milliseconds; its EXTINF duration in seconds).
+fn segments(server: &Server, id: &str, rendition: &str) -> Vec<(f64, f64)> {
+    let r = http(
+        "GET",
+        &format!("{}/hls/{id}/{rendition}/live.m3u8", server.base),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{rendition}: {}", r.body);
+    let mut at = None;
+    let mut out = Vec::new();
+    for line in r.body.lines() {
+        if let Some(date) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            at = unix_ms(date);
+        } else if let Some(d) = line.strip_prefix("#EXTINF:") {
+            let d: f64 = d.trim_end_matches(',').parse().expect("EXTINF duration");
+            let end = at.expect("PROGRAM-DATE-TIME before the first segment") + d * 1000.0;
+            out.push((end, d));
+            at = Some(end);
+        }
+    }
+    out
 }
 
 /// The source's health as the stream resource shows it while it publishes: the SFU sees a video
@@ -100,6 +153,9 @@ fn rtmp_without_b_frames_reaches_whep_and_hls() {
     let stream = ingest::stream(&server, id);
     assert_eq!(stream["ingest"]["reencoding"], false, "passed through: {stream}");
     assert_ingest_healthy(&stream);
+    // The source is no bigger than the ladder's lowest rung: its H.264 is the only rendition,
+    // never decoded.
+    wait_bridge(&server, id, &["640x360"], true);
 
     // hls.html plays `/hls/{id}/master.m3u8`, the hlsUrl checked above.
     let (ok, v) = play_hls(&server.base, id, 15);
@@ -115,18 +171,81 @@ fn rtmp_with_b_frames_is_reencoded_and_plays() {
     if !in_netns("rtmp_with_b_frames_is_reencoded_and_plays") {
         return;
     }
-    let server = Server::start(&LISTENERS);
+    let server = Server::start_bridged(&LISTENERS);
     let created = ingest::create(&server, "b-frames");
-    let _ffmpeg = Ffmpeg::push(Video::BFrames, Push::Rtmp(created.rtmp_url()), 120);
-    ingest::wait_live(&server, &created.id);
+    let id = &created.id;
+    let shape = Shape {
+        width: 854,
+        height: 480,
+        ..Shape::default()
+    };
+    let _ffmpeg = Ffmpeg::push_shaped(Video::BFrames, Push::Rtmp(created.rtmp_url()), 150, shape);
+    ingest::wait_live(&server, id);
     // Decoding in order at all needs the re-encode: WebRTC decoders take frames as they come.
-    chromium_watches(&server, &created.id);
-    let stream = ingest::stream(&server, &created.id);
+    chromium_watches_size(&server, id, (854, 480));
+    let stream = ingest::stream(&server, id);
     assert_eq!(
         stream["ingest"]["reencoding"], true,
         "B-frames re-encoded: {stream}"
     );
     assert_ingest_healthy(&stream);
+
+    // LL-HLS: the re-encode is the top rung as it is; 360p is decoded and encoded from it,
+    // with its keyframes where the copy has them.
+    wait_bridge(&server, id, &["854x480", "640x360"], true);
+    wait_for_hls(&server.base, id, "360p", 4);
+    let (ok, v) = play_hls(&server.base, id, 10);
+    assert!(ok && v["ok"] == true, "hls.js did not play: {v}");
+    assert!(fatal_hls_errors(&v).is_empty(), "{v}");
+    // The same segments on both rungs: each 360p segment ends where a 480p one does, to within
+    // a frame (the encoded rung may start later: the copy starts on the source's keyframe, the
+    // encoder on its first decoded frame). Most are cut on the re-encode's two-second
+    // keyframes (a keyframe lost to a busy machine makes a 2.4 s segment, on both rungs).
+    let top = segments(&server, id, "480p");
+    let lower = segments(&server, id, "360p");
+    assert!(lower.len() >= 3, "480p {top:?} 360p {lower:?}");
+    let newest_top = top.last().map_or(0.0, |s| s.0);
+    for (end, _) in lower.iter().filter(|s| s.0 <= newest_top) {
+        assert!(
+            top.iter().any(|t| (t.0 - end).abs() < 40.0),
+            "a 360p segment ends at {end} where no 480p one does: 480p {top:?} 360p {lower:?}"
+        );
+    }
+    let on_keyframes = top.iter().filter(|s| (s.1 - 2.0).abs() < 0.05).count();
+    assert!(
+        on_keyframes * 2 >= top.len(),
+        "not cut on the 2 s keyframes: {top:?}"
+    );
+    assert_eq!(ingest::stream(&server, id)["hls"]["topRungCopied"], true);
+}
+
+#[test]
+fn a_source_with_keyframes_far_apart_gets_an_encoded_top_rung() {
+    if !in_netns("a_source_with_keyframes_far_apart_gets_an_encoded_top_rung") {
+        return;
+    }
+    let server = Server::start_bridged(&LISTENERS);
+    let created = ingest::create(&server, "long-gop");
+    let id = &created.id;
+    // A keyframe every 3 s: after the longest segment (2.4 s), so no segment could end on one.
+    let shape = Shape {
+        gop: 90,
+        ..Shape::default()
+    };
+    let _ffmpeg = Ffmpeg::push_shaped(Video::NoBFrames, Push::Rtmp(created.rtmp_url()), 120, shape);
+    ingest::wait_live(&server, id);
+    // Copied until the second keyframe shows the distance, then encoded on a new run.
+    let hls = wait_bridge(&server, id, &["640x360"], false);
+    assert_eq!(hls["restarts"], 0, "not a fault: {hls}");
+    wait_for_hls(&server.base, id, "360p", 3);
+    let (ok, v) = play_hls(&server.base, id, 8);
+    assert!(ok && v["ok"] == true, "hls.js did not play: {v}");
+    let durations: Vec<f64> = segments(&server, id, "360p").iter().map(|s| s.1).collect();
+    let recent = &durations[durations.len().saturating_sub(3)..];
+    assert!(
+        recent.iter().any(|d| (d - 2.0).abs() < 0.05),
+        "the encoded rung cuts on its own 2 s keyframes: {durations:?}"
+    );
 }
 
 #[test]

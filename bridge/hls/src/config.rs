@@ -37,6 +37,12 @@ impl Default for StreamConfig {
 }
 
 impl StreamConfig {
+    /// Where a video keyframe ends a segment, counted from the segment's start (see
+    /// [`PackagerConfig::keyframe_window`]).
+    pub fn keyframe_window(&self) -> std::ops::RangeInclusive<Duration> {
+        self.packager().keyframe_window()
+    }
+
     pub(crate) fn packager(&self) -> PackagerConfig {
         PackagerConfig {
             part_target: self.part_target,

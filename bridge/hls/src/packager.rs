@@ -18,6 +18,9 @@ use crate::media::{AccessUnit, TrackConfig};
 use crate::segmenter::{Boundary, Cut, CutPart, Rules, Segmenter};
 use crate::track::{TrackInfo, TrackKind, to_ticks};
 
+/// A segment without a keyframe in time is cut this long after TARGETDURATION.
+const SEGMENT_SLACK: Duration = Duration::from_millis(400);
+
 /// How the packager cuts media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackagerConfig {
@@ -41,6 +44,17 @@ impl PackagerConfig {
     pub fn target_duration(&self) -> u32 {
         let secs = self.segment_target.as_secs() + u64::from(self.segment_target.subsec_nanos() > 0);
         u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+    }
+
+    /// Where a keyframe ends a segment, counted from the segment's start: from one part short
+    /// of the segment target to the longest segment, which is cut without a keyframe.
+    pub fn keyframe_window(&self) -> std::ops::RangeInclusive<Duration> {
+        self.segment_target.saturating_sub(self.part_target())..=self.segment_max()
+    }
+
+    /// No segment is longer than this: TARGETDURATION plus rounding.
+    fn segment_max(&self) -> Duration {
+        Duration::from_secs(u64::from(self.target_duration())) + SEGMENT_SLACK
     }
 
     fn part_target(&self) -> Duration {
@@ -372,8 +386,7 @@ impl Packager {
     fn rules(&self, info: &TrackInfo, video_part: Option<Duration>) -> (Rules, Duration) {
         let ts = info.timescale;
         let nominal = info.nominal_sample_ticks();
-        let target_duration = Duration::from_secs(u64::from(self.config.target_duration()));
-        let segment_max = to_ticks(target_duration + Duration::from_millis(400), ts);
+        let segment_max = to_ticks(self.config.segment_max(), ts);
         let segment_target = to_ticks(self.config.segment_target, ts);
         let (part_target, part_max) = match info.kind {
             TrackKind::Video { .. } => {

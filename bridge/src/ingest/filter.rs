@@ -70,8 +70,15 @@ impl Filter {
                         let Ok(map) = buffer.map_readable() else {
                             return Ok(gst::FlowSuccess::Ok);
                         };
+                        // Running time, not the buffer's own: x264enc moves its output segment
+                        // 1000 hours on (room for negative decode times).
+                        let running = sample
+                            .segment()
+                            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+                            .zip(buffer.pts())
+                            .and_then(|(s, pts)| s.to_running_time(pts));
                         output(Output {
-                            pts_ns: buffer.pts().map_or(0, |t| t.nseconds()),
+                            pts_ns: running.map_or(0, |t| t.nseconds()),
                             data: map.as_slice().to_vec(),
                             keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
                         });

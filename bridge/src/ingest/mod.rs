@@ -21,6 +21,7 @@ pub use room_sink::RoomSink;
 use sfu::{SessionId, SfuHandle};
 
 use crate::Error;
+use crate::live::SourceVideo;
 
 /// Opens room sinks and keeps what the stream health shows about each.
 #[derive(Clone)]
@@ -72,6 +73,16 @@ impl RoomIngest {
         let sink = RoomSink::start(stream, source, shared)
             .map_err(|e| Error::Build(format!("ingest thread: {e}")))?;
         Ok((id, sink))
+    }
+
+    /// The H.264 `stream`'s ingest sends into its room, while one runs and once its size is
+    /// known: what the LL-HLS bridge may copy as its top rung.
+    pub fn source_video(&self, stream: &str) -> Option<SourceVideo> {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let shared = live.get(stream)?.upgrade()?;
+        let sent = *shared.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        let (width, height) = sent.size?;
+        Some(SourceVideo { width, height })
     }
 
     /// The health of `stream`'s ingest while one runs.

@@ -7,7 +7,9 @@
 //! ```
 //!
 //! The room's keyframe requests reach x264 as upstream force-key-unit events: unlike a
-//! passthrough source, a re-encoded one can answer them.
+//! passthrough source, a re-encoded one can answer them. The converter forces one every two
+//! seconds of source time as well, so the LL-HLS bridge can cut segments on them and copy the
+//! re-encode as its top rung.
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -60,7 +62,9 @@ impl Reencoder {
                 .property_from_str("tune", "zerolatency")
                 .property_from_str("speed-preset", "veryfast")
                 .property("bitrate", bitrate_kbps)
-                .property("key-int-max", 120u32)
+                // Keyframes are forced every two seconds of source time (the converter does
+                // it); this only bounds the GOP should that stop.
+                .property("key-int-max", 300u32)
                 .property("bframes", 0u32)
                 .build()?,
             gst::ElementFactory::make("capsfilter")

@@ -41,6 +41,9 @@ const MTU: usize = 1200;
 const REENCODED_PROFILE: u32 = 0x4d_00_1f;
 /// Re-encode bit rate.
 const REENCODE_KBPS: u32 = 2_500;
+/// A re-encode's keyframes are forced this far apart in source time (90 kHz), the LL-HLS
+/// segment target, so the bridge can copy it as its top rung (viewers' requests add more).
+const REENCODE_GOP: i64 = 2 * 90_000;
 
 /// What the thread and the sink share.
 #[derive(Debug, Default)]
@@ -53,6 +56,25 @@ pub(crate) struct Shared {
     pub problems: Mutex<Vec<String>>,
     /// Whether video is re-encoded.
     pub reencoding: AtomicBool,
+    /// The H.264 the room gets, as the LL-HLS bridge may copy it.
+    pub sent: Mutex<SentVideo>,
+}
+
+/// The H.264 that goes into the room (passed through or re-encoded), as far as the LL-HLS
+/// bridge needs it to copy it as its top rung.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SentVideo {
+    /// Picture size from the SPS of the last keyframe.
+    pub size: Option<(u32, u32)>,
+}
+
+impl SentVideo {
+    /// One access unit went into the room, with parameter sets `config`.
+    fn frame(&mut self, config: Option<&VideoConfig>, keyframe: bool) {
+        if keyframe && let Some(sps) = config.and_then(|c| c.sps.first()).and_then(|s| parse_sps(s).ok()) {
+            self.size = Some((sps.width, sps.height));
+        }
+    }
 }
 
 impl Shared {
@@ -62,6 +84,10 @@ impl Shared {
         if !p.contains(&message) {
             p.push(message);
         }
+    }
+
+    fn sent(&self, config: Option<&VideoConfig>, keyframe: bool) {
+        lock(&self.sent).frame(config, keyframe);
     }
 }
 
@@ -159,6 +185,8 @@ struct Converter {
     reencoder_zero: Zero,
     /// Re-encoding waits for a keyframe to start from.
     reencode_waits: bool,
+    /// The source decode time at which the re-encode's next keyframe is forced.
+    reencode_next_key: Option<i64>,
     aac: Option<AacToOpus>,
     aac_zero: Zero,
     opus_passthrough: bool,
@@ -241,6 +269,7 @@ impl Converter {
             reencoder: None,
             reencoder_zero: Zero::default(),
             reencode_waits: true,
+            reencode_next_key: None,
             aac: None,
             aac_zero: Zero::default(),
             opus_passthrough: false,
@@ -361,6 +390,7 @@ impl Converter {
                 let rtp = (v.pts - anchor.ticks).max(0) as u64;
                 let packets = out.track.packets(rtp, Some(anchor.capture(v.pts)), payloads);
                 drop(out);
+                self.shared.sent(self.config.as_ref(), v.keyframe);
                 send(&self.source, packets);
             }
             VideoMode::Reencode => self.reencode(&v, anchor),
@@ -373,6 +403,7 @@ impl Converter {
             let video = self.video.clone();
             let source = self.source.clone();
             let at = self.reencoder_zero.clone();
+            let shared = self.shared.clone();
             let started = Reencoder::start(REENCODE_KBPS, move |o: Output| {
                 let Some((base, anchor)) = *lock(&at) else {
                     return;
@@ -394,6 +425,7 @@ impl Converter {
                 let rtp = (ticks - anchor.ticks).max(0) as u64;
                 let packets = out.track.packets(rtp, Some(anchor.capture(ticks)), payloads);
                 drop(out);
+                shared.sent(config.as_ref(), frame.keyframe);
                 send(&source, packets);
             });
             match started {
@@ -409,6 +441,12 @@ impl Converter {
         }
         self.reencode_waits = false;
         let Some(r) = &mut self.reencoder else { return };
+        let next_key = *self.reencode_next_key.get_or_insert(v.dts + REENCODE_GOP);
+        if v.dts >= next_key {
+            r.force_keyframe();
+            let missed = (v.dts - next_key) / REENCODE_GOP;
+            self.reencode_next_key = Some(next_key + (missed + 1) * REENCODE_GOP);
+        }
         let pushed = r.push(v.dts, v.pts, annex_b(self.config.as_ref(), v));
         let mut zero = lock(&self.reencoder_zero);
         if zero.is_none()
@@ -424,6 +462,7 @@ impl Converter {
             self.reencoder = None;
             *lock(&self.reencoder_zero) = None;
             self.reencode_waits = true;
+            self.reencode_next_key = None;
         }
     }
 

@@ -10,6 +10,7 @@ use super::exposition::BridgeMetrics;
 use super::health::{BridgeHealth, BridgeStats};
 use super::room_bridge::RoomBridge;
 use super::settings::{BridgeConfig, StreamSettings};
+use crate::ingest::RoomIngest;
 
 /// The bridges of this process. Cheap to clone.
 #[derive(Clone)]
@@ -21,6 +22,8 @@ struct Inner {
     sfu: SfuHandle,
     origin: hls::Origin,
     config: BridgeConfig,
+    /// Ingest sources, whose H.264 a bridge copies as its top rung.
+    ingest: Option<RoomIngest>,
     running: Mutex<HashMap<String, RoomBridge>>,
     stats: Arc<BridgeStats>,
 }
@@ -32,8 +35,14 @@ impl std::fmt::Debug for Bridges {
 }
 
 impl Bridges {
-    /// Bridges from `sfu`'s rooms into `origin`'s streams.
-    pub fn new(sfu: SfuHandle, origin: hls::Origin, config: BridgeConfig) -> Bridges {
+    /// Bridges from `sfu`'s rooms into `origin`'s streams; the rooms `ingest` publishes have
+    /// their source's H.264 as the top rung where it fits.
+    pub fn new(
+        sfu: SfuHandle,
+        origin: hls::Origin,
+        config: BridgeConfig,
+        ingest: Option<RoomIngest>,
+    ) -> Bridges {
         tracing::info!(
             encoder = %config.encoder,
             ladder = ?config.ladder,
@@ -45,6 +54,7 @@ impl Bridges {
                 sfu,
                 origin,
                 config,
+                ingest,
                 running: Mutex::new(HashMap::new()),
                 stats: Arc::default(),
             }),
@@ -91,14 +101,12 @@ impl Bridges {
                 .map(|sink| Box::new(sink) as Box<dyn MediaSink>)
                 .map_err(|e| e.to_string())
         });
-        let bridge = RoomBridge::start(
-            stream,
-            tap,
-            open,
-            self.inner.config.clone(),
-            settings,
-            self.inner.stats.clone(),
-        )
+        let config = self.inner.config.clone();
+        let stats = self.inner.stats.clone();
+        let bridge = match &self.inner.ingest {
+            Some(ingest) => RoomBridge::start(stream, (tap, ingest.clone()), open, config, settings, stats),
+            None => RoomBridge::start(stream, tap, open, config, settings, stats),
+        }
         .map_err(|e| format!("no thread for the bridge: {e}"))?;
         tracing::info!(%stream, "bridging to LL-HLS");
         running.insert(stream.to_string(), bridge);

@@ -15,5 +15,5 @@ mod settings;
 pub use bridges::Bridges;
 pub use exposition::BridgeMetrics;
 pub use health::{BridgeHealth, BridgeState, BridgeStats};
-pub use room_bridge::{OpenStream, PacketSource, RoomBridge};
+pub use room_bridge::{OpenStream, PacketSource, RoomBridge, SourceVideo};
 pub use settings::{BridgeConfig, DEFAULT_LADDER, StreamSettings};

@@ -49,6 +49,40 @@ pub trait PacketSource: Send + 'static {
     fn publishes_video(&self) -> bool {
         false
     }
+    /// The publisher's H.264 when it is an ingest source (RTMP, SRT, RTSP) whose video the
+    /// top rung may copy.
+    fn source_video(&self) -> Option<SourceVideo> {
+        None
+    }
+}
+
+/// An ingest source's H.264 as it enters the room: the top rung copies it, with no decode and
+/// no second encode, while its size is the top rendition's and its keyframes fall where
+/// segments are cut (the transcoder watches them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceVideo {
+    /// Picture width.
+    pub width: u32,
+    /// Picture height.
+    pub height: u32,
+}
+
+impl PacketSource for (RoomTap, crate::ingest::RoomIngest) {
+    fn recv_timeout(&self, timeout: Duration) -> Result<TapPacket, RecvTimeoutError> {
+        self.0.recv_timeout(timeout)
+    }
+
+    fn request_keyframe(&self) {
+        self.0.request_keyframe();
+    }
+
+    fn publishes_video(&self) -> bool {
+        self.0.room_has_video()
+    }
+
+    fn source_video(&self) -> Option<SourceVideo> {
+        self.1.source_video(self.0.room())
+    }
 }
 
 impl PacketSource for RoomTap {
@@ -98,6 +132,7 @@ impl RoomBridge {
                 encoder: config.encoder.to_string(),
                 renditions: Vec::new(),
                 video_codec: None,
+                top_rung_copied: false,
                 audio: false,
                 clock: None,
                 restarts: 0,
@@ -118,6 +153,8 @@ impl RoomBridge {
                 asked: None,
             },
             sequence: 0,
+            epoch: 0,
+            no_copy_epoch: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("bridge-{stream}"))
@@ -208,6 +245,8 @@ enum Run {
         transcoder: Box<Transcoder>,
         video: Option<VideoCodec>,
         last_packet: Instant,
+        /// The top rung copies the source's H.264, which had this size.
+        copying: Option<(u32, u32)>,
     },
 }
 
@@ -231,6 +270,11 @@ struct Worker<S: PacketSource> {
     run: Run,
     /// Transcoder runs so far (names their pipelines).
     sequence: u64,
+    /// The publisher epoch of the last packet.
+    epoch: u32,
+    /// A publisher (its epoch) whose keyframes did not fit the segments: its top rung is
+    /// encoded.
+    no_copy_epoch: Option<u32>,
 }
 
 impl<S: PacketSource> Worker<S> {
@@ -254,6 +298,7 @@ impl<S: PacketSource> Worker<S> {
 
     fn packet(&mut self, p: TapPacket) {
         let now = Instant::now();
+        self.epoch = p.epoch;
         let restart = match &mut self.run {
             Run::Prerolling { preroll, .. } => {
                 preroll.push(p);
@@ -322,9 +367,25 @@ impl<S: PacketSource> Worker<S> {
                     self.start(plan);
                 }
             }
-            Run::Running { transcoder, .. } => {
+            Run::Running {
+                transcoder, copying, ..
+            } => {
+                let resized = copying.is_some_and(|size| {
+                    self.source
+                        .source_video()
+                        .is_none_or(|v| (v.width, v.height) != size)
+                });
+                let misfit = copying.is_some() && transcoder.copy_misfit();
                 if let Err(e) = transcoder.health() {
                     self.restart(Restart::Fault(e.to_string()));
+                } else if misfit {
+                    // Not again for this publisher: its encoder keeps its keyframe interval.
+                    self.no_copy_epoch = Some(self.epoch);
+                    self.restart(Restart::Changed(
+                        "the source's keyframes are too far apart for the segments: the top rung is encoded",
+                    ));
+                } else if resized {
+                    self.restart(Restart::Changed("the source's picture size changed"));
                 } else if transcoder.take_keyframe_request() {
                     // Through the room's throttle: a burst of requests is one PLI.
                     self.source.request_keyframe();
@@ -365,14 +426,32 @@ impl<S: PacketSource> Worker<S> {
             // there are and leave out what does not fit.
             tracing::warn!(stream = %self.stream, ?tracks, "the source's tracks changed; the renditions stay as they were");
         }
+        // An ingest source's H.264 is the top rung as it is, where it can be.
+        let source_video = video
+            .filter(|v| v.codec == VideoCodec::H264)
+            .and_then(|_| self.source.source_video());
         let renditions = match &self.output {
             Some(output) => output.renditions.clone(),
             None => {
-                let (w, h) = video.and_then(|v| v.size).unwrap_or((1280, 720));
                 let heights = self.settings.ladder.as_deref().unwrap_or(&self.config.ladder);
-                ladder::for_source(w, h, heights)
+                match source_video {
+                    Some(s) => ladder::source_on_top(s.width, s.height, heights),
+                    None => {
+                        let (w, h) = video.and_then(|v| v.size).unwrap_or((1280, 720));
+                        ladder::for_source(w, h, heights)
+                    }
+                }
             }
         };
+        let epoch = packets.first().map(|p| p.epoch);
+        let copying = source_video
+            .filter(|s| {
+                renditions
+                    .first()
+                    .is_some_and(|top| (s.width, s.height) == (top.width, top.height))
+                    && (epoch.is_none() || epoch != self.no_copy_epoch)
+            })
+            .map(|s| (s.width, s.height));
         let (video, audio) = match &self.output {
             Some(o) => (video.filter(|_| o.tracks.0), audio.filter(|_| o.tracks.1)),
             None => (video, audio),
@@ -405,6 +484,7 @@ impl<S: PacketSource> Worker<S> {
             encoder: self.config.encoder,
             speed_preset: self.config.speed_preset,
             audio_bitrate: self.config.audio_bitrate,
+            copy_top: copying.map(|_| self.settings.hls().keyframe_window()),
         };
         self.sequence += 1;
         let name = format!("transcode-{}-{}", self.stream, self.sequence);
@@ -428,16 +508,21 @@ impl<S: PacketSource> Worker<S> {
                     .collect();
                 c.health.video_codec = video.map(|v| format!("{:?}", v.codec));
                 c.health.encoder = transcoder.encoding().to_string();
+                c.health.top_rung_copied = copying.is_some();
                 c.health.audio = audio.is_some();
                 c.health.clock = Some(match basis {
                     crate::transcode::clock::Basis::Capture => "capture",
                     crate::transcode::clock::Basis::Arrival => "arrival",
                 });
                 drop(c);
+                if copying.is_some() {
+                    tracing::info!(stream = %self.stream, "the top rung is the source's own H.264");
+                }
                 self.run = Run::Running {
                     transcoder: Box::new(transcoder),
                     video: video.map(|v| v.codec),
                     last_packet: Instant::now(),
+                    copying,
                 };
             }
             Err(e) => {

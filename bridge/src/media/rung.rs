@@ -120,6 +120,7 @@ fn build(
         track,
         TrackKind::H264 {
             bitrate: rung.bitrate,
+            frame_rate: None,
         },
         feed.clone(),
     );
@@ -129,15 +130,18 @@ fn build(
     Ok(queue)
 }
 
-/// Builds a rung per rendition (track `i` for rendition `i`) and links each from `tee`.
+/// Builds a rung per rendition (track `first_track + i` for rendition `i`) and links each
+/// from `tee`.
 pub(crate) fn build_all(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
     encoding: &RungEncoding,
     renditions: &[Rendition],
+    first_track: usize,
     feed: &SyncSender<Feed>,
 ) -> Result<(), Error> {
-    for (track, rendition) in renditions.iter().enumerate() {
+    for (i, rendition) in renditions.iter().enumerate() {
+        let track = first_track + i;
         let branch = build(pipeline, encoding, track, rendition, feed)?;
         let src = tee
             .request_pad_simple("src_%u")

@@ -16,8 +16,9 @@ use super::pusher::Feed;
 /// What a track carries, beyond what its caps say.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TrackKind {
-    /// H.264 at this target bit rate.
-    H264 { bitrate: u32 },
+    /// H.264 at this target bit rate; `frame_rate` stands in when the caps have none (a copied
+    /// source whose SPS has no timing information).
+    H264 { bitrate: u32, frame_rate: Option<u32> },
     /// AAC at this target bit rate.
     Aac { bitrate: u32 },
 }
@@ -81,11 +82,17 @@ fn track_config(caps: &gst::CapsRef, kind: TrackKind) -> Result<TrackConfig, Str
         .map_err(|e| format!("codec_data: {e}"))?;
     let codec_data = codec_data.map_readable().map_err(|e| e.to_string())?;
     match kind {
-        TrackKind::H264 { bitrate } => {
+        TrackKind::H264 {
+            bitrate,
+            frame_rate: fallback,
+        } => {
             let avc = parse_avcc(&codec_data)?;
-            let frame_rate = s
-                .get::<gst::Fraction>("framerate")
-                .map_err(|e| format!("framerate: {e}"))?;
+            let frame_rate = match (s.get::<gst::Fraction>("framerate"), fallback) {
+                (Ok(f), _) if f.numer() > 0 => f,
+                (_, Some(fps)) => gst::Fraction::new(i32::try_from(fps).unwrap_or(30), 1),
+                (Ok(_), None) => return Err("no frame rate".into()),
+                (Err(e), None) => return Err(format!("framerate: {e}")),
+            };
             Ok(TrackConfig::H264 {
                 width: int("width")?.try_into().map_err(|_| "negative width")?,
                 height: int("height")?.try_into().map_err(|_| "negative height")?,

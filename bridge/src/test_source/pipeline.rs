@@ -46,7 +46,7 @@ pub(crate) fn build(
         speed_preset: config.speed_preset,
         keyframe_interval_frames: config.keyframe_interval_frames(),
     };
-    rung::build_all(&pipeline, &tee, &encoding, &config.renditions, feed)?;
+    rung::build_all(&pipeline, &tee, &encoding, &config.renditions, 0, feed)?;
     if let (Some(encoder), Some(bitrate)) = (aac_encoder, config.audio_bitrate) {
         audio_branch(&pipeline, encoder, bitrate, config.renditions.len(), feed)?;
     }

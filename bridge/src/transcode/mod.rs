@@ -35,6 +35,7 @@ use sfu::{MediaKind, TapPacket};
 use crate::Error;
 use crate::encoder::EncoderChoice;
 use crate::ladder::{Rendition, SpeedPreset};
+use crate::media::keyframes::SourceKeyframes;
 use crate::media::pusher::Pusher;
 use crate::media::running::Running;
 use clock::{Basis, TrackClock, WallClock};
@@ -64,6 +65,11 @@ pub struct TranscodeConfig {
     pub speed_preset: SpeedPreset,
     /// AAC bit rate, bit/s.
     pub audio_bitrate: u32,
+    /// `Some(window)`: the source's H.264 is the top rung as it is (an ingest source whose
+    /// size is the top rendition's), not decoded for it and not encoded again, and its
+    /// keyframes are checked against the packager's segment window
+    /// ([`hls::StreamConfig::keyframe_window`]; see [`Transcoder::copy_misfit`]).
+    pub copy_top: Option<std::ops::RangeInclusive<Duration>>,
 }
 
 impl TranscodeConfig {
@@ -98,6 +104,9 @@ impl TranscodeConfig {
         if self.keyframe_interval_frames() == 0 {
             return invalid("keyframe interval under one frame");
         }
+        if self.copy_top.is_some() && self.video.is_none_or(|v| v.codec != VideoCodec::H264) {
+            return invalid("only H.264 is copied as the top rung");
+        }
         Ok(())
     }
 }
@@ -127,6 +136,7 @@ pub struct Transcoder {
     video: Option<VideoFeed>,
     audio: Option<gst_app::AppSrc>,
     keyframe_wanted: Arc<AtomicBool>,
+    source_keyframes: Option<Arc<SourceKeyframes>>,
     video_clock: TrackClock,
     audio_clock: TrackClock,
     wall: WallClock,
@@ -203,6 +213,7 @@ impl Transcoder {
             video,
             audio: built.audio,
             keyframe_wanted: built.keyframe_wanted,
+            source_keyframes: built.source_keyframes,
             video_clock,
             audio_clock,
             wall,
@@ -271,6 +282,12 @@ impl Transcoder {
     /// the publisher should be asked.
     pub fn take_keyframe_request(&self) -> bool {
         self.keyframe_wanted.swap(false, Ordering::Relaxed)
+    }
+
+    /// The copied source's keyframes came too far apart for a segment to end on one: its
+    /// segments would start without a keyframe, and the top rung should be encoded.
+    pub fn copy_misfit(&self) -> bool {
+        self.source_keyframes.as_ref().is_some_and(|k| k.misfit())
     }
 
     /// The wall-clock time of pts 0.

@@ -7,6 +7,11 @@
 //! appsrc (RTP Opus) -> rtpopusdepay -> opusdec -> the AAC tail (media::aac)
 //! ```
 //!
+//! An ingest source's H.264 (`copy_top`) is copied as the top rung: after `h264parse` a tee
+//! sends its access units to that rung's appsink as they are and to the decoder for the rungs
+//! below (none when the source is the only rung), whose keyframes follow the source's
+//! (`keyframes::follow`).
+//!
 //! With NVDEC (see [`crate::encoder`]) the decoder is nvcodec's and frames stay in CUDA
 //! memory up to each rung's `cudascale`; there is no `videoconvert`. GStreamer 1.22's nvcodec
 //! has no AV1 decoder, so an AV1 room decodes with libaom and scales on the CPU, whatever the
@@ -27,10 +32,12 @@ use super::frame_size::VideoCodec;
 use super::preroll::{AudioInput, VideoInput};
 use crate::Error;
 use crate::encoder::EncoderChoice;
+use crate::media::aac;
+use crate::media::keyframes::{self, SourceKeyframes};
 use crate::media::plugins::{self, Needed};
 use crate::media::pusher::Feed;
 use crate::media::rung::{self, RungEncoding};
-use crate::media::{aac, keyframes};
+use crate::media::track_sink::{self, TrackKind};
 
 /// Elements of the video input, with their packages.
 const VIDEO_IN: &[Needed] = &[
@@ -128,6 +135,8 @@ pub(crate) struct Built {
     pub(crate) audio: Option<gst_app::AppSrc>,
     /// Set when an element (depayloader, decoder) asked upstream for a keyframe.
     pub(crate) keyframe_wanted: Arc<AtomicBool>,
+    /// The copied source's keyframes (`copy_top`).
+    pub(crate) source_keyframes: Option<Arc<SourceKeyframes>>,
 }
 
 /// Builds the pipeline for `config`, its appsinks feeding `feed`.
@@ -145,13 +154,13 @@ pub(crate) fn build(
         .build();
     pipeline.use_clock(Some(&clock));
     let keyframe_wanted = Arc::new(AtomicBool::new(false));
-    let video = match &config.video {
+    let (video, source_keyframes) = match &config.video {
         Some(input) => {
-            let src = video_input(&pipeline, config, input, feed)?;
+            let (src, keyframes) = video_input(&pipeline, config, input, feed)?;
             keyframe_requests(&src, keyframe_wanted.clone());
-            Some(src)
+            (Some(src), keyframes)
         }
-        None => None,
+        None => (None, None),
     };
     let audio = match (&config.audio, aac_encoder) {
         (Some(input), Some(encoder)) => Some(audio_input(
@@ -169,6 +178,7 @@ pub(crate) fn build(
         video,
         audio,
         keyframe_wanted,
+        source_keyframes,
     })
 }
 
@@ -202,12 +212,13 @@ fn live_source(name: &str, caps: gst::Caps) -> gst_app::AppSrc {
         .build()
 }
 
+/// The video's appsrc, and the source's keyframes when its H.264 is copied.
 fn video_input(
     pipeline: &gst::Pipeline,
     config: &TranscodeConfig,
     input: &VideoInput,
     feed: &SyncSender<Feed>,
-) -> Result<gst_app::AppSrc, Error> {
+) -> Result<(gst_app::AppSrc, Option<Arc<SourceKeyframes>>), Error> {
     let encoding = run_encoding(config);
     let gpu = encoding.gpu_decode;
     let (depay, parse, decoder, _) = video_elements(input.codec, gpu);
@@ -242,6 +253,44 @@ fn video_input(
     if let Some(parse) = parse {
         chain.push(gst::ElementFactory::make(parse).build()?);
     }
+    // The source's H.264 copied as the top rung: parsed into AVC access units, split between
+    // the copy and the decoder (which the lower rungs need, if there are any).
+    let copy = if let Some(window) = &config.copy_top {
+        let avc = avc_caps();
+        let parsed = gst::ElementFactory::make("capsfilter")
+            .name("source-avc")
+            .property("caps", &avc)
+            .build()?;
+        let split = gst::ElementFactory::make("tee").name("source").build()?;
+        chain.push(parsed.clone());
+        chain.push(split.clone());
+        pipeline.add_many(&chain)?;
+        gst::Element::link_many(&chain)?;
+        let top = &config.renditions[0];
+        let queue = gst::ElementFactory::make("queue").name("queue-source").build()?;
+        let sink = track_sink::build(
+            "sink-source",
+            &avc,
+            0,
+            TrackKind::H264 {
+                bitrate: top.bitrate,
+                frame_rate: Some(config.frame_rate),
+            },
+            feed.clone(),
+        );
+        pipeline.add_many([&queue, sink.upcast_ref()])?;
+        gst::Element::link_many([&split, &queue, sink.upcast_ref()])?;
+        let parsed = parsed.static_pad("src").expect("a capsfilter has a src pad");
+        if config.renditions.len() == 1 {
+            // Nothing to decode for.
+            let keyframes = keyframes::follow(&parsed, None, config.frame_rate, window);
+            return Ok((src, Some(keyframes)));
+        }
+        chain = vec![gst::ElementFactory::make("queue").name("queue-decode").build()?];
+        Some((split, parsed, window))
+    } else {
+        None
+    };
     let decoder = gst::ElementFactory::make(decoder).name("decoder").build()?;
     if decoder.has_property("max-errors") {
         // GStreamer's default (-1) ignores decoding errors forever: a broken bitstream would
@@ -281,18 +330,43 @@ fn video_input(
     chain.push(tee.clone());
     pipeline.add_many(&chain)?;
     gst::Element::link_many(&chain)?;
-    keyframes::attach(
-        &frames.static_pad("src").expect("a capsfilter has a src pad"),
-        config.keyframe_interval,
-    );
-
-    let encoding = RungEncoding {
+    let frames_out = frames.static_pad("src").expect("a capsfilter has a src pad");
+    let mut encoding = RungEncoding {
         choice: encoding,
         speed_preset: config.speed_preset,
         keyframe_interval_frames: config.keyframe_interval_frames(),
     };
-    rung::build_all(pipeline, &tee, &encoding, &config.renditions, feed)?;
-    Ok(src)
+    let (first_encoded, source_keyframes) = match copy {
+        Some((split, parsed, window)) => {
+            split.link(&chain[0])?;
+            // Keyframes where the copy has them; the encoders' own GOP limit only bounds a
+            // source whose keyframes stopped (the bridge then encodes the top rung too).
+            let keyframes = keyframes::follow(&parsed, Some(&frames_out), config.frame_rate, window);
+            encoding.keyframe_interval_frames *= 2;
+            (1, Some(keyframes))
+        }
+        None => {
+            keyframes::attach(&frames_out, config.keyframe_interval);
+            (0, None)
+        }
+    };
+    rung::build_all(
+        pipeline,
+        &tee,
+        &encoding,
+        &config.renditions[first_encoded..],
+        first_encoded,
+        feed,
+    )?;
+    Ok((src, source_keyframes))
+}
+
+/// H.264 as AVC access units: what the copy and the packager take.
+fn avc_caps() -> gst::Caps {
+    gst::Caps::builder("video/x-h264")
+        .field("stream-format", "avc")
+        .field("alignment", "au")
+        .build()
 }
 
 fn audio_input(
@@ -345,6 +419,7 @@ mod tests {
             },
             speed_preset: SpeedPreset::Ultrafast,
             audio_bitrate: 128_000,
+            copy_top: None,
         }
     }
 

@@ -125,8 +125,27 @@ pub enum Push {
     Srt { url: String, passphrase: Option<String> },
 }
 
-/// An ffmpeg publisher: a 640x360 30 fps test pattern and a 440 Hz tone (AAC), in real time.
-/// Killed on drop; its log is printed when the test fails.
+/// The picture ffmpeg sends: its size and its keyframe interval in frames (at 30 fps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub width: u32,
+    pub height: u32,
+    pub gop: u32,
+}
+
+impl Default for Shape {
+    /// 640x360, a keyframe every two seconds (as OBS and streaming services recommend).
+    fn default() -> Self {
+        Shape {
+            width: 640,
+            height: 360,
+            gop: 60,
+        }
+    }
+}
+
+/// An ffmpeg publisher: a 30 fps test pattern (640x360 unless shaped) and a 440 Hz tone
+/// (AAC), in real time. Killed on drop; its log is printed when the test fails.
 pub struct Ffmpeg {
     child: Child,
     log: PathBuf,
@@ -134,8 +153,13 @@ pub struct Ffmpeg {
 }
 
 impl Ffmpeg {
-    /// Start pushing for `seconds`.
+    /// Start pushing the default shape for `seconds`.
     pub fn push(video: Video, to: Push, seconds: u32) -> Ffmpeg {
+        Ffmpeg::push_shaped(video, to, seconds, Shape::default())
+    }
+
+    /// Start pushing a picture of `shape` for `seconds`.
+    pub fn push_shaped(video: Video, to: Push, seconds: u32, shape: Shape) -> Ffmpeg {
         let log = std::env::temp_dir().join(format!(
             "fanout-ffmpeg-{}-{}.log",
             std::process::id(),
@@ -144,12 +168,13 @@ impl Ffmpeg {
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"]);
         // Real time on both inputs: ffmpeg would otherwise read the tone as fast as it can.
-        cmd.args(["-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"]);
+        let pattern = format!("testsrc2=size={}x{}:rate=30", shape.width, shape.height);
+        cmd.args(["-re", "-f", "lavfi", "-i", &pattern]);
         cmd.args(["-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
         cmd.args(["-t", &seconds.to_string()]);
-        cmd.args([
-            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "60",
-        ]);
+        cmd.args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]);
+        // A fixed GOP (no scene cuts), as a streaming encoder is set up.
+        cmd.args(["-g", &shape.gop.to_string(), "-sc_threshold", "0"]);
         match video {
             Video::NoBFrames => cmd.args(["-tune", "zerolatency", "-bf", "0"]),
             Video::BFrames => cmd.args(["-bf", "2"]),
