@@ -626,15 +626,16 @@ bench_ingest_bridge_cost() {
   command -v ffmpeg >/dev/null || { echo "ingest-bridge-cost needs ffmpeg" >&2; exit 1; }
   local warm=12 window=20
   local pass; pass=$(ingest_file 0)
-  echo "## LL-HLS bridge of N RTMP rooms (720p30 2.5 Mb/s H.264 main, 2 s GOP, AAC; ladder 720/480/360), no viewers"
+  echo "## LL-HLS bridge of N RTMP rooms (720p30 2.5 Mb/s H.264 main, 2 s GOP, AAC), no viewers; ladder 720 = the source's size only"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; ${warm} s after the pushes start, then ${window} s measured"
   echo
-  echo "| top rung | N | top rung copied | server CPU (of one core) | server CPU-s per s per room |"
-  echo "|---|---|---|---|---|"
-  local mode n
+  echo "| top rung | ladder | N | top rung copied | server CPU (of one core) | server CPU-s per s per room |"
+  echo "|---|---|---|---|---|---|"
+  local mode ladder n
   for mode in copy encode; do
+    for ladder in 720,480,360 720; do
     for n in "${counts[@]}"; do
-      local flags=(--api-rate-limit 0 "${INGEST_ADDRS[@]}")
+      local flags=(--api-rate-limit 0 --hls-ladder "$ladder" "${INGEST_ADDRS[@]}")
       [[ $mode == encode ]] && flags+=(--no-hls-source-copy)
       start_server "${flags[@]}"
       ingest_push "$n" "$pass"
@@ -645,11 +646,12 @@ bench_ingest_bridge_cost() {
       s0=$(cpu_seconds "$SERVER_PID")
       sleep "$window"
       s1=$(cpu_seconds "$SERVER_PID")
-      awk -v m="$mode" -v c="$copied" -v n="$n" -v s0="$s0" -v s1="$s1" -v w="$window" 'BEGIN {
-        printf "| %s | %d | %s | %.0f %% | %.3f |\n", m, n, c, (s1 - s0) / w * 100, (s1 - s0) / w / n }'
+      awk -v m="$mode" -v l="$ladder" -v c="$copied" -v n="$n" -v s0="$s0" -v s1="$s1" -v w="$window" 'BEGIN {
+        printf "| %s | %s | %d | %s | %.0f %% | %.3f |\n", m, l, n, c, (s1 - s0) / w * 100, (s1 - s0) / w / n }'
       kill "${INGEST_PUSHERS[@]}" 2>/dev/null || true
       wait "${INGEST_PUSHERS[@]}" 2>/dev/null || true
       stop_server
+    done
     done
   done
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -85,4 +85,19 @@ impl Gate for IngestGate {
     fn open(&self, request: PublishRequest) -> BoxFuture<'_, Result<Box<dyn Sink>, Refusal>> {
         Box::pin(self.admit(request))
     }
+
+    fn check(&self, request: &PublishRequest) -> BoxFuture<'_, Result<(), Refusal>> {
+        let key = match request {
+            PublishRequest::Key { key, .. } => Some(hash_key(key)),
+            PublishRequest::Pull { .. } => None,
+        };
+        Box::pin(async move {
+            let Some(hash) = key else { return Ok(()) };
+            match self.state.db.find_by_key_hash(hash).await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(Refusal::BadKey),
+                Err(e) => Err(Refusal::Unavailable(format!("database: {e}"))),
+            }
+        })
+    }
 }

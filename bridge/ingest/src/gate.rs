@@ -96,4 +96,14 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Gate: Send + Sync + 'static {
     /// Check the request (the stream key) and start the publication.
     fn open(&self, request: PublishRequest) -> BoxFuture<'_, Result<Box<dyn Sink>, Refusal>>;
+
+    /// Check the request without starting anything (which would replace the stream's current
+    /// publisher): whether `open` could refuse it for its key ([`Refusal::BadKey`]). A protocol
+    /// that must admit a caller before it can `open` (SRT with a passphrase: the key exchange
+    /// comes after the handshake) asks this first, so a wrong key still gets its code. The
+    /// default knows nothing and lets it through to `open`.
+    fn check(&self, request: &PublishRequest) -> BoxFuture<'_, Result<(), Refusal>> {
+        let _ = request;
+        Box::pin(std::future::ready(Ok(())))
+    }
 }

@@ -21,13 +21,14 @@
 //! | the [`Gate`] lets the stream be published now | [`Rejection::Unavailable`] | 2409 conflict |
 //! | the [`Gate`] answers within 5 s | [`Rejection::GateTimeout`] | 2503 down |
 //!
-//! With a passphrase configured, the last three (the gate's) come after the handshake
-//! instead: a wrong passphrase fails in srt-tokio's key exchange with 1010
-//! (SRT_REJ_BADSECRET), and the caller's key material can only be read there. Asking the gate
-//! first would start the publication, and starting one replaces the stream's publisher: a
-//! caller with the stream key and a wrong passphrase would end a live stream. So an encrypted
-//! caller is accepted (the key exchange succeeds) before the gate is asked, and one the gate
-//! refuses sees its connection closed rather than a reject code.
+//! With a passphrase configured, the gate is asked twice. Opening the publication must wait
+//! until after the key exchange: a wrong passphrase fails in srt-tokio's key exchange with
+//! 1010 (SRT_REJ_BADSECRET), the caller's key material can only be read there, and opening
+//! replaces the stream's current publisher, so a caller with the stream key and a wrong
+//! passphrase would otherwise end a live stream. The key alone is checked during the handshake
+//! ([`Gate::check`], which starts nothing), so a wrong key still gets 2401; only a refusal at
+//! the open itself (2409, 2503: the stream became unavailable meanwhile) closes the connection
+//! instead of a reject code.
 //!
 //! Nothing logged names the stream key or the caller's address: connections are named by
 //! their SRT socket id.
@@ -379,7 +380,20 @@ async fn admit(request: ConnectionRequest, shared: Arc<Shared>) {
         }
         return;
     }
-    // An encrypted caller: the passphrase first (see the module docs).
+    // An encrypted caller: the key checked now, the passphrase next, the publication opened
+    // last (see the module docs).
+    let check = shared.gate.check(&PublishRequest::Key {
+        protocol: Protocol::Srt,
+        key: key.clone(),
+        peer,
+    });
+    let checked = tokio::time::timeout(GATE_TIMEOUT, check)
+        .await
+        .map_err(|_| Rejection::GateTimeout)
+        .and_then(|r| r.map_err(Rejection::from));
+    if let Err(rejection) = checked {
+        return refuse(conn, request, rejection).await;
+    }
     let mut socket = match request.accept(key_settings).await {
         Ok(socket) => socket,
         Err(e) => {

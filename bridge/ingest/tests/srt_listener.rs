@@ -17,6 +17,7 @@ use ingest::{
     AudioCodec, Frame, Gate, Protocol, PublishRequest, Refusal, Sink, SinkClosed, SrtConfig, SrtListener,
 };
 use srt_tokio::SrtSocket;
+use srt_tokio::access::{RejectReason, ServerRejectReason};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -67,6 +68,11 @@ impl Gate for TestGate {
             }
         };
         Box::pin(async move { result })
+    }
+
+    fn check(&self, request: &PublishRequest) -> BoxFuture<'_, Result<(), Refusal>> {
+        let known = matches!(request, PublishRequest::Key { key, .. } if self.keys.contains(key));
+        Box::pin(async move { if known { Ok(()) } else { Err(Refusal::BadKey) } })
     }
 }
 
@@ -375,7 +381,8 @@ async fn only_the_passphrase_gets_through() {
     let events = h.drain();
     assert!(events.is_empty(), "{}", summary(&events));
 
-    // The passphrase with a wrong key: the gate refuses after the key exchange.
+    // The passphrase with a wrong key: refused in the handshake by the key check, with
+    // 2401 (unauthorized), nothing opened.
     let mut wrong_key = push_av(
         &h.url(
             "publish:not-a-key",
@@ -385,14 +392,21 @@ async fn only_the_passphrase_gets_through() {
         &[],
     );
     assert!(!exit_status(&mut wrong_key).await.success());
-    let events = h
-        .collect_until(|e| e.iter().any(|e| matches!(e, Event::Refused)))
-        .await;
+    let refused = SrtSocket::builder()
+        .encryption(16, PASSPHRASE)
+        .call(h.addr, Some("publish:not-a-key"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    // srt-tokio shows the code as its description.
+    let unauthorized = RejectReason::Server(ServerRejectReason::Unauthorized).to_string();
     assert!(
-        !events.iter().any(|e| matches!(e, Event::Opened(_))),
-        "{}",
-        summary(&events)
+        refused.ends_with(&unauthorized),
+        "not refused as unauthorized: {refused:?}"
     );
+    let events = h.drain();
+    assert!(events.is_empty(), "{}", summary(&events));
 
     let mut right = push_av(
         &h.url(
