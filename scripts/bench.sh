@@ -462,7 +462,7 @@ ingest_g2g_case() {
     2>>"$DATA/ingest-g2g.txt") || echo "$proto with $bframes B-frames: the viewer failed (see below)" >&2
   kill "$push" 2>/dev/null || true
   wait "$push" 2>/dev/null || true
-  grep -v '^pushing' "$DATA/push-$proto-$bframes.log" >&2 || true
+  grep -v '^pushing\|"mode":"sent"' "$DATA/push-$proto-$bframes.log" >&2 || true
 }
 
 bench_ingest_g2g() {
@@ -490,9 +490,17 @@ def load(name):
         return json.loads(open(f"{data}/{name}").read().strip().splitlines()[-1])
     except Exception:
         return {}
+def sent(name):
+    # fanout-push-test's last '"mode":"sent"' line (RTMP only).
+    try:
+        lines = [l for l in open(f"{data}/{name}").read().splitlines() if '"mode":"sent"' in l]
+        return json.loads(lines[-1]) if lines else {}
+    except Exception:
+        return {}
 print()
 print("| path | B-frames | the server | glass to glass p50 / p95 | floor: encode + decode, no server p50 / p95 | server-added p50 / p95 | Chromium jitter buffer (mean) | goal (p95) | verdict |")
 print("|---|---|---|---|---|---|---|---|---|")
+rows = []
 for b, does, goal in ((0, "passes through", 30), (2, "re-encodes once", 150)):
     floor = load(f"floor-{b}.json")
     for proto in ("rtmp", "srt"):
@@ -507,6 +515,19 @@ for b, does, goal in ((0, "passes through", 30), (2, "re-encodes once", 150)):
               f"({r['samples']} frames, {r['decodeFailures']} unreadable) "
               f"| {f50:.0f} / {f95:.0f} ms | {added[0]:.0f} / {added[1]:.0f} ms | {r.get('jitterBufferMs') or '-'} ms | {goal} ms | {verdict} |"
               if added else f"| {proto.upper()} -> WHEP | {b} | {does} | {r['p50Ms']} / {r['p95Ms']} ms | - | - | - | {goal} ms | - |")
+        s = sent(f"push-{proto}-{b}.log")
+        if s.get("p95Ms") is not None and f95 is not None:
+            rows.append(f"| {proto.upper()} -> WHEP | {b} | {s['p50Ms']:.0f} / {s['p95Ms']:.0f} ms ({s['samples']} frames) "
+                        f"| {r['p50Ms'] - s['p50Ms']:.0f} / {r['p95Ms'] - s['p95Ms']:.0f} ms |")
+if rows:
+    print()
+    print("Where the time goes (RTMP): a frame's age when the pusher's FLV muxer hands it to the socket")
+    print("(encode, and the muxer holding video until the AAC encoder's output of the same instant is")
+    print("there), and what comes after it (TCP, the server, Chromium's decode, jitter buffer and render):")
+    print()
+    print("| path | B-frames | age leaving the pusher p50 / p95 | after the pusher p50 / p95 |")
+    print("|---|---|---|---|")
+    print("\n".join(rows))
 PY
   echo
   cat "$DATA/ingest-g2g.txt"

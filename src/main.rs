@@ -245,9 +245,14 @@ fn init_logging(json: bool) {
 async fn serve(args: ServeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-    let admin_token = match args.admin_token.clone() {
-        Some(t) => t,
-        None => load_or_create_secret(&args.data_dir, "admin-token", "adm_")?,
+    // Where the operator finds the admin token: never printed, it would end up in logs.
+    let (admin_token, admin_token_at) = match args.admin_token.clone() {
+        Some(t) => (t, "as given (--admin-token or FANOUT_ADMIN_TOKEN)".to_string()),
+        None => {
+            let path = args.data_dir.join("admin-token");
+            let token = load_or_create_secret(&args.data_dir, "admin-token", "adm_")?;
+            (token, format!("in {}", path.display()))
+        }
     };
 
     let ips = sfu::candidate_ips(&args.public_ip, args.ice_loopback);
@@ -406,7 +411,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!("  Fanout is running");
     println!("    Home page       {base}/");
     println!("    Streams API     {base}/api/v1/streams   (Authorization: Bearer <admin token>)");
-    println!("    Admin token     {admin_token}");
+    println!("    Admin token     {admin_token_at}");
     println!("    WebRTC media    UDP {}", media.join(", "));
     if let Some(port) = rtmp_port {
         println!(
@@ -428,8 +433,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
     );
     println!("  Create a stream:");
+    match &args.admin_token {
+        Some(_) => println!("    ADMIN_TOKEN=<the admin token you gave>"),
+        None => println!(
+            "    ADMIN_TOKEN=$(cat {})",
+            args.data_dir.join("admin-token").display()
+        ),
+    }
     println!(
-        "    curl -s -X POST {base}/api/v1/streams -H 'Authorization: Bearer {admin_token}' -d '{{\"title\":\"My stream\"}}'"
+        "    curl -s -X POST {base}/api/v1/streams -H \"Authorization: Bearer $ADMIN_TOKEN\" -d '{{\"title\":\"My stream\"}}'"
     );
     println!();
     info!(%local, "HTTP listening");
@@ -688,22 +700,30 @@ async fn chat_only(args: ChatOnlyArgs) -> Result<()> {
     Ok(())
 }
 
-/// A secret kept in the data dir (mode 0600), generated on first use.
+/// A secret kept in the data dir, generated on first use: created with mode 0600 (never
+/// readable by others, not even between a write and a chmod).
 fn load_or_create_secret(dir: &Path, name: &str, prefix: &str) -> Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(name);
     if let Ok(t) = std::fs::read_to_string(&path) {
         let t = t.trim().to_string();
         if !t.is_empty() {
             return Ok(t);
         }
+        // An empty file (a crash between creating and writing it): made again.
+        std::fs::remove_file(&path).with_context(|| format!("removing the empty {}", path.display()))?;
     }
     let token = signaling::new_secret(prefix);
-    std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(token.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(token)
 }
 
@@ -724,4 +744,37 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_generated_secret_is_private_from_the_start_and_kept() {
+        let dir = std::env::temp_dir().join(format!("fanout-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let token = load_or_create_secret(&dir, "admin-token", "adm_").expect("created");
+        assert!(token.starts_with("adm_"), "{token}");
+        let mode = std::fs::metadata(dir.join("admin-token"))
+            .expect("written")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        assert_eq!(
+            load_or_create_secret(&dir, "admin-token", "adm_").expect("read"),
+            token
+        );
+        // An empty file (a crash between creating and writing it) is made again, private.
+        std::fs::write(dir.join("jwt-secret"), "").expect("empty file");
+        let jwt = load_or_create_secret(&dir, "jwt-secret", "").expect("remade");
+        assert!(!jwt.is_empty());
+        let mode = std::fs::metadata(dir.join("jwt-secret"))
+            .expect("written")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        std::fs::remove_dir_all(&dir).expect("cleaned up");
+    }
 }

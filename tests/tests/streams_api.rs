@@ -445,8 +445,8 @@ fn private_streams_need_a_viewer_token_or_a_signed_url() {
 /// Every secret the server handles in a stream's life (created, rotated, published, watched
 /// privately, chatted in, stopped from the API), with debug logging on: the admin
 /// token, stream keys (right, wrong and rotated), the JWT, TURN and webhook secrets, viewer
-/// and chat tokens, TURN credentials. None of them may reach the log. The server logs JSON
-/// lines here (`--log-json`), which the test also checks.
+/// and chat tokens, TURN credentials. None of them may reach the log, nor stdout (the start-up
+/// banner). The server logs JSON lines here (`--log-json`), which the test also checks.
 #[test]
 fn secrets_never_appear_in_the_log() {
     if !in_netns("secrets_never_appear_in_the_log") {
@@ -583,6 +583,9 @@ fn secrets_never_appear_in_the_log() {
     );
 
     let log = s.log();
+    // The banner says where the admin token is, not what it is.
+    let banner = s.stdout();
+    assert!(banner.contains("Admin token     as given"), "{banner}");
     let lines: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
@@ -612,5 +615,6 @@ fn secrets_never_appear_in_the_log() {
         ("TURN credential", turn_credential.as_str()),
     ] {
         assert!(!log.contains(secret), "the {what} appears in the log");
+        assert!(!banner.contains(secret), "the {what} appears on stdout: {banner}");
     }
 }

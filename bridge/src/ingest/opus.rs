@@ -13,6 +13,10 @@ use crate::media::plugins::require;
 
 /// Opus bit rate for converted audio.
 const OPUS_BITRATE: i32 = 96_000;
+/// libopus's encoder complexity (0-10, default 10). At 10 libopus was 46 % of the server's CPU
+/// with passthrough ingests only, at 5 it is 32 % (perf; docs/benchmarks.md, "Ingest"); at
+/// 96 kb/s stereo the lower complexity costs little quality.
+const OPUS_COMPLEXITY: i32 = 5;
 
 /// A running AAC to Opus conversion.
 #[derive(Debug)]
@@ -55,6 +59,7 @@ impl AacToOpus {
                 .build()?,
             gst::ElementFactory::make("opusenc")
                 .property("bitrate", OPUS_BITRATE)
+                .property("complexity", OPUS_COMPLEXITY)
                 .property("inband-fec", true)
                 .build()?,
         ];

@@ -113,6 +113,9 @@ pub struct PushTest {
     ages: Arc<Mutex<Vec<f64>>>,
 }
 
+/// FLV's tag type of a video tag (the first byte of each tag flvmux pushes).
+const FLV_VIDEO_TAG: u8 = 9;
+
 impl PushTest {
     /// Builds and starts the pipeline. Fails when an element is missing, the configuration is
     /// impossible, or the pipeline does not start (e.g. nothing listens at the RTMP URL).
@@ -147,6 +150,9 @@ impl PushTest {
             PushTarget::Floor => floor_tail(&pipeline, &video, config, ages.clone())?,
             target => {
                 let mux = mux_tail(&pipeline, target)?;
+                if matches!(target, PushTarget::Rtmp(_)) {
+                    sent_ages(&mux, ages.clone());
+                }
                 video.link(&mux)?;
                 if let Some(encoder) = aac_encoder {
                     audio_branch(&pipeline, encoder)?.link(&mux)?;
@@ -171,9 +177,11 @@ impl PushTest {
         }
     }
 
-    /// The floor's samples so far, and forgets them: for each decoded frame, the milliseconds
-    /// from its stamped time to the moment it left the decoder. Empty unless the target is
-    /// [`PushTarget::Floor`].
+    /// The samples so far, and forgets them. The floor: for each decoded frame, the
+    /// milliseconds from its stamped time to the moment it left the decoder. RTMP: for each
+    /// video frame, from its stamped time to the moment the muxer handed it to the network
+    /// sink (what the encoder and the muxer's interleaving with audio cost before the server
+    /// sees a byte). Empty for SRT.
     pub fn take_ages_ms(&self) -> Vec<f64> {
         std::mem::take(&mut *self.ages.lock().expect("no code panics while holding the ages"))
     }
@@ -332,6 +340,36 @@ fn mux_tail(pipeline: &gst::Pipeline, target: &PushTarget) -> Result<gst::Elemen
     pipeline.add_many([&mux, &sink])?;
     mux.link(&sink)?;
     Ok(mux)
+}
+
+/// A probe on the FLV muxer's output recording each video tag's age as it leaves for the
+/// network: the pipeline's clock is the realtime one with running time 0 at the base time, so
+/// base time + running time is the frame's stamped wall-clock time.
+fn sent_ages(mux: &gst::Element, ages: Arc<Mutex<Vec<f64>>>) {
+    let pad = mux.static_pad("src").expect("flvmux has a src pad");
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, probe| {
+        let Some(buffer) = probe.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let video = buffer
+            .map_readable()
+            .is_ok_and(|m| m.first() == Some(&FLV_VIDEO_TAG));
+        let running = buffer.pts().and_then(|pts| {
+            pad.sticky_event::<gst::event::Segment>(0)?
+                .segment()
+                .downcast_ref::<gst::ClockTime>()?
+                .to_running_time(pts)
+        });
+        let parent = pad.parent_element();
+        let now = parent.as_ref().and_then(|e| e.current_running_time());
+        if video && let (Some(running), Some(now)) = (running, now) {
+            let age_ms = (now.nseconds() as f64 - running.nseconds() as f64) / 1e6;
+            ages.lock()
+                .expect("no code panics while holding the ages")
+                .push(age_ms);
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// avdec_h264 -> appsink that reads each decoded frame's code and records its age.

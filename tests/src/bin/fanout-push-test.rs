@@ -122,9 +122,29 @@ fn main() -> anyhow::Result<()> {
         return floor(&push, &args);
     }
     let end = (args.seconds > 0.0).then(|| Instant::now() + Duration::from_secs_f64(args.seconds));
+    // RTMP: how old each video frame is when the muxer hands it to the socket, after the
+    // warm-up, as a JSON line every 5 s (the run is usually ended by a signal).
+    let warm = Instant::now() + Duration::from_secs_f64(args.warmup);
+    let mut sent: Vec<f64> = Vec::new();
+    let mut reported = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(200));
         push.health().context("the push failed")?;
+        let ages = push.take_ages_ms();
+        if Instant::now() >= warm {
+            sent.extend(ages);
+        }
+        if !sent.is_empty() && reported.elapsed() >= Duration::from_secs(5) {
+            reported = Instant::now();
+            let p = |q| percentile(&sent, q).unwrap_or(f64::NAN);
+            println!(
+                r#"{{"mode":"sent","samples":{},"p50Ms":{:.1},"p95Ms":{:.1},"maxMs":{:.1}}}"#,
+                sent.len(),
+                p(50.0),
+                p(95.0),
+                p(100.0)
+            );
+        }
         if end.is_some_and(|end| Instant::now() >= end) {
             break;
         }

@@ -195,7 +195,8 @@ impl Server {
             .arg(workspace().join("web"))
             .args(extra)
             .env("RUST_LOG", filter)
-            .stdout(Stdio::null())
+            // The start-up banner, beside the log: the secrets test reads both.
+            .stdout(std::fs::File::create(log.with_extension("stdout")).expect("stdout file"))
             .stderr(log_file)
             .spawn()
             .expect("fanout starts");
@@ -229,6 +230,11 @@ impl Server {
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// What the server printed on stdout (its start-up banner).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.log.with_extension("stdout")).unwrap_or_default()
     }
 
     /// Waits (up to `timeout`) until a line of the log satisfies `found`.
