@@ -27,6 +27,8 @@
 #   scripts/bench.sh ingest-bridge-cost [N ...]  server CPU of the LL-HLS bridge of N RTMP rooms, the source's
 #                                            H.264 copied as the top rung against every rung encoded (default
 #                                            N: 1 2; needs ffmpeg)
+#   scripts/bench.sh ingest-residence [seconds]  the server's own time for ingested video: frame in the ingest
+#                                            sink -> packet sent to a WHEP viewer (RTMP, SRT; video only)
 #   scripts/bench.sh all
 #
 # Everything runs inside a private network namespace on loopback, against a release build.
@@ -42,6 +44,7 @@ if [[ -z "${FANOUT_BENCH_IN_NETNS:-}" ]]; then
     ingest-g2g) cargo build --release --workspace --bin fanout --bin fanout-push-test ;;
     ingest-cost) cargo build --release --workspace --bin fanout --bin fanout-loadgen ;;
     ingest-bridge-cost) cargo build --release --workspace --bin fanout ;;
+    ingest-residence) cargo build --release --workspace --bin fanout --bin fanout-push-test --bin fanout-loadgen ;;
     versus-janus) cargo build --release --workspace --bin fanout --bin fanout-loadgen --bin fanout-publish \
       --bin fanout-udp-floor ;;
     *) cargo build --release --workspace --bin fanout --bin fanout-loadgen --bin fanout-publish ;;
@@ -639,6 +642,46 @@ PY
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# The server's own time for ingested video: from the moment the ingest sink gets a frame (RTMP
+# and FLV, or SRT and MPEG-TS, parsed) to the moment its packets leave for a WHEP viewer. For
+# ingest rooms the SFU's forwarding-delay histogram starts at that moment; one fanout-loadgen
+# viewer reads it over its steady window. Video only (no AAC -> Opus in the figure).
+bench_ingest_residence() {
+  local seconds=${1:-20}
+  start_server --no-hls-bridge "${INGEST_ADDRS[@]}" --srt-latency-ms 20
+  echo "## Server residence of ingested video (fanout-push-test 1280x720p30 2.5 Mb/s, no audio, passed through; one WHEP viewer; ${seconds} s)"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+  echo
+  echo "| path | packets measured | frame in the sink -> packet sent p50 | p99 |"
+  echo "|---|---|---|---|"
+  local proto
+  for proto in rtmp srt; do
+    local s id key url
+    s=$(new_stream); id=$(echo "$s" | field id); key=$(echo "$s" | field streamKey)
+    case "$proto" in
+      rtmp) url=(--rtmp-url "rtmp://127.0.0.1:1935/live/$key") ;;
+      srt) url=(--srt-url "srt://127.0.0.1:8890?streamid=publish:$key") ;;
+    esac
+    "$BIN/fanout-push-test" "${url[@]}" --no-audio >"$DATA/residence-push-$proto.log" 2>&1 &
+    local push=$!
+    sleep 3
+    "$BIN/fanout-loadgen" --whep-url "http://127.0.0.1:8080/whep/$id" --subscribers 1 --settle-seconds 3 \
+      --steady-seconds "$seconds" --seconds "$((seconds + 8))" --metrics-url http://127.0.0.1:8080/metrics \
+      --json >"$DATA/residence-$proto.json" 2>>"$DATA/loadgen.log" || echo '{}' >"$DATA/residence-$proto.json"
+    kill "$push" 2>/dev/null || true
+    wait "$push" 2>/dev/null || true
+    python3 - "$proto" "$DATA/residence-$proto.json" <<'PY'
+import json, sys
+proto, path = sys.argv[1], sys.argv[2]
+d = (json.load(open(path)).get("server_forward_delay") or {})
+fmt = lambda v: "-" if v is None else f"{v:.2f} ms"
+print(f"| {proto.upper()} -> WHEP | {d.get('count', 0):,} | {fmt(d.get('p50_ms'))} | {fmt(d.get('p99_ms'))} |")
+PY
+  done
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  stop_server
+}
+
 # The LL-HLS bridge of RTMP rooms: the source's H.264 copied as the top rung, against every rung
 # encoded (--no-hls-source-copy), for the default ladder (720p copied or encoded, 480p, 360p).
 bench_ingest_bridge_cost() {
@@ -682,6 +725,7 @@ case "${1:-all}" in
   ingest-g2g) shift; bench_ingest_g2g "$@" ;;
   ingest-cost) shift; bench_ingest_cost "$@" ;;
   ingest-bridge-cost) shift; bench_ingest_bridge_cost "$@" ;;
+  ingest-residence) shift; bench_ingest_residence "$@" ;;
   g2g) shift; bench_g2g "$@" ;;
   ttff) shift; bench_ttff "$@" ;;
   fanout) shift; bench_fanout "$@" ;;
@@ -693,5 +737,5 @@ case "${1:-all}" in
   overload) shift; bench_overload "$@" ;;
   versus-janus) shift; bench_versus_janus "$@" ;;
   all) bench_g2g; bench_ttff; bench_fanout ;;
-  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|versus-janus|ingest-g2g|ingest-cost|ingest-bridge-cost|all" >&2; exit 2 ;;
+  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|versus-janus|ingest-g2g|ingest-cost|ingest-bridge-cost|ingest-residence|all" >&2; exit 2 ;;
 esac

@@ -564,6 +564,7 @@ impl signaling::BridgeView for BridgeView {
             "renditions": h.renditions,
             "videoCodec": h.video_codec,
             "topRungCopied": h.top_rung_copied,
+            "audioCopied": h.audio_copied,
             "audio": h.audio,
             "clock": h.clock,
             "restarts": h.restarts,

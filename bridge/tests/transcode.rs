@@ -53,6 +53,7 @@ fn run(publish: Publish, ladder_heights: &[u32], seconds: u64) -> Outcome {
         speed_preset: SpeedPreset::Ultrafast,
         audio_bitrate: 96_000,
         copy_top: None,
+        audio_copy: None,
     };
     let sink = RecordingSink::default();
     let started = SystemTime::now();

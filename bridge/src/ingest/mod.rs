@@ -17,8 +17,9 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-pub use room_sink::RoomSink;
+pub use room_sink::{RoomSink, SourceAac};
 use sfu::{SessionId, SfuHandle};
+use std::sync::mpsc::{Receiver, sync_channel};
 
 use crate::Error;
 use crate::live::SourceVideo;
@@ -78,26 +79,41 @@ impl RoomIngest {
     /// The H.264 `stream`'s ingest sends into its room, while one runs and once its size is
     /// known: what the LL-HLS bridge may copy as its top rung.
     pub fn source_video(&self, stream: &str) -> Option<SourceVideo> {
-        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        let shared = live.get(stream)?.upgrade()?;
-        let sent = *shared.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        let shared = self.shared(stream)?;
+        let sent = *lock(&shared.sent);
         let (width, height) = sent.size?;
         Some(SourceVideo { width, height })
     }
 
+    /// `stream`'s AAC as its ingest receives it, while one runs and converts AAC: the
+    /// AudioSpecificConfig, and a queue of the frames from now on (about 5 s of them; the
+    /// source drops what a slow reader leaves). What the LL-HLS bridge copies.
+    pub fn source_audio(&self, stream: &str) -> Option<(bytes::Bytes, Receiver<SourceAac>)> {
+        let shared = self.shared(stream)?;
+        let config = lock(&shared.aac_config).clone()?;
+        let (tx, rx) = sync_channel(256);
+        lock(&shared.aac_taps).push(tx);
+        Some((config, rx))
+    }
+
+    /// What the sink of `stream`'s running ingest shares, if one runs.
+    fn shared(&self, stream: &str) -> Option<Arc<room_sink::Shared>> {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.get(stream)?.upgrade()
+    }
+
     /// The health of `stream`'s ingest while one runs.
     pub fn health(&self, stream: &str) -> Option<IngestHealth> {
-        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        let shared = live.get(stream)?.upgrade()?;
-        let problems = shared
-            .problems
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let shared = self.shared(stream)?;
+        let problems = lock(&shared.problems).clone();
         Some(IngestHealth {
             reencoding: shared.reencoding.load(Ordering::Relaxed),
             dropped_frames: shared.dropped.load(Ordering::Relaxed),
             problems,
         })
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

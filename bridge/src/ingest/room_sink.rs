@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use ingest::h264::{browser_decodable, parse_sps, split_annex_b};
@@ -31,7 +31,7 @@ use tracing::{info, warn};
 use super::filter::Output;
 use super::opus::AacToOpus;
 use super::reencode::Reencoder;
-use super::rtp_out::{Anchor, TrackOut, send};
+use super::rtp_out::{Anchor, TrackOut, send, send_at};
 
 /// Frames queued between the adapter and the conversion thread.
 const QUEUE: usize = 512;
@@ -58,6 +58,22 @@ pub(crate) struct Shared {
     pub reencoding: AtomicBool,
     /// The H.264 the room gets, as the LL-HLS bridge may copy it.
     pub sent: Mutex<SentVideo>,
+    /// The source's AudioSpecificConfig while its AAC is converted (the bridge copies it).
+    pub aac_config: Mutex<Option<Bytes>>,
+    /// The LL-HLS bridges taking the source's AAC frames as they came.
+    pub aac_taps: Mutex<Vec<SyncSender<SourceAac>>>,
+}
+
+/// One AAC frame of an ingest source as it came, for the LL-HLS bridge to copy instead of
+/// decoding the room's Opus and encoding AAC again.
+#[derive(Debug, Clone)]
+pub struct SourceAac {
+    /// The AudioSpecificConfig it goes with.
+    pub config: Bytes,
+    /// When it was captured, on the clock of the room's packets' capture times.
+    pub capture: SystemTime,
+    /// The raw AAC frame (no ADTS header).
+    pub data: Bytes,
 }
 
 /// The H.264 that goes into the room (passed through or re-encoded), as far as the LL-HLS
@@ -89,12 +105,20 @@ impl Shared {
     fn sent(&self, config: Option<&VideoConfig>, keyframe: bool) {
         lock(&self.sent).frame(config, keyframe);
     }
+
+    /// Hands an AAC frame to every bridge that takes them; a bridge that fell behind loses
+    /// it (its packager fills the hole), one that is gone is forgotten.
+    fn tap_aac(&self, frame: &SourceAac) {
+        lock(&self.aac_taps)
+            .retain(|tap| !matches!(tap.try_send(frame.clone()), Err(TrySendError::Disconnected(_))));
+    }
 }
 
 /// The adapter's end.
 pub struct RoomSink {
     stream: String,
-    frames: SyncSender<Frame>,
+    /// Each frame with when it reached the sink.
+    frames: SyncSender<(Instant, Frame)>,
     shared: Arc<Shared>,
     /// Video was dropped; more is dropped until a keyframe.
     video_gap: bool,
@@ -128,9 +152,9 @@ impl Sink for RoomSink {
             }
             self.video_gap = false;
         }
-        match self.frames.try_send(frame) {
+        match self.frames.try_send((Instant::now(), frame)) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(f)) => {
+            Err(TrySendError::Full((_, f))) => {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                 if matches!(f, Frame::Video(_)) {
                     self.video_gap = true;
@@ -188,6 +212,8 @@ struct Converter {
     /// The source decode time at which the re-encode's next keyframe is forced.
     reencode_next_key: Option<i64>,
     aac: Option<AacToOpus>,
+    /// The AudioSpecificConfig `aac` converts.
+    aac_config: Option<Bytes>,
     aac_zero: Zero,
     opus_passthrough: bool,
 }
@@ -271,15 +297,16 @@ impl Converter {
             reencode_waits: true,
             reencode_next_key: None,
             aac: None,
+            aac_config: None,
             aac_zero: Zero::default(),
             opus_passthrough: false,
         }
     }
 
-    fn run(mut self, frames: &Receiver<Frame>) {
+    fn run(mut self, frames: &Receiver<(Instant, Frame)>) {
         loop {
             match frames.recv_timeout(Duration::from_millis(250)) {
-                Ok(frame) => self.frame(frame),
+                Ok((at, frame)) => self.frame(at, frame),
                 Err(RecvTimeoutError::Timeout) => {}
                 // The adapter dropped its sink: the publication is over.
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -309,18 +336,27 @@ impl Converter {
         self.shared.problem(message);
     }
 
-    fn frame(&mut self, frame: Frame) {
+    /// One frame from the adapter, which got it at `at`.
+    fn frame(&mut self, at: Instant, frame: Frame) {
         match frame {
             Frame::VideoConfig(c) => self.set_config(c),
-            Frame::Video(v) => self.video(v),
+            Frame::Video(v) => self.video(at, v),
             Frame::AudioConfig(AudioCodec::Aac { config }) => self.start_aac(&config),
             Frame::AudioConfig(AudioCodec::Opus { .. }) => {
                 self.aac = None;
+                self.set_aac_config(None);
                 self.opus_passthrough = true;
             }
             Frame::Audio(a) => {
                 let anchor = self.anchor(a.pts);
                 if let Some(aac) = &mut self.aac {
+                    if let Some(config) = &self.aac_config {
+                        self.shared.tap_aac(&SourceAac {
+                            config: config.clone(),
+                            capture: anchor.capture(a.pts),
+                            data: a.data.clone(),
+                        });
+                    }
                     let pushed = aac.push(a.pts, &a.data);
                     let mut zero = lock(&self.aac_zero);
                     if zero.is_none()
@@ -332,13 +368,14 @@ impl Converter {
                     if let Err(e) = pushed {
                         self.problem(format!("audio conversion failed: {e}"));
                         self.aac = None;
+                        self.set_aac_config(None);
                     }
                 } else if self.opus_passthrough {
                     let rtp = ((a.pts - anchor.ticks).max(0) as u64) * 48 / 90;
                     let capture = Some(anchor.capture(a.pts));
                     let mut out = lock(&self.audio);
                     let packets = out.track.packets(rtp, capture, vec![(a.data, true)]);
-                    send(&self.source, packets);
+                    send_at(&self.source, at, packets);
                 }
             }
         }
@@ -350,7 +387,7 @@ impl Converter {
         self.config = Some(c);
     }
 
-    fn video(&mut self, v: VideoFrame) {
+    fn video(&mut self, at: Instant, v: VideoFrame) {
         let anchor = self.anchor(v.dts);
         if let Some(c) = config_in_band(&v)
             && self.config.as_ref() != Some(&c)
@@ -391,7 +428,7 @@ impl Converter {
                 let packets = out.track.packets(rtp, Some(anchor.capture(v.pts)), payloads);
                 drop(out);
                 self.shared.sent(self.config.as_ref(), v.keyframe);
-                send(&self.source, packets);
+                send_at(&self.source, at, packets);
             }
             VideoMode::Reencode => self.reencode(&v, anchor),
         }
@@ -466,7 +503,13 @@ impl Converter {
         }
     }
 
-    fn start_aac(&mut self, config: &[u8]) {
+    /// The AAC the source sends (`None`: not AAC, or not converted).
+    fn set_aac_config(&mut self, config: Option<Bytes>) {
+        self.aac_config.clone_from(&config);
+        *lock(&self.shared.aac_config) = config;
+    }
+
+    fn start_aac(&mut self, config: &Bytes) {
         let audio = self.audio.clone();
         let source = self.source.clone();
         // The conversion's time zero is its first input; the anchor maps it back.
@@ -491,6 +534,7 @@ impl Converter {
                 self.aac = Some(aac);
                 self.opus_passthrough = false;
                 self.aac_zero = zero;
+                self.set_aac_config(Some(config.clone()));
             }
             Err(e) => self.problem(format!("AAC audio cannot be converted to Opus: {e}")),
         }

@@ -113,9 +113,15 @@ impl TrackOut {
     }
 }
 
-/// Hand packets to the room; whether they were taken (a full worker queue loses them).
+/// Hand packets made now to the room; whether they were taken (a full worker queue loses them).
 pub(crate) fn send(source: &RoomSource, packets: Vec<SourcePacket>) -> bool {
-    packets.is_empty() || source.send(Instant::now(), packets).is_ok()
+    send_at(source, Instant::now(), packets)
+}
+
+/// Hand packets to the room as received at `at`: when their frame reached the server, so the
+/// SFU's forwarding delay (`fanout_sfu_forward_delay_seconds`) covers the ingest's own time.
+pub(crate) fn send_at(source: &RoomSource, at: Instant, packets: Vec<SourcePacket>) -> bool {
+    packets.is_empty() || source.send(at, packets).is_ok()
 }
 
 fn rand_u32() -> u32 {

@@ -43,6 +43,8 @@ pub struct BridgeHealth {
     pub video_codec: Option<String>,
     /// The top rung is the source's own H.264 (an ingest source), not decoded or encoded.
     pub top_rung_copied: bool,
+    /// The audio rendition is the source's own AAC (an ingest source), not transcoded.
+    pub audio_copied: bool,
     /// Whether the source has audio.
     pub audio: bool,
     /// What PROGRAM-DATE-TIME is based on: `capture` (sender reports) or `arrival`.

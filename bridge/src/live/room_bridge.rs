@@ -14,7 +14,7 @@
 //! - when media comes back after a gap (the slate showed meanwhile);
 //! - when the video codec or the set of tracks changes (a new publisher).
 
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use sfu::{MediaKind, RoomTap, TapPacket};
 
 use super::health::{BridgeHealth, BridgeState, BridgeStats};
 use super::settings::{BridgeConfig, StreamSettings};
+use crate::ingest::SourceAac;
 use crate::ladder::{self, Rendition};
 use crate::slate::{LiveInput, SlateConfig, Slated};
 use crate::test_source::TestSourceConfig;
@@ -54,6 +55,11 @@ pub trait PacketSource: Send + 'static {
     fn source_video(&self) -> Option<SourceVideo> {
         None
     }
+    /// The publisher's AAC as it came, when it is an ingest source that sends AAC: its
+    /// AudioSpecificConfig and the frames from now on, which the audio rendition copies.
+    fn source_audio(&self) -> Option<(bytes::Bytes, Receiver<SourceAac>)> {
+        None
+    }
 }
 
 /// An ingest source's H.264 as it enters the room: the top rung copies it, with no decode and
@@ -82,6 +88,10 @@ impl PacketSource for (RoomTap, crate::ingest::RoomIngest) {
 
     fn source_video(&self) -> Option<SourceVideo> {
         self.1.source_video(self.0.room())
+    }
+
+    fn source_audio(&self) -> Option<(bytes::Bytes, Receiver<SourceAac>)> {
+        self.1.source_audio(self.0.room())
     }
 }
 
@@ -133,6 +143,7 @@ impl RoomBridge {
                 renditions: Vec::new(),
                 video_codec: None,
                 top_rung_copied: false,
+                audio_copied: false,
                 audio: false,
                 clock: None,
                 restarts: 0,
@@ -247,6 +258,9 @@ enum Run {
         last_packet: Instant,
         /// The top rung copies the source's H.264, which had this size.
         copying: Option<(u32, u32)>,
+        /// The audio rendition copies the source's AAC: its frames, and the config the run
+        /// was built for.
+        aac: Option<(bytes::Bytes, Receiver<SourceAac>)>,
     },
 }
 
@@ -291,6 +305,7 @@ impl<S: PacketSource> Worker<S> {
                     break;
                 }
             }
+            self.source_aac();
             self.tick();
         }
         self.finish();
@@ -335,6 +350,29 @@ impl<S: PacketSource> Worker<S> {
                 if let Run::Running { transcoder, .. } = &mut self.run {
                     transcoder.push(&p);
                 }
+            }
+        }
+    }
+
+    /// Hands the source's AAC frames that came meanwhile to a run that copies them.
+    fn source_aac(&mut self) {
+        let Run::Running {
+            transcoder,
+            aac: Some((config, frames)),
+            ..
+        } = &mut self.run
+        else {
+            return;
+        };
+        loop {
+            match frames.try_recv() {
+                Ok(frame) if frame.config == *config => transcoder.push_aac(frame.capture, &frame.data),
+                Ok(_) => {
+                    self.restart(Restart::Changed("the source's audio format changed"));
+                    return;
+                }
+                // The publication ended; the bridge goes on with what the tap brings.
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
             }
         }
     }
@@ -443,6 +481,8 @@ impl<S: PacketSource> Worker<S> {
                 }
             }
         };
+        // An ingest source's AAC is the audio rendition as it is.
+        let aac = audio.and_then(|_| self.source.source_audio());
         let epoch = packets.first().map(|p| p.epoch);
         let copying = source_video
             .filter(|s| {
@@ -485,6 +525,7 @@ impl<S: PacketSource> Worker<S> {
             speed_preset: self.config.speed_preset,
             audio_bitrate: self.config.audio_bitrate,
             copy_top: copying.map(|_| self.settings.hls().keyframe_window()),
+            audio_copy: aac.as_ref().map(|(config, _)| config.clone()),
         };
         self.sequence += 1;
         let name = format!("transcode-{}-{}", self.stream, self.sequence);
@@ -509,6 +550,7 @@ impl<S: PacketSource> Worker<S> {
                 c.health.video_codec = video.map(|v| format!("{:?}", v.codec));
                 c.health.encoder = transcoder.encoding().to_string();
                 c.health.top_rung_copied = copying.is_some();
+                c.health.audio_copied = aac.is_some();
                 c.health.audio = audio.is_some();
                 c.health.clock = Some(match basis {
                     crate::transcode::clock::Basis::Capture => "capture",
@@ -523,6 +565,7 @@ impl<S: PacketSource> Worker<S> {
                     video: video.map(|v| v.codec),
                     last_packet: Instant::now(),
                     copying,
+                    aac,
                 };
             }
             Err(e) => {

@@ -70,6 +70,10 @@ pub struct TranscodeConfig {
     /// keyframes are checked against the packager's segment window
     /// ([`hls::StreamConfig::keyframe_window`]; see [`Transcoder::copy_misfit`]).
     pub copy_top: Option<std::ops::RangeInclusive<Duration>>,
+    /// `Some(AudioSpecificConfig)`: the audio is an ingest source's AAC, pushed with
+    /// [`Transcoder::push_aac`] and copied to the audio rendition as it is; the room's Opus
+    /// is not used.
+    pub audio_copy: Option<bytes::Bytes>,
 }
 
 impl TranscodeConfig {
@@ -144,6 +148,8 @@ pub struct Transcoder {
     /// What this run encodes and decodes with (an AV1 room decodes on the CPU whatever the
     /// probe found).
     encoding: EncoderChoice,
+    /// The audio is the source's AAC ([`Transcoder::push_aac`]), not the room's Opus.
+    audio_copy: bool,
 }
 
 impl Transcoder {
@@ -158,9 +164,9 @@ impl Transcoder {
         config.validate()?;
         gst::init().map_err(|e| Error::Init(e.to_string()))?;
         pipeline::check(config)?;
-        let aac_encoder = match config.audio {
-            Some(_) => Some(crate::media::aac::encoder()?),
-            None => None,
+        let aac_encoder = match (config.audio, &config.audio_copy) {
+            (Some(_), None) => Some(crate::media::aac::encoder()?),
+            _ => None,
         };
         let wall = WallClock::new(Instant::now(), SystemTime::now());
         let mut video_clock = TrackClock::new(90_000);
@@ -219,6 +225,7 @@ impl Transcoder {
             wall,
             anchor,
             encoding: pipeline::run_encoding(config),
+            audio_copy: config.audio_copy.is_some(),
         };
         tracing::info!(
             transcoder = name,
@@ -258,7 +265,9 @@ impl Transcoder {
             (MediaKind::Video, Some(VideoFeed::Rtp(src)), _) => {
                 push_buffer(src, rtp_bytes(p), wall, anchor, true);
             }
-            (MediaKind::Audio, _, Some(src)) => push_buffer(src, rtp_bytes(p), wall, anchor, true),
+            (MediaKind::Audio, _, Some(src)) if !self.audio_copy => {
+                push_buffer(src, rtp_bytes(p), wall, anchor, true);
+            }
             (MediaKind::Video, Some(VideoFeed::Av1 { src, depacketizer }), _) => {
                 let packet = av1::Packet {
                     seq: p.seq,
@@ -275,6 +284,13 @@ impl Transcoder {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Feed one AAC frame of the source (`audio_copy`), captured at `capture`.
+    pub fn push_aac(&mut self, capture: SystemTime, data: &[u8]) {
+        if let (true, Some(src)) = (self.audio_copy, &self.audio) {
+            push_buffer(src, data.to_vec(), capture, self.anchor, true);
         }
     }
 

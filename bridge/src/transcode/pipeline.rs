@@ -7,6 +7,9 @@
 //! appsrc (RTP Opus) -> rtpopusdepay -> opusdec -> the AAC tail (media::aac)
 //! ```
 //!
+//! An ingest source's AAC (`audio_copy`) reaches an appsrc as raw frames with their
+//! AudioSpecificConfig and goes to the audio track through `aacparse` only.
+//!
 //! An ingest source's H.264 (`copy_top`) is copied as the top rung: after `h264parse` a tee
 //! sends its access units to that rung's appsink as they are and to the decoder for the rungs
 //! below (none when the source is the only rung), whose keyframes follow the source's
@@ -121,7 +124,9 @@ pub(crate) fn check(config: &TranscodeConfig) -> Result<(), Error> {
             plugins::require(&[(parse, "gstreamer1.0-plugins-bad")])?;
         }
     }
-    if config.audio.is_some() {
+    if config.audio.is_some() && config.audio_copy.is_some() {
+        plugins::require(&[("aacparse", "gstreamer1.0-plugins-good")])?;
+    } else if config.audio.is_some() {
         plugins::require(AUDIO_IN)?;
         plugins::require(plugins::AUDIO)?;
     }
@@ -162,8 +167,15 @@ pub(crate) fn build(
         }
         None => (None, None),
     };
-    let audio = match (&config.audio, aac_encoder) {
-        (Some(input), Some(encoder)) => Some(audio_input(
+    let audio = match (&config.audio, &config.audio_copy, aac_encoder) {
+        (Some(_), Some(asc), _) => Some(aac_copy_input(
+            &pipeline,
+            asc,
+            config.audio_bitrate,
+            config.video_tracks(),
+            feed,
+        )?),
+        (Some(input), None, Some(encoder)) => Some(audio_input(
             &pipeline,
             input,
             encoder,
@@ -369,6 +381,41 @@ fn avc_caps() -> gst::Caps {
         .build()
 }
 
+/// An ingest source's AAC as it came (raw frames with their AudioSpecificConfig): parsed for
+/// its rate and channels, then the audio track as it is.
+fn aac_copy_input(
+    pipeline: &gst::Pipeline,
+    audio_specific_config: &[u8],
+    bitrate: u32,
+    track: usize,
+    feed: &SyncSender<Feed>,
+) -> Result<gst_app::AppSrc, Error> {
+    let caps = gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .field(
+            "codec_data",
+            gst::Buffer::from_slice(audio_specific_config.to_vec()),
+        )
+        .build();
+    let src = live_source("audio-in", caps);
+    let parse = gst::ElementFactory::make("aacparse").build()?;
+    let raw = gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .build();
+    let sink = track_sink::build(
+        "sink-audio",
+        &raw,
+        track,
+        TrackKind::Aac { bitrate },
+        feed.clone(),
+    );
+    pipeline.add_many([src.upcast_ref(), &parse, sink.upcast_ref()])?;
+    gst::Element::link_many([src.upcast_ref(), &parse, sink.upcast_ref()])?;
+    Ok(src)
+}
+
 fn audio_input(
     pipeline: &gst::Pipeline,
     input: &AudioInput,
@@ -420,6 +467,7 @@ mod tests {
             speed_preset: SpeedPreset::Ultrafast,
             audio_bitrate: 128_000,
             copy_top: None,
+            audio_copy: None,
         }
     }
 
