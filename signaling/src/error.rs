@@ -61,9 +61,10 @@ pub enum ApiError {
 impl From<SfuError> for ApiError {
     fn from(e: SfuError) -> Self {
         match e {
-            SfuError::MalformedSdp(_) | SfuError::Unacceptable(_) | SfuError::MalformedFragment(_) => {
-                ApiError::BadRequest(e.to_string())
-            }
+            SfuError::MalformedSdp(_)
+            | SfuError::Unacceptable(_)
+            | SfuError::MalformedFragment(_)
+            | SfuError::TooManyCandidates(_) => ApiError::BadRequest(e.to_string()),
             SfuError::UnknownSession => ApiError::NotFound,
             SfuError::WorkerUnavailable => ApiError::Unavailable,
         }

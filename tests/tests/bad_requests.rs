@@ -138,6 +138,30 @@ fn bad_input_gets_clear_errors_and_viewer_keeps_playing() {
         Some(b"a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\na=end-of-candidates\r\n"),
     );
     assert_eq!(r.status, 204, "trickle accepted");
+    // A session's candidates are capped (64): 63 more fit, the next PATCH is refused whole.
+    let many: String = (1..=63)
+        .map(|i| {
+            format!(
+                "a=candidate:{i} 1 udp 2130706431 127.0.0.1 {} typ host\r\n",
+                40000 + i
+            )
+        })
+        .collect();
+    let r = http(
+        "PATCH",
+        &resource,
+        &[frag, ("If-Match", &etag)],
+        Some(many.as_bytes()),
+    );
+    assert_eq!(r.status, 204, "up to the cap: {}", r.body);
+    let r = http(
+        "PATCH",
+        &resource,
+        &[frag, ("If-Match", &etag)],
+        Some(b"a=candidate:99 1 udp 2130706431 127.0.0.1 41000 typ host\r\n"),
+    );
+    assert_eq!(r.status, 400, "past the cap: {}", r.body);
+    assert!(r.body.contains("too many remote ICE candidates"), "{}", r.body);
     let r = http(
         "POST",
         &format!("{resource}/layer"),

@@ -14,6 +14,9 @@ pub enum SfuError {
     /// A trickle-ICE fragment could not be parsed.
     #[error("malformed ICE fragment: {0}")]
     MalformedFragment(String),
+    /// A session's trickled remote candidates would pass the cap.
+    #[error("too many remote ICE candidates: at most {0} a session")]
+    TooManyCandidates(usize),
     /// The session does not exist (anymore).
     #[error("unknown session")]
     UnknownSession,

@@ -48,9 +48,11 @@ impl GopCache {
                 packets: vec![p.clone()],
             };
             match i {
-                // Later packets of the same keyframe carry the flag too; keep appending.
+                // Later packets of the same keyframe carry the flag too; keep appending, within
+                // the same bounds as any packet (a publisher sending "keyframe" packets of one
+                // timestamp without end must not grow the cache without end).
                 Some(i) if self.gops[i].epoch == p.epoch && is_same_frame(&self.gops[i], p) => {
-                    self.gops[i].packets.push(p.clone());
+                    self.append(i, p, now);
                 }
                 Some(i) => self.gops[i] = fresh,
                 None => self.gops.push(fresh),
@@ -58,11 +60,18 @@ impl GopCache {
             return;
         }
         let Some(i) = i else { return };
+        if self.gops[i].epoch != p.epoch {
+            self.gops.swap_remove(i);
+            return;
+        }
+        self.append(i, p, now);
+    }
+
+    /// Adds `p` to group `i`, or drops the group (until the next keyframe) when it is full or
+    /// its keyframe too old.
+    fn append(&mut self, i: usize, p: &Arc<MediaPacket>, now: Instant) {
         let g = &mut self.gops[i];
-        if g.epoch != p.epoch
-            || g.packets.len() >= MAX_PACKETS
-            || now.saturating_duration_since(g.keyframe_at) > MAX_AGE
-        {
+        if g.packets.len() >= MAX_PACKETS || now.saturating_duration_since(g.keyframe_at) > MAX_AGE {
             self.gops.swap_remove(i);
             return;
         }
@@ -178,5 +187,26 @@ pub(crate) mod tests {
             t0 + MAX_AGE * 2,
         );
         assert!(c.replay(Some(Rid::from("f")), t0, MAX_AGE).is_none());
+    }
+
+    #[test]
+    fn keyframe_packets_of_one_timestamp_stay_within_the_bounds() {
+        let t0 = Instant::now();
+        let mut c = GopCache::default();
+        let f = Some(Rid::from("f"));
+        for seq in 0..(MAX_PACKETS as u64 * 3) {
+            c.record(&packet("f", seq, 3000, true, 1, t0), t0);
+            let held = c.replay(f, t0, MAX_AGE).map_or(0, <[_]>::len);
+            assert!(held <= MAX_PACKETS, "{held} packets held after {seq}");
+        }
+        // Nor for longer than the age bound.
+        let mut c = GopCache::default();
+        c.record(&packet("f", 1, 3000, true, 1, t0), t0);
+        let late = t0 + MAX_AGE * 2;
+        c.record(&packet("f", 2, 3000, true, 1, late), late);
+        assert!(
+            c.replay(f, t0, MAX_AGE * 4).is_none(),
+            "a keyframe older than the age bound stops growing and is dropped"
+        );
     }
 }

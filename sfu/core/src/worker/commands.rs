@@ -7,7 +7,7 @@ use str0m::{IceCreds, Rtc};
 use super::Worker;
 use super::input::{Command, PeerMessage};
 use super::output::Output;
-use super::session::{Role, Session, SessionState};
+use super::session::{MAX_REMOTE_CANDIDATES, Role, Session, SessionState};
 use crate::error::SfuError;
 use crate::ids::{RoomId, SessionId};
 use crate::publisher::Publisher;
@@ -67,6 +67,12 @@ impl Worker {
                     reply(Err(SfuError::UnknownSession));
                     return;
                 };
+                let candidates = s.remote_candidates.saturating_add(fragment.candidates.len());
+                if candidates > MAX_REMOTE_CANDIDATES {
+                    reply(Err(SfuError::TooManyCandidates(MAX_REMOTE_CANDIDATES)));
+                    return;
+                }
+                s.remote_candidates = candidates;
                 let mut local = None;
                 if let Some(remote) = fragment.restart {
                     // str0m's generator: random, and the lengths ICE requires.
@@ -140,6 +146,7 @@ impl Worker {
                 timer_at: None,
                 addrs: Vec::new(),
                 pending_drain: false,
+                remote_candidates: 0,
             }),
         );
         self.dirty.push((id, true));

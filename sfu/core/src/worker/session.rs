@@ -40,7 +40,13 @@ pub(super) struct Session {
     pub(super) addrs: Vec<SocketAddr>,
     /// Listed in `Worker::deferred`.
     pub(super) pending_drain: bool,
+    /// Remote candidates trickled so far (capped at [`MAX_REMOTE_CANDIDATES`]).
+    pub(super) remote_candidates: usize,
 }
+
+/// Most remote candidates one session may trickle: a browser gathers a handful per network
+/// interface; each candidate costs str0m a candidate pair to check against every local one.
+pub(crate) const MAX_REMOTE_CANDIDATES: usize = 64;
 
 /// List a viewer that had media written for draining at the next output, once.
 pub(super) fn defer_drain(deferred: &mut Vec<SessionId>, s: &mut Session) {
