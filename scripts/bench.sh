@@ -57,6 +57,13 @@ DATA=$(mktemp -d)
 ADMIN=bench-admin
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$DATA"' EXIT
 
+# Stops the ingest pushers and the server.
+ingest_stop() {
+  kill "${INGEST_PUSHERS[@]}" 2>/dev/null || true
+  wait "${INGEST_PUSHERS[@]}" 2>/dev/null || true
+  stop_server
+}
+
 start_server() {
   # FANOUT_BENCH_SERVER=path: another server build (a before/after comparison).
   "${FANOUT_BENCH_SERVER:-$BIN/fanout}" serve --http-addr 127.0.0.1:8080 --udp-port 8189 --ice-loopback \
@@ -598,9 +605,7 @@ bench_ingest_cost() {
       s1=$(cpu_seconds "$SERVER_PID"); p1=$(cpu_seconds_of "${INGEST_PUSHERS[@]}")
       awk -v l="B-frames: $label" -v n="$n" -v s0="$s0" -v s1="$s1" -v p0="$p0" -v p1="$p1" -v w="$window" 'BEGIN {
         printf "| %s | %d | %.0f %% | %.3f | %.3f |\n", l, n, (s1 - s0) / w * 100, (s1 - s0) / w / n, (p1 - p0) / w / n }'
-      kill "${INGEST_PUSHERS[@]}" 2>/dev/null || true
-      wait "${INGEST_PUSHERS[@]}" 2>/dev/null || true
-      stop_server
+      ingest_stop
     done
   done
   echo
@@ -635,9 +640,7 @@ print(f"| {n} | {r.get('connected', 0)} / {n} | {fmt(server and server / sec * 1
       f"| {fmt(server and server / sec / n, '{:.3f}')} | {pushers:.3f} | {fmt(w.get('loadgen_cpu_s') and w['loadgen_cpu_s'] / sec / n, '{:.3f}')} "
       f"| {fmt(w.get('packets') and w['packets'] / sec, '{:,.0f}')} | {fmt(loss, '{:.2f} %')} | {ok} |")
 PY
-    kill "${INGEST_PUSHERS[@]}" 2>/dev/null || true
-    wait "${INGEST_PUSHERS[@]}" 2>/dev/null || true
-    stop_server
+    ingest_stop
   done
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
@@ -712,9 +715,7 @@ bench_ingest_bridge_cost() {
       s1=$(cpu_seconds "$SERVER_PID")
       awk -v m="$mode" -v l="$ladder" -v c="$copied" -v n="$n" -v s0="$s0" -v s1="$s1" -v w="$window" 'BEGIN {
         printf "| %s | %s | %d | %s | %.0f %% | %.3f |\n", m, l, n, c, (s1 - s0) / w * 100, (s1 - s0) / w / n }'
-      kill "${INGEST_PUSHERS[@]}" 2>/dev/null || true
-      wait "${INGEST_PUSHERS[@]}" 2>/dev/null || true
-      stop_server
+      ingest_stop
     done
     done
   done

@@ -79,6 +79,16 @@ fn wait_bridge(server: &Server, id: &str, renditions: &[&str], copied: bool) -> 
     v["hls"].clone()
 }
 
+/// hls.js (`web/hls.html`) plays the stream's `hlsUrl` for `seconds` with no fatal error;
+/// returns its summary.
+fn hls_plays(server: &Server, id: &str, seconds: u32) -> Value {
+    let (ok, v) = play_hls(&server.base, id, seconds);
+    assert!(ok && v["ok"] == true, "hls.js did not play the stream: {v}");
+    let fatal = fatal_hls_errors(&v);
+    assert!(fatal.is_empty(), "fatal hls.js errors: {fatal:?}");
+    v
+}
+
 /// The segments a media playlist lists, oldest first: (when each ends, from
 /// PROGRAM-DATE-TIME, in Unix milliseconds; its EXTINF duration in seconds).
 fn segments(server: &Server, id: &str, rendition: &str) -> Vec<(f64, f64)> {
@@ -166,10 +176,7 @@ fn rtmp_without_b_frames_reaches_whep_and_hls() {
     );
 
     // hls.html plays `/hls/{id}/master.m3u8`, the hlsUrl checked above.
-    let (ok, v) = play_hls(&server.base, id, 15);
-    assert!(ok && v["ok"] == true, "hls.js did not play the RTMP stream: {v}");
-    let fatal = fatal_hls_errors(&v);
-    assert!(fatal.is_empty(), "fatal hls.js errors: {fatal:?}");
+    let v = hls_plays(&server, id, 15);
     assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 150, "{v}");
     assert_eq!(ingest::stream(&server, id)["status"], "live");
 }
@@ -202,9 +209,7 @@ fn rtmp_with_b_frames_is_reencoded_and_plays() {
     // with its keyframes where the copy has them.
     wait_bridge(&server, id, &["854x480", "640x360"], true);
     wait_for_hls(&server.base, id, "360p", 4);
-    let (ok, v) = play_hls(&server.base, id, 10);
-    assert!(ok && v["ok"] == true, "hls.js did not play: {v}");
-    assert!(fatal_hls_errors(&v).is_empty(), "{v}");
+    hls_plays(&server, id, 10);
     // The same segments on both rungs: each 360p segment ends where a 480p one does, to within
     // a frame. Not the first of each (the rungs of a run start on different frames: the copy
     // on the source's keyframe, the encoder on its first decoded frame, and the audio, copied

@@ -80,8 +80,7 @@ impl RoomIngest {
     /// known: what the LL-HLS bridge may copy as its top rung.
     pub fn source_video(&self, stream: &str) -> Option<SourceVideo> {
         let shared = self.shared(stream)?;
-        let sent = *lock(&shared.sent);
-        let (width, height) = sent.size?;
+        let (width, height) = (*lock(&shared.sent_size))?;
         Some(SourceVideo { width, height })
     }
 

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use ingest::h264::{browser_decodable, parse_sps, split_annex_b};
+use ingest::h264::{Sps, browser_decodable, parse_sps, split_annex_b};
 use ingest::rtp_h264::H264Payloader;
 use ingest::{AudioCodec, Frame, Sink, SinkClosed, VideoConfig, VideoFrame};
 use sfu::RoomSource;
@@ -56,8 +56,9 @@ pub(crate) struct Shared {
     pub problems: Mutex<Vec<String>>,
     /// Whether video is re-encoded.
     pub reencoding: AtomicBool,
-    /// The H.264 the room gets, as the LL-HLS bridge may copy it.
-    pub sent: Mutex<SentVideo>,
+    /// The picture size of the H.264 the room gets (passed through or re-encoded), from its
+    /// current SPS: the LL-HLS bridge copies it as its top rung when it is the top rendition's.
+    pub sent_size: Mutex<Option<(u32, u32)>>,
     /// The source's AudioSpecificConfig while its AAC is converted (the bridge copies it).
     pub aac_config: Mutex<Option<Bytes>>,
     /// The LL-HLS bridges taking the source's AAC frames as they came.
@@ -76,23 +77,6 @@ pub struct SourceAac {
     pub data: Bytes,
 }
 
-/// The H.264 that goes into the room (passed through or re-encoded), as far as the LL-HLS
-/// bridge needs it to copy it as its top rung.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SentVideo {
-    /// Picture size from the SPS of the last keyframe.
-    pub size: Option<(u32, u32)>,
-}
-
-impl SentVideo {
-    /// One access unit went into the room, with parameter sets `config`.
-    fn frame(&mut self, config: Option<&VideoConfig>, keyframe: bool) {
-        if keyframe && let Some(sps) = config.and_then(|c| c.sps.first()).and_then(|s| parse_sps(s).ok()) {
-            self.size = Some((sps.width, sps.height));
-        }
-    }
-}
-
 impl Shared {
     /// Note a problem once.
     fn problem(&self, message: String) {
@@ -102,15 +86,20 @@ impl Shared {
         }
     }
 
-    fn sent(&self, config: Option<&VideoConfig>, keyframe: bool) {
-        lock(&self.sent).frame(config, keyframe);
+    fn sent_size(&self, size: Option<(u32, u32)>) {
+        *lock(&self.sent_size) = size;
     }
 
-    /// Hands an AAC frame to every bridge that takes them; a bridge that fell behind loses
-    /// it (its packager fills the hole), one that is gone is forgotten.
-    fn tap_aac(&self, frame: &SourceAac) {
-        lock(&self.aac_taps)
-            .retain(|tap| !matches!(tap.try_send(frame.clone()), Err(TrySendError::Disconnected(_))));
+    /// Hands an AAC frame to every bridge that takes them (with none, nothing is built); a
+    /// bridge that fell behind loses it (its packager fills the hole), one that is gone is
+    /// forgotten.
+    fn tap_aac(&self, frame: impl FnOnce() -> SourceAac) {
+        let mut taps = lock(&self.aac_taps);
+        if taps.is_empty() {
+            return;
+        }
+        let frame = frame();
+        taps.retain(|tap| !matches!(tap.try_send(frame.clone()), Err(TrySendError::Disconnected(_))));
     }
 }
 
@@ -201,6 +190,8 @@ struct Converter {
     config: Option<VideoConfig>,
     /// The profile-level-id of `config`.
     profile: u32,
+    /// The picture size of `config`.
+    size: Option<(u32, u32)>,
     mode: VideoMode,
     video: Arc<Mutex<VideoOut>>,
     audio: Arc<Mutex<AudioOut>>,
@@ -224,7 +215,7 @@ type Zero = Arc<Mutex<Option<(i64, Anchor)>>>;
 
 /// Why a source's video is re-encoded rather than passed through; `None` to pass it through.
 fn reencode_reason(config: &VideoConfig, first: &VideoFrame) -> Option<String> {
-    let Some(sps) = config.sps.first().and_then(|s| parse_sps(s).ok()) else {
+    let Some(sps) = first_sps(config) else {
         return Some("its SPS cannot be read".into());
     };
     if !browser_decodable(sps.profile_idc) || sps.chroma_format_idc != 1 || !sps.frame_mbs_only {
@@ -247,8 +238,8 @@ fn reencode_reason(config: &VideoConfig, first: &VideoFrame) -> Option<String> {
 
 /// The RFC 6184 profile-level-id a viewer's codec is matched on, from the source's SPS: the
 /// profile class exactly (browsers offer these four), the level as 3.1 (only a preference).
-fn profile_level_id(config: Option<&VideoConfig>) -> u32 {
-    let Some(sps) = config.and_then(|c| c.sps.first()).and_then(|s| parse_sps(s).ok()) else {
+fn profile_level_id(sps: Option<&Sps>) -> u32 {
+    let Some(sps) = sps else {
         return REENCODED_PROFILE;
     };
     match sps.profile_idc {
@@ -283,6 +274,7 @@ impl Converter {
             anchor: None,
             config: None,
             profile: REENCODED_PROFILE,
+            size: None,
             mode: VideoMode::Undecided,
             video: Arc::new(Mutex::new(VideoOut {
                 track: TrackOut::h264(REENCODED_PROFILE),
@@ -351,7 +343,7 @@ impl Converter {
                 let anchor = self.anchor(a.pts);
                 if let Some(aac) = &mut self.aac {
                     if let Some(config) = &self.aac_config {
-                        self.shared.tap_aac(&SourceAac {
+                        self.shared.tap_aac(|| SourceAac {
                             config: config.clone(),
                             capture: anchor.capture(a.pts),
                             data: a.data.clone(),
@@ -383,7 +375,9 @@ impl Converter {
 
     /// New parameter sets: the profile viewers are answered with is read from them once.
     fn set_config(&mut self, c: VideoConfig) {
-        self.profile = profile_level_id(Some(&c));
+        let sps = first_sps(&c);
+        self.profile = profile_level_id(sps.as_ref());
+        self.size = sps.map(|s| (s.width, s.height));
         self.config = Some(c);
     }
 
@@ -427,7 +421,10 @@ impl Converter {
                 let rtp = (v.pts - anchor.ticks).max(0) as u64;
                 let packets = out.track.packets(rtp, Some(anchor.capture(v.pts)), payloads);
                 drop(out);
-                self.shared.sent(self.config.as_ref(), v.keyframe);
+                // A new size only comes with a keyframe's parameter sets.
+                if v.keyframe {
+                    self.shared.sent_size(self.size);
+                }
                 send_at(&self.source, at, packets);
             }
             VideoMode::Reencode => self.reencode(&v, anchor),
@@ -454,7 +451,10 @@ impl Converter {
                 };
                 let mut out = lock(&video);
                 out.track.set_h264_profile(REENCODED_PROFILE);
-                if let Some(c) = config_in_band(&frame) {
+                if let Some(c) = config_in_band(&frame)
+                    && out.config.as_ref() != Some(&c)
+                {
+                    shared.sent_size(first_sps(&c).map(|s| (s.width, s.height)));
                     out.config = Some(c);
                 }
                 let config = out.config.clone();
@@ -462,7 +462,6 @@ impl Converter {
                 let rtp = (ticks - anchor.ticks).max(0) as u64;
                 let packets = out.track.packets(rtp, Some(anchor.capture(ticks)), payloads);
                 drop(out);
-                shared.sent(config.as_ref(), frame.keyframe);
                 send(&source, packets);
             });
             match started {
@@ -539,6 +538,11 @@ impl Converter {
             Err(e) => self.problem(format!("AAC audio cannot be converted to Opus: {e}")),
         }
     }
+}
+
+/// The first SPS of `config`, read.
+fn first_sps(config: &VideoConfig) -> Option<Sps> {
+    config.sps.first().and_then(|s| parse_sps(s).ok())
 }
 
 /// The parameter sets an access unit carries in band, if it has both.

@@ -83,6 +83,10 @@ impl TrackOut {
     /// Another codec profile on the same numbering (a re-encode starting, a new source SPS).
     pub(crate) fn set_h264_profile(&mut self, profile_level_id: u32) {
         let mut spec = self.params.spec();
+        // Called for every frame: most are on the profile already.
+        if spec.format.profile_level_id == Some(profile_level_id) {
+            return;
+        }
         spec.format.profile_level_id = Some(profile_level_id);
         self.params = PayloadParams::new(self.params.pt(), None, spec);
     }

@@ -320,7 +320,10 @@ impl<S: PacketSource> Worker<S> {
                 return;
             }
             Run::Running {
-                video, last_packet, ..
+                video,
+                last_packet,
+                copying,
+                ..
             } => {
                 let gap = now.saturating_duration_since(*last_packet);
                 *last_packet = now;
@@ -330,10 +333,21 @@ impl<S: PacketSource> Worker<S> {
                 let new_codec = p.kind == MediaKind::Video
                     && video.is_some()
                     && video_codec(&p).is_some_and(|c| Some(c) != *video);
+                // A copied source can only change its picture size on a keyframe (new
+                // parameter sets): look then, not on every packet.
+                let resized = p.kind == MediaKind::Video
+                    && p.keyframe
+                    && copying.is_some_and(|size| {
+                        self.source
+                            .source_video()
+                            .is_none_or(|v| (v.width, v.height) != size)
+                    });
                 if gap >= GAP {
                     Some(Restart::Gap(gap))
                 } else if new_codec {
                     Some(Restart::Changed("the video codec changed"))
+                } else if resized {
+                    Some(Restart::Changed("the source's picture size changed"))
                 } else {
                     None
                 }
@@ -405,25 +419,15 @@ impl<S: PacketSource> Worker<S> {
                     self.start(plan);
                 }
             }
-            Run::Running {
-                transcoder, copying, ..
-            } => {
-                let resized = copying.is_some_and(|size| {
-                    self.source
-                        .source_video()
-                        .is_none_or(|v| (v.width, v.height) != size)
-                });
-                let misfit = copying.is_some() && transcoder.copy_misfit();
+            Run::Running { transcoder, .. } => {
                 if let Err(e) = transcoder.health() {
                     self.restart(Restart::Fault(e.to_string()));
-                } else if misfit {
+                } else if transcoder.copy_misfit() {
                     // Not again for this publisher: its encoder keeps its keyframe interval.
                     self.no_copy_epoch = Some(self.epoch);
                     self.restart(Restart::Changed(
                         "the source's keyframes are too far apart for the segments: the top rung is encoded",
                     ));
-                } else if resized {
-                    self.restart(Restart::Changed("the source's picture size changed"));
                 } else if transcoder.take_keyframe_request() {
                     // Through the room's throttle: a burst of requests is one PLI.
                     self.source.request_keyframe();
