@@ -66,6 +66,8 @@ ingest_stop() {
 
 start_server() {
   # FANOUT_BENCH_SERVER=path: another server build (a before/after comparison).
+  # No session caps: the benches open hundreds of sessions from one address at once.
+  FANOUT_MAX_CONNECTING_PER_CLIENT=0 FANOUT_MAX_SESSIONS=0 \
   "${FANOUT_BENCH_SERVER:-$BIN/fanout}" serve --http-addr 127.0.0.1:8080 --udp-port 8189 --ice-loopback \
     --data-dir "$DATA" --admin-token "$ADMIN" --web-dir web "$@" 2>"$DATA/server.log" >/dev/null &
   SERVER_PID=$!

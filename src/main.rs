@@ -51,6 +51,14 @@ struct ChatArgs {
     /// viewer tokens are accepted too (repeatable).
     #[arg(long = "jwt-public-key", env = "FANOUT_JWT_PUBLIC_KEY", value_delimiter = ',')]
     jwt_public_key: Vec<PathBuf>,
+    /// Seconds an HTTP client (API and chat listeners) has to send a whole request header,
+    /// from connecting or from its previous response; a slow or idle connection is closed.
+    #[arg(long, env = "FANOUT_HTTP_HEADER_TIMEOUT", default_value_t = 10)]
+    http_header_timeout_secs: u64,
+    /// Connections each HTTP listener (API and chat) holds at most; past it, new ones are
+    /// closed at once (0: no cap).
+    #[arg(long, env = "FANOUT_HTTP_MAX_CONNECTIONS", default_value_t = 10_000)]
+    http_max_connections: usize,
 }
 
 impl ChatArgs {
@@ -59,6 +67,14 @@ impl ChatArgs {
         match &self.jwt_secret {
             Some(s) => Ok(s.clone()),
             None => load_or_create_secret(data_dir, "jwt-secret", ""),
+        }
+    }
+
+    /// The limits of each HTTP listener.
+    fn http_limits(&self) -> fanout_httpd::HttpLimits {
+        fanout_httpd::HttpLimits {
+            header_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
+            max_connections: self.http_max_connections,
         }
     }
 
@@ -202,6 +218,16 @@ struct OpsArgs {
     /// Requests a client may send at once before the rate applies.
     #[arg(long, env = "FANOUT_API_BURST", default_value_t = 40)]
     api_burst: u32,
+    /// Seconds a WHIP/WHEP session has to connect (ICE and DTLS) before it is closed.
+    #[arg(long, env = "FANOUT_CONNECT_TIMEOUT", default_value_t = 30)]
+    connect_timeout_secs: u64,
+    /// WHIP/WHEP sessions this server holds at most; past it, new ones get 503 (0: no cap).
+    #[arg(long, env = "FANOUT_MAX_SESSIONS", default_value_t = 5_000)]
+    max_sessions: usize,
+    /// WHIP/WHEP sessions not connected yet one client address may have; past it, new ones
+    /// get 429 (0: no cap). Connected sessions do not count (many viewers share a NAT).
+    #[arg(long, env = "FANOUT_MAX_CONNECTING_PER_CLIENT", default_value_t = 32)]
+    max_connecting_per_client: usize,
     /// Take the client address from X-Forwarded-For (only behind a proxy that sets it).
     #[arg(long, env = "FANOUT_TRUST_PROXY")]
     trust_proxy: bool,
@@ -261,6 +287,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ips: ips.clone(),
         workers: args.workers,
         initial_bwe_bps: 1_000_000,
+        connect_timeout: Duration::from_secs(args.ops.connect_timeout_secs.max(1)),
+        limits: sfu::SessionLimits {
+            max_sessions: args.ops.max_sessions,
+            max_connecting_per_client: args.ops.max_connecting_per_client,
+        },
     })
     .context("starting the SFU (is the UDP port free?)")?;
     let db = signaling::Db::open(&args.data_dir).context("opening the database")?;
@@ -447,15 +478,21 @@ async fn serve(args: ServeArgs) -> Result<()> {
     info!(%local, "HTTP listening");
 
     let drain_window = Duration::from_secs(args.ops.drain_secs);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
+    let limits = args.chat.http_limits();
+    fanout_httpd::serve(
+        listener,
+        app,
+        limits,
+        fanout_httpd::Gate::new(limits.max_connections),
+        async move {
             shutdown_signal().await;
             // Still serving: open sessions go on, /readyz says 503, new sessions are refused.
             draining.drain(drain_window).await;
             let _ = stop_chat.send(());
-        })
-        .await
-        .context("HTTP server")?;
+        },
+        HTTP_CLOSE_GRACE,
+    )
+    .await;
     if let Some(bridges) = bridges {
         // Every live stream's VOD is finalised before the process ends.
         tokio::task::spawn_blocking(move || bridges.stop_all())
@@ -662,6 +699,7 @@ async fn start_chat(
         },
         data_dir: data_dir.to_path_buf(),
         viewer_marks,
+        http: args.http_limits(),
         ..Default::default()
     };
     let handle = chat::serve(config, shutdown)
@@ -727,6 +765,9 @@ fn load_or_create_secret(dir: &Path, name: &str, prefix: &str) -> Result<String>
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(token)
 }
+
+/// After the drain, how long open HTTP exchanges (held LL-HLS requests) may take to finish.
+const HTTP_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

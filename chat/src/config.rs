@@ -51,6 +51,8 @@ pub struct ChatConfig {
     pub node_id: Option<String>,
     /// Tell someone about every socket as a viewer of its stream (viewer counts).
     pub viewer_marks: Option<ViewerMarks>,
+    /// The listener's header timeout and connection cap.
+    pub http: fanout_httpd::HttpLimits,
 }
 
 impl Default for ChatConfig {
@@ -71,6 +73,7 @@ impl Default for ChatConfig {
             room_idle: Duration::from_secs(30),
             node_id: None,
             viewer_marks: None,
+            http: fanout_httpd::HttpLimits::default(),
         }
     }
 }

@@ -175,6 +175,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ChatHandle, ChatError> {
     let addr = config.addr;
+    let limits = config.http;
     let state = ChatState::new(config)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local_addr = listener.local_addr()?;
@@ -182,7 +183,7 @@ pub async fn serve(
     let app = router(state.clone());
     let node = state.node.clone();
     let task = tokio::spawn(async move {
-        accept_loop(listener, app, &node, shutdown).await;
+        accept_loop(listener, app, &node, limits, shutdown).await;
         Ok::<(), std::io::Error>(())
     });
     Ok(ChatHandle {
@@ -202,33 +203,29 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     app: Router,
     node: &Arc<Node>,
+    limits: fanout_httpd::HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let http1 = fanout_httpd::http1(&limits);
+    let gate = fanout_httpd::Gate::new(limits.max_connections);
     let mut shutdown = std::pin::pin!(shutdown);
     // Every connection holds a receiver; `closed` tells when the last has gone.
     let (conns, conns_rx) = watch::channel(());
     loop {
-        let accepted = tokio::select! {
+        let (tcp, _, admitted) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
-        };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
-            Err(e) => {
-                // Out of descriptors, most likely: let some close before trying again.
-                tracing::warn!(error = %e, "chat accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+            accepted = fanout_httpd::accept(&listener, &gate) => accepted,
         };
         // Chat frames are small and latency matters more than packing them.
         let _ = tcp.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         let mut stop = node.shutdown_signal();
         let held = conns_rx.clone();
+        let http1 = http1.clone();
         tokio::spawn(async move {
             let _held = held;
-            let conn = hyper::server::conn::http1::Builder::new()
+            let _admitted = admitted;
+            let conn = http1
                 .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
                 .with_upgrades();
             let mut conn = std::pin::pin!(conn);

@@ -84,6 +84,19 @@ impl Collector for MetricsSnapshot {
              restarted together count once).",
             self.late_restarts,
         )?;
+        counter(
+            &mut e,
+            "fanout_sfu_sessions_reaped",
+            "WHIP/WHEP sessions closed because ICE and DTLS did not complete in time (an offer \
+             whose client never connected).",
+            self.sessions_reaped,
+        )?;
+        gauge(
+            &mut e,
+            "fanout_sfu_sessions_connecting",
+            "WHIP/WHEP sessions created and not connected yet.",
+            self.sessions_connecting as i64,
+        )?;
         gauges(
             &mut e,
             "fanout_sfu_worker_lag_seconds",
@@ -167,6 +180,8 @@ mod tests {
             tap_drops: 2,
             late_drops: 5,
             late_restarts: 1,
+            sessions_reaped: 8,
+            sessions_connecting: 2,
             send_drops: 6,
             estimates: vec![0, 1, 2, 0, 0, 0, 0, 1],
             estimate_sum_bps: 9_000_000,
@@ -199,6 +214,8 @@ mod tests {
         );
         assert!(out.contains("fanout_sfu_worker_sessions{worker=\"1\"} 4\n"));
         assert!(out.contains("fanout_sfu_bytes_out_total 98765\n"));
+        assert!(out.contains("fanout_sfu_sessions_reaped_total 8\n"), "{out}");
+        assert!(out.contains("fanout_sfu_sessions_connecting 2\n"), "{out}");
         assert!(out.contains("fanout_sfu_peer_queue_drops_total 3\n"));
         assert!(out.contains("fanout_sfu_tap_packets_total 11\n"));
         assert!(out.contains("fanout_sfu_tap_drops_total 2\n"));

@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, oneshot};
 use tracing::{debug, info};
 
 use crate::metrics::{Lag, Metrics, MetricsSnapshot, Pressure};
+use crate::sessions::{SessionBook, SessionLimits};
 use crate::source::RoomSource;
 use crate::tap::RoomTap;
 use crate::worker_thread::{Inbox, LagWindow, Mailbox, WAKER, WorkerThread};
@@ -34,6 +35,10 @@ pub struct SfuConfig {
     pub workers: usize,
     /// Starting bandwidth estimate for viewers, bit/s.
     pub initial_bwe_bps: u64,
+    /// A session not connected this long after its offer is closed.
+    pub connect_timeout: Duration,
+    /// Limits on creating sessions.
+    pub limits: SessionLimits,
 }
 
 impl Default for SfuConfig {
@@ -43,6 +48,8 @@ impl Default for SfuConfig {
             ips: vec![IpAddr::from([127, 0, 0, 1])],
             workers: 0,
             initial_bwe_bps: 1_000_000,
+            connect_timeout: Duration::from_secs(30),
+            limits: SessionLimits::default(),
         }
     }
 }
@@ -70,8 +77,9 @@ struct Inner {
     workers: Vec<WorkerSlot>,
     next_id: AtomicU64,
     initial_bwe_bps: u64,
-    /// Which worker owns which session (control plane only; the media path never looks).
-    sessions: Mutex<HashMap<SessionId, (WorkerId, RoomId)>>,
+    /// Which worker owns which session, and the limits on new ones (control plane only; the
+    /// media path never looks).
+    sessions: Mutex<SessionBook>,
     /// The video codec of each live room's publisher, so viewers are answered with it, and
     /// whether it sends simulcast layers (only then do viewers need a bandwidth estimate).
     room_video: Mutex<HashMap<RoomId, (Codec, bool)>>,
@@ -141,7 +149,7 @@ impl Sfu {
                 .collect(),
             next_id: AtomicU64::new(seed()),
             initial_bwe_bps: config.initial_bwe_bps,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(SessionBook::new(config.limits)),
             room_video: Mutex::new(HashMap::new()),
             events: events_tx,
             metrics: Arc::new(Metrics::default()),
@@ -156,6 +164,7 @@ impl Sfu {
                     workers: n,
                     tick: Duration::from_millis(100),
                     initial_bwe_bps: config.initial_bwe_bps,
+                    connect_timeout: config.connect_timeout,
                 },
                 now,
             );
@@ -228,12 +237,12 @@ impl Inner {
             } => {
                 self.room_video.lock().insert(room.clone(), (*codec, *simulcast));
             }
+            SfuEvent::Connected { session, .. } => self.sessions.lock().connected(*session),
             SfuEvent::Closed { session, .. } => {
-                if let Some((w, _)) = self.sessions.lock().remove(session) {
+                if let Some(w) = self.sessions.lock().remove(*session) {
                     self.workers[w.0].load.fetch_sub(1, Ordering::Relaxed);
                 }
             }
-            _ => {}
         }
         // Nobody listening is fine.
         let _ = self.events.send(e);
@@ -249,24 +258,25 @@ impl Inner {
     }
 
     fn worker_of(&self, id: SessionId) -> Result<WorkerId, SfuError> {
-        self.sessions
-            .lock()
-            .get(&id)
-            .map(|(w, _)| *w)
-            .ok_or(SfuError::UnknownSession)
+        self.sessions.lock().worker_of(id).ok_or(SfuError::UnknownSession)
     }
 }
 
 impl SfuHandle {
-    /// Accept a WHIP (publisher) or WHEP (subscriber) offer: returns the session id and the
-    /// SDP answer. A new publisher in a room replaces the previous one.
+    /// Accept a WHIP (publisher) or WHEP (subscriber) offer from `client` (its address, for
+    /// the per-client limit; `None` for none): returns the session id and the SDP answer. A
+    /// new publisher in a room replaces the previous one.
     pub fn create_session(
         &self,
         room: &str,
         kind: SessionKind,
         offer: &str,
+        client: Option<IpAddr>,
     ) -> Result<(SessionId, String), SfuError> {
         let inner = &self.inner;
+        // Checked before the offer is parsed (the expensive part), and again when the session
+        // is booked.
+        inner.sessions.lock().admit(client)?;
         let room = RoomId::new(room);
         let worker = match kind {
             SessionKind::Publisher => home_worker(&room, inner.workers.len()),
@@ -292,7 +302,11 @@ impl SfuHandle {
         debug!(%room, ?kind, video = ?config.video_codec, estimate_bandwidth = config.estimate_bandwidth, "new session");
         let setup = build_session(&config, kind, offer, Instant::now())?;
         let id = SessionId(inner.next_id.fetch_add(1, Ordering::Relaxed));
-        inner.sessions.lock().insert(id, (worker, room.clone()));
+        {
+            let mut book = inner.sessions.lock();
+            book.admit(client)?;
+            book.insert(id, worker, room.clone(), client);
+        }
         inner.workers[worker.0].load.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = inner.send(
             worker,
@@ -303,7 +317,7 @@ impl SfuHandle {
                 rtc: Box::new(setup.rtc),
             },
         ) {
-            inner.sessions.lock().remove(&id);
+            inner.sessions.lock().remove(id);
             inner.workers[worker.0].load.fetch_sub(1, Ordering::Relaxed);
             return Err(e);
         }
@@ -328,10 +342,10 @@ impl SfuHandle {
         let room = RoomId::new(room);
         let worker = home_worker(&room, inner.workers.len());
         let id = SessionId(inner.next_id.fetch_add(1, Ordering::Relaxed));
-        inner.sessions.lock().insert(id, (worker, room.clone()));
+        inner.sessions.lock().insert(id, worker, room.clone(), None);
         inner.workers[worker.0].load.fetch_add(1, Ordering::Relaxed);
         RoomSource::start(self, id, room, worker).inspect_err(|_| {
-            inner.sessions.lock().remove(&id);
+            inner.sessions.lock().remove(id);
             inner.workers[worker.0].load.fetch_sub(1, Ordering::Relaxed);
         })
     }
@@ -417,16 +431,7 @@ impl SfuHandle {
 
     /// A warning for each worker that serves `room` and cannot keep up.
     fn delivery_warnings(&self, room: &RoomId) -> Vec<String> {
-        let mut workers: Vec<WorkerId> = self
-            .inner
-            .sessions
-            .lock()
-            .values()
-            .filter(|(_, r)| r == room)
-            .map(|(w, _)| *w)
-            .collect();
-        workers.sort_unstable_by_key(|w| w.0);
-        workers.dedup();
+        let workers = self.inner.sessions.lock().workers_in(room);
         workers
             .into_iter()
             .filter_map(|w| {
@@ -470,6 +475,7 @@ impl SfuHandle {
         MetricsSnapshot {
             worker_sessions: self.worker_loads(),
             worker_lag: self.worker_lag(),
+            sessions_connecting: self.inner.sessions.lock().connecting(),
             ..self.inner.metrics.snapshot()
         }
     }

@@ -70,6 +70,7 @@ pub(crate) struct Metrics {
     tap_drops: AtomicU64,
     late_drops: AtomicU64,
     late_restarts: AtomicU64,
+    sessions_reaped: AtomicU64,
     send_drops: AtomicU64,
     /// Viewers per estimate bucket, summed over workers (each adds its changes).
     estimates: [AtomicU64; ESTIMATE_BUCKETS_BPS.len() + 1],
@@ -122,6 +123,10 @@ impl Metrics {
         add(&self.tap_drops, now.tap_drops - last.stats.tap_drops);
         add(&self.late_drops, now.late_drops - last.stats.late_drops);
         add(&self.late_restarts, now.late_restarts - last.stats.late_restarts);
+        add(
+            &self.sessions_reaped,
+            now.sessions_reaped - last.stats.sessions_reaped,
+        );
         add(&self.send_drops, std::mem::take(&mut last.send_drops));
         add(&self.bytes_in, std::mem::take(&mut last.bytes_in));
         add(&self.bytes_out, std::mem::take(&mut last.bytes_out));
@@ -161,6 +166,8 @@ impl Metrics {
             tap_drops: self.tap_drops.load(Ordering::Relaxed),
             late_drops: self.late_drops.load(Ordering::Relaxed),
             late_restarts: self.late_restarts.load(Ordering::Relaxed),
+            sessions_reaped: self.sessions_reaped.load(Ordering::Relaxed),
+            sessions_connecting: 0,
             send_drops: self.send_drops.load(Ordering::Relaxed),
             estimates: self.estimates.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
             estimate_sum_bps: self.estimate_sum_bps.load(Ordering::Relaxed),
@@ -199,6 +206,10 @@ pub struct MetricsSnapshot {
     pub late_drops: u64,
     /// Viewers' video stopped for that reason until a keyframe (per layer and packet).
     pub late_restarts: u64,
+    /// Sessions closed because they did not connect in time.
+    pub sessions_reaped: u64,
+    /// Sessions created and not connected yet.
+    pub sessions_connecting: usize,
     /// Datagrams the kernel would not take because a socket's send buffer was full.
     pub send_drops: u64,
     /// Viewers by current bandwidth estimate, per bucket of [`ESTIMATE_BUCKETS_BPS`] (not

@@ -10,6 +10,7 @@ use sfu::{IceFragment, SessionKind};
 use crate::auth::new_secret;
 use crate::db::StreamRow;
 use crate::error::ApiError;
+use crate::rate_limit::Client;
 use crate::state::{AppState, Resource};
 use crate::turn::{TurnConfig, add_links};
 
@@ -37,11 +38,12 @@ pub(crate) fn create(
     row: &StreamRow,
     kind: SessionKind,
     prefix: &str,
+    client: Client,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let offer =
         std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("malformed SDP: not UTF-8".into()))?;
-    let (session, answer) = state.sfu.create_session(&row.id, kind, offer)?;
+    let (session, answer) = state.sfu.create_session(&row.id, kind, offer, client.0)?;
     let token = new_secret("");
     let etag = format!("\"{}\"", &new_secret("")[..12]);
     state.streams.session_created(&row.id, row.status, kind, session);

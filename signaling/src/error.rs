@@ -50,6 +50,12 @@ pub enum ApiError {
         /// Seconds until a request will be accepted again.
         retry_after: u64,
     },
+    /// The client has as many sessions waiting to connect as it may.
+    #[error("session_limit")]
+    SessionLimit(String),
+    /// The server holds as many sessions as it takes.
+    #[error("server_full")]
+    ServerFull(String),
     /// The server is shutting down and takes no new sessions.
     #[error("draining")]
     Draining {
@@ -66,6 +72,8 @@ impl From<SfuError> for ApiError {
             | SfuError::MalformedFragment(_)
             | SfuError::TooManyCandidates(_) => ApiError::BadRequest(e.to_string()),
             SfuError::UnknownSession => ApiError::NotFound,
+            SfuError::TooManyConnecting(_) => ApiError::SessionLimit(e.to_string()),
+            SfuError::ServerFull(_) => ApiError::ServerFull(e.to_string()),
             SfuError::WorkerUnavailable => ApiError::Unavailable,
         }
     }
@@ -78,7 +86,7 @@ impl From<DbError> for ApiError {
 }
 
 /// The `kind` labels of `fanout_errors_total{source="api"}`, one per [`ApiError`] variant.
-pub const API_ERROR_KINDS: [&str; 12] = [
+pub const API_ERROR_KINDS: [&str; 14] = [
     "unauthorized",
     "forbidden",
     "not_found",
@@ -91,6 +99,8 @@ pub const API_ERROR_KINDS: [&str; 12] = [
     "internal",
     "rate_limited",
     "draining",
+    "session_limit",
+    "server_full",
 ];
 
 /// Errors answered by this process, per kind (a process has one `/metrics`).
@@ -112,6 +122,8 @@ impl ApiError {
             ApiError::Internal(_) => 9,
             ApiError::RateLimited { .. } => 10,
             ApiError::Draining { .. } => 11,
+            ApiError::SessionLimit(_) => 12,
+            ApiError::ServerFull(_) => 13,
         }
     }
 }
@@ -146,8 +158,10 @@ impl IntoResponse for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            ApiError::Unavailable | ApiError::Draining { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable | ApiError::Draining { .. } | ApiError::ServerFull(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::RateLimited { .. } | ApiError::SessionLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(detail) => {
                 error!("{detail}");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -165,6 +179,15 @@ impl IntoResponse for ApiError {
             ApiError::Draining { retry_after } => {
                 body["message"] = "the server is shutting down; retry on another server".into();
                 Some(*retry_after)
+            }
+            ApiError::SessionLimit(message) => {
+                // Sessions that never connect are closed within the connect timeout.
+                body["message"] = message.clone().into();
+                Some(5)
+            }
+            ApiError::ServerFull(message) => {
+                body["message"] = message.clone().into();
+                Some(10)
             }
             _ => None,
         };

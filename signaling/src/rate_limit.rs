@@ -1,8 +1,10 @@
 //! Per-client request limits on the API and on WHIP/WHEP session creation.
 //!
 //! Limited: everything under `/api/`, and `POST /whip/{id}` / `POST /whep/{id}` (each one
-//! builds a WebRTC session). Not limited: trickle `PATCH`, `DELETE`, media (`/hls/`), pages,
-//! health checks and `/metrics`, which an established client or a monitor needs to reach.
+//! builds a WebRTC session). Trickle `PATCH` has a bucket of its own, [`TRICKLE_FACTOR`] times
+//! larger (a browser trickles a handful of fragments per session, in a burst right after its
+//! offer). Not limited: `DELETE`, media (`/hls/`), pages, health checks and `/metrics`, which
+//! an established client or a monitor needs to reach.
 //!
 //! A client is its IP address (an IPv6 client its /64, which one host usually owns whole);
 //! behind a reverse proxy (`--trust-proxy`) the address the proxy appended to
@@ -11,18 +13,79 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use std::convert::Infallible;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::debug;
 
 use crate::error::ApiError;
-use crate::rate_limiter::RateLimiter;
+use crate::rate_limiter::{RateLimit, RateLimiter};
+use crate::state::AppState;
 
-/// Whether a request counts against its client's limit.
-fn is_limited(method: &Method, path: &str) -> bool {
-    path.starts_with("/api/") || creates_session(method, path)
+/// How much larger the trickle bucket is than the API's, in rate and burst.
+pub(crate) const TRICKLE_FACTOR: u32 = 5;
+
+/// Which bucket a request counts against, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    Api,
+    Trickle,
+}
+
+fn bucket(method: &Method, path: &str) -> Option<Bucket> {
+    if path.starts_with("/api/") || creates_session(method, path) {
+        Some(Bucket::Api)
+    } else if method == Method::PATCH && is_session_resource(path) {
+        Some(Bucket::Trickle)
+    } else {
+        None
+    }
+}
+
+/// `/whip/{id}/{resource}` or `/whep/{id}/{resource}`.
+fn is_session_resource(path: &str) -> bool {
+    let rest = path
+        .strip_prefix("/whip/")
+        .or_else(|| path.strip_prefix("/whep/"));
+    rest.and_then(|r| r.split_once('/'))
+        .is_some_and(|(id, resource)| !id.is_empty() && !resource.is_empty() && !resource.contains('/'))
+}
+
+/// The per-client buckets: the API's and session creation's, and trickle's.
+#[derive(Clone, Default)]
+pub(crate) struct Limiters {
+    pub(crate) api: Option<Arc<RateLimiter>>,
+    pub(crate) trickle: Option<Arc<RateLimiter>>,
+}
+
+impl Limiters {
+    /// Buckets at `limit` (trickle's [`TRICKLE_FACTOR`] times larger); none without a limit.
+    pub(crate) fn new(limit: Option<RateLimit>, trust_proxy: bool) -> Limiters {
+        let Some(limit) = limit else {
+            return Limiters::default();
+        };
+        let trickle = RateLimit {
+            per_second: limit.per_second * f64::from(TRICKLE_FACTOR),
+            burst: limit.burst.saturating_mul(TRICKLE_FACTOR),
+        };
+        Limiters {
+            api: Some(Arc::new(RateLimiter::new(limit, trust_proxy))),
+            trickle: Some(Arc::new(RateLimiter::new(trickle, trust_proxy))),
+        }
+    }
+
+    /// Requests refused so far, over both buckets.
+    pub(crate) fn refused(&self) -> u64 {
+        [&self.api, &self.trickle]
+            .into_iter()
+            .flatten()
+            .map(|l| l.refused())
+            .sum()
+    }
 }
 
 /// `POST /whip/{id}` or `POST /whep/{id}` (not `/whip/{id}/{resource}`).
@@ -65,15 +128,28 @@ fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trust_proxy: bool) -
     }
 }
 
+/// The client of a request as the limits count it (see [`client_ip`]); `None` when the
+/// server has no peer address to go by.
+pub(crate) struct Client(pub(crate) Option<IpAddr>);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let ip = client_ip(peer, &parts.headers, state.config.trust_proxy);
+        Ok(Client((!ip.is_unspecified()).then_some(ip)))
+    }
+}
+
 /// Middleware: answer `429` to a client over its limit.
-pub(crate) async fn limit(
-    State(limiter): State<Option<Arc<RateLimiter>>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if let Some(limiter) = &limiter
-        && is_limited(req.method(), req.uri().path())
-    {
+pub(crate) async fn limit(State(limiters): State<Limiters>, req: Request, next: Next) -> Response {
+    let limiter = match bucket(req.method(), req.uri().path()) {
+        Some(Bucket::Api) => limiters.api.as_ref(),
+        Some(Bucket::Trickle) => limiters.trickle.as_ref(),
+        None => None,
+    };
+    if let Some(limiter) = limiter {
         let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
         let client = client_ip(peer, req.headers(), limiter.trust_proxy);
         if let Err(wait) = limiter.check(client) {
@@ -95,18 +171,21 @@ mod tests {
 
     #[test]
     fn which_requests_count() {
-        assert!(is_limited(&Method::GET, "/api/v1/streams/x"));
-        assert!(is_limited(&Method::POST, "/api/v1/streams"));
-        assert!(is_limited(&Method::POST, "/whip/abc"));
-        assert!(is_limited(&Method::POST, "/whep/abc"));
-        assert!(!is_limited(&Method::PATCH, "/whip/abc/res"));
-        assert!(!is_limited(&Method::DELETE, "/whep/abc/res"));
-        assert!(!is_limited(&Method::POST, "/whep/abc/res/layer"));
-        assert!(!is_limited(&Method::OPTIONS, "/whip/abc"));
-        assert!(!is_limited(&Method::GET, "/hls/abc/master.m3u8"));
-        assert!(!is_limited(&Method::GET, "/healthz"));
-        assert!(!is_limited(&Method::GET, "/readyz"));
-        assert!(!is_limited(&Method::GET, "/metrics"));
+        let api = Some(Bucket::Api);
+        assert_eq!(bucket(&Method::GET, "/api/v1/streams/x"), api);
+        assert_eq!(bucket(&Method::POST, "/api/v1/streams"), api);
+        assert_eq!(bucket(&Method::POST, "/whip/abc"), api);
+        assert_eq!(bucket(&Method::POST, "/whep/abc"), api);
+        assert_eq!(bucket(&Method::PATCH, "/whip/abc/res"), Some(Bucket::Trickle));
+        assert_eq!(bucket(&Method::PATCH, "/whep/abc/res"), Some(Bucket::Trickle));
+        assert_eq!(bucket(&Method::PATCH, "/whep/abc/res/layer"), None);
+        assert_eq!(bucket(&Method::DELETE, "/whep/abc/res"), None);
+        assert_eq!(bucket(&Method::POST, "/whep/abc/res/layer"), None);
+        assert_eq!(bucket(&Method::OPTIONS, "/whip/abc"), None);
+        assert_eq!(bucket(&Method::GET, "/hls/abc/master.m3u8"), None);
+        assert_eq!(bucket(&Method::GET, "/healthz"), None);
+        assert_eq!(bucket(&Method::GET, "/readyz"), None);
+        assert_eq!(bucket(&Method::GET, "/metrics"), None);
     }
 
     #[test]

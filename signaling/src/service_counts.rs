@@ -28,7 +28,7 @@ impl ServiceCounts {
             whep_viewers: state.viewers.whep_total() as u64,
             watched: state.viewers.watched(),
             webhooks: state.webhooks.as_ref().map(|w| w.counts()).unwrap_or_default(),
-            rate_limited: state.limiter.as_ref().map_or(0, |l| l.refused()),
+            rate_limited: state.limiter.refused(),
         }
     }
 }

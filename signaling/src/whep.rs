@@ -18,6 +18,7 @@ use sfu::SessionKind;
 
 use crate::endpoint;
 use crate::error::ApiError;
+use crate::rate_limit::Client;
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -38,13 +39,14 @@ pub(crate) fn router() -> Router<AppState> {
 async fn create(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    client: Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     endpoint::require_content_type(&headers, "application/sdp")?;
     let row = endpoint::stream(&state, &id).await?;
     crate::streams::require_watch_access(&state, &headers, &row)?;
-    endpoint::create(&state, &row, SessionKind::Subscriber, "whep", &body)
+    endpoint::create(&state, &row, SessionKind::Subscriber, "whep", client, &body)
 }
 
 async fn update(

@@ -11,6 +11,7 @@ use sfu::SessionKind;
 use crate::auth::{bearer, constant_time_eq, hash_key};
 use crate::endpoint;
 use crate::error::ApiError;
+use crate::rate_limit::Client;
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -30,6 +31,7 @@ pub(crate) fn router() -> Router<AppState> {
 async fn create(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    client: Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -39,7 +41,7 @@ async fn create(
     if !constant_time_eq(hash_key(key).as_bytes(), row.key_hash.as_bytes()) {
         return Err(ApiError::Unauthorized);
     }
-    endpoint::create(&state, &row, SessionKind::Publisher, "whip", &body)
+    endpoint::create(&state, &row, SessionKind::Publisher, "whip", client, &body)
 }
 
 async fn update(

@@ -49,7 +49,7 @@ async fn the_41st_burst_request_gets_429_and_another_client_is_unaffected() {
 }
 
 #[tokio::test]
-async fn session_creation_counts_trickle_and_health_do_not() {
+async fn session_creation_counts_delete_and_health_do_not() {
     let (app, _state) = app(Some(SLOW), false).await;
     for _ in 0..20 {
         send(&app, request(Method::POST, "/whep/nope", A, "v=0")).await;
@@ -65,7 +65,7 @@ async fn session_creation_counts_trickle_and_health_do_not() {
     assert_ne!(
         res.status(),
         StatusCode::TOO_MANY_REQUESTS,
-        "trickle PATCH is not"
+        "trickle PATCH has its own bucket"
     );
     let (res, _) = send(&app, request(Method::DELETE, "/whip/nope/res", A, "")).await;
     assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS, "DELETE is not");
@@ -73,6 +73,28 @@ async fn session_creation_counts_trickle_and_health_do_not() {
     assert_eq!(res.status(), StatusCode::OK, "health checks are not");
     let (res, _) = send(&app, request(Method::GET, "/readyz", A, "")).await;
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn trickle_patch_has_a_bucket_five_times_larger() {
+    let (app, _state) = app(Some(SLOW), false).await;
+    let burst = SLOW.burst as usize * 5;
+    for i in 0..burst {
+        let (res, _) = send(&app, request(Method::PATCH, "/whep/nope/res", A, "")).await;
+        assert_ne!(
+            res.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "PATCH {i} is within the burst"
+        );
+    }
+    let (res, body) = send(&app, request(Method::PATCH, "/whip/nope/res", A, "")).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(res.headers().contains_key("retry-after"));
+    // The API bucket is untouched, and so is another client's trickle.
+    let (res, _) = send(&app, request(Method::GET, "/api/v1/streams/nope", A, "")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let (res, _) = send(&app, request(Method::PATCH, "/whep/nope/res", B, "")).await;
+    assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

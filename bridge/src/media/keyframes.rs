@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,7 +88,9 @@ pub(crate) fn attach(pad: &gst::Pad, interval: std::time::Duration) {
 /// The source's keyframes, noted (in running time) as they pass on their way to the copy and
 /// the decoder, and handed out to the decoded frames they became. They are also checked
 /// against the packager's segment window: a segment that could not end on one of them (the
-/// next keyframe came after the longest segment) makes the copy a misfit.
+/// next keyframe came after the longest segment) makes the copy a misfit. An interval with
+/// packets lost in it is not judged: a keyframe the tap dropped (a busy machine) is not the
+/// source's cadence.
 #[derive(Debug)]
 pub(crate) struct SourceKeyframes {
     state: Mutex<Noted>,
@@ -104,6 +106,8 @@ struct Noted {
     pending: VecDeque<u64>,
     /// Where the segment being cut (as the packager cuts the copy) started.
     segment_start: Option<u64>,
+    /// When packets were last lost (running time of the first one after the gap).
+    lost_at: Option<u64>,
 }
 
 /// Keyframes noted and not yet decoded, at most (a decoder that dropped frames leaves some).
@@ -136,14 +140,21 @@ impl SourceKeyframes {
             None => noted.segment_start = Some(running_time_ns),
             Some(start) => {
                 let since = running_time_ns.saturating_sub(start);
-                if since >= earliest {
-                    if since > latest {
+                let lossy = noted.lost_at.is_some_and(|l| l > start && l <= running_time_ns);
+                if since >= earliest || lossy {
+                    if since > latest && !lossy {
                         self.misfit.store(true, Ordering::Relaxed);
                     }
                     noted.segment_start = Some(running_time_ns);
                 }
             }
         }
+    }
+
+    /// Packets were lost before the one at `running_time_ns`: the interval around it says
+    /// nothing about where the source puts its keyframes.
+    pub(crate) fn lost(&self, running_time_ns: u64) {
+        self.noted().lost_at = Some(running_time_ns);
     }
 
     /// A segment could not end on a keyframe: the copy's segments would start without one.
@@ -176,17 +187,41 @@ fn running_time(pad: &gst::Pad, pts: gst::ClockTime) -> Option<u64> {
         .map(gst::ClockTime::nseconds)
 }
 
-/// A probe on `source` (parsed H.264, before it splits into the copy and the decoder) that
-/// notes its keyframes, and one on `frames` (raw, before the ladder's tee, at `frame_rate`;
+/// A probe on `rtp` (the RTP going into the depayloader, in the same streaming thread as
+/// `source`) that notes lost packets, one on `source` (parsed H.264, before it splits into the
+/// copy and the decoder) that notes its keyframes, and one on `frames` (raw, before the ladder's tee, at `frame_rate`;
 /// none when nothing is decoded) that makes the decoded frames keyframes there. `window` is
 /// the packager's (see `hls::StreamConfig::keyframe_window`).
 pub(crate) fn follow(
+    rtp: &gst::Pad,
     source: &gst::Pad,
     frames: Option<&gst::Pad>,
     frame_rate: u32,
     window: &RangeInclusive<Duration>,
 ) -> Arc<SourceKeyframes> {
     let keyframes = Arc::new(SourceKeyframes::new(window));
+    let gaps = keyframes.clone();
+    // The sequence number the next packet should have; `u32::MAX` before the first.
+    let next_seq = AtomicU32::new(u32::MAX);
+    rtp.add_probe(gst::PadProbeType::BUFFER, move |pad, probe| {
+        let Some(buffer) = probe.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let seq = buffer
+            .map_readable()
+            .ok()
+            .and_then(|m| m.get(2..4).map(|b| u16::from_be_bytes([b[0], b[1]])));
+        if let Some(seq) = seq {
+            let expected = next_seq.swap(u32::from(seq.wrapping_add(1)), Ordering::Relaxed);
+            if expected != u32::MAX
+                && expected != u32::from(seq)
+                && let Some(running) = buffer.pts().and_then(|pts| running_time(pad, pts))
+            {
+                gaps.lost(running);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
     let noted = keyframes.clone();
     source.add_probe(gst::PadProbeType::BUFFER, move |pad, probe| {
         if let Some(buffer) = probe.buffer()
@@ -286,6 +321,29 @@ mod tests {
             k.note(ms * 1_000_000);
         }
         !k.misfit()
+    }
+
+    #[test]
+    fn an_interval_with_packets_lost_in_it_is_not_judged() {
+        let s = 1_000_000_000;
+        let k = SourceKeyframes::new(&WINDOW);
+        k.note(0);
+        k.note(2 * s);
+        // The keyframe at 4 s was dropped by the tap: the next one comes at 6 s.
+        k.lost(4 * s + 100);
+        k.note(6 * s);
+        assert!(!k.misfit(), "a lost keyframe is not the source's cadence");
+        // Judged again from there.
+        k.note(8 * s);
+        k.note(11 * s);
+        assert!(k.misfit(), "3 s apart with nothing lost");
+        // A loss before the interval's start does not excuse it.
+        let k = SourceKeyframes::new(&WINDOW);
+        k.note(0);
+        k.lost(s);
+        k.note(2 * s);
+        k.note(5 * s);
+        assert!(k.misfit());
     }
 
     #[test]

@@ -209,6 +209,11 @@ fn keyframe_requests(src: &gst_app::AppSrc, wanted: Arc<AtomicBool>) {
 }
 
 /// A live appsrc for the track's packets (or, for AV1, its temporal units).
+/// Where `src`'s RTP leaves it for the depayloader.
+fn rtp_in(src: &gst_app::AppSrc) -> gst::Pad {
+    src.static_pad("src").expect("an appsrc has a src pad")
+}
+
 fn live_source(name: &str, caps: gst::Caps) -> gst_app::AppSrc {
     gst_app::AppSrc::builder()
         .name(name)
@@ -295,7 +300,7 @@ fn video_input(
         let parsed = parsed.static_pad("src").expect("a capsfilter has a src pad");
         if config.renditions.len() == 1 {
             // Nothing to decode for.
-            let keyframes = keyframes::follow(&parsed, None, config.frame_rate, window);
+            let keyframes = keyframes::follow(&rtp_in(&src), &parsed, None, config.frame_rate, window);
             return Ok((src, Some(keyframes)));
         }
         chain = vec![gst::ElementFactory::make("queue").name("queue-decode").build()?];
@@ -353,7 +358,13 @@ fn video_input(
             split.link(&chain[0])?;
             // Keyframes where the copy has them; the encoders' own GOP limit only bounds a
             // source whose keyframes stopped (the bridge then encodes the top rung too).
-            let keyframes = keyframes::follow(&parsed, Some(&frames_out), config.frame_rate, window);
+            let keyframes = keyframes::follow(
+                &rtp_in(&src),
+                &parsed,
+                Some(&frames_out),
+                config.frame_rate,
+                window,
+            );
             encoding.keyframe_interval_frames *= 2;
             (1, Some(keyframes))
         }

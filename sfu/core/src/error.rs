@@ -20,6 +20,12 @@ pub enum SfuError {
     /// The session does not exist (anymore).
     #[error("unknown session")]
     UnknownSession,
+    /// The server holds as many sessions as it takes.
+    #[error("the server is full: at most {0} sessions")]
+    ServerFull(usize),
+    /// The client has as many sessions that have not connected yet as it may.
+    #[error("too many sessions not connected yet from this address: at most {0}")]
+    TooManyConnecting(usize),
     /// The worker that owns the session is gone or overloaded.
     #[error("media worker unavailable")]
     WorkerUnavailable,

@@ -39,7 +39,7 @@ use crate::config::SignalConfig;
 use crate::db::{Database, Db};
 use crate::error::ApiError;
 use crate::player_latency::PlayerLatency;
-use crate::rate_limiter::RateLimiter;
+use crate::rate_limit::Limiters;
 use crate::stream_event::StreamEvent;
 use crate::webhook::Webhooks;
 
@@ -54,7 +54,7 @@ pub struct AppState {
     pub(crate) resources: Resources,
     pub(crate) private: PrivateStreams,
     pub(crate) webhooks: Option<Webhooks>,
-    pub(crate) limiter: Option<Arc<RateLimiter>>,
+    pub(crate) limiter: Limiters,
     pub(crate) drain: Drain,
     /// Latency the players report in their heartbeats.
     pub(crate) player_latency: Arc<PlayerLatency>,
@@ -109,9 +109,7 @@ impl AppState {
             }
         };
         let webhooks = config.webhooks.as_ref().map(Webhooks::start);
-        let limiter = config
-            .rate_limit
-            .map(|limit| Arc::new(RateLimiter::new(limit, config.trust_proxy)));
+        let limiter = Limiters::new(config.rate_limit, config.trust_proxy);
         let viewers = Viewers::new(config.audience.clone(), db.clone());
         let resources = Resources::default();
         let (events, _) = broadcast::channel(1024);

@@ -20,7 +20,7 @@ pub async fn app(rate_limit: Option<RateLimit>, trust_proxy: bool) -> (Router, A
         udp_port: 0,
         ips: vec![IpAddr::from([127, 0, 0, 1])],
         workers: 1,
-        initial_bwe_bps: 1_000_000,
+        ..sfu::SfuConfig::default()
     })
     .expect("SFU on loopback");
     let state = AppState::new(

@@ -339,8 +339,23 @@ impl Reply {
 
 /// One HTTP request through curl (a real client, nothing of ours in between).
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    http_from(None, method, url, headers, body)
+}
+
+/// [`http`] from the local address `source` (another client, to the server's per-client
+/// limits).
+pub fn http_from(
+    source: Option<&str>,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Reply {
     let mut cmd = Command::new("curl");
     cmd.args(["-s", "-i", "-X", method, url, "--max-time", "20"]);
+    if let Some(source) = source {
+        cmd.args(["--interface", source]);
+    }
     for (k, v) in headers {
         cmd.args(["-H", &format!("{k}: {v}")]);
     }

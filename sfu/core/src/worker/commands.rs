@@ -150,6 +150,8 @@ impl Worker {
             }),
         );
         self.dirty.push((id, true));
+        self.connect_deadlines
+            .push_back((now + self.config.connect_timeout, id));
         if let Some(rid) = early_keyframe {
             let room = self.sessions[&id].room.clone();
             self.request_keyframe(&room, rid, now);

@@ -66,6 +66,9 @@ pub struct WorkerConfig {
     pub tick: Duration,
     /// Starting bandwidth estimate of a new subscriber, bit/s.
     pub initial_bwe_bps: u64,
+    /// A session not connected (ICE and DTLS) this long after it was created is closed: an
+    /// offer whose client never sends a STUN packet must not hold memory forever.
+    pub connect_timeout: Duration,
 }
 
 /// Viewers drained per [`Worker::poll_output`] step.
@@ -79,6 +82,8 @@ pub struct Worker {
     sources: HashMap<SessionId, source::Source>,
     timers: Timers,
     by_addr: HashMap<SocketAddr, SessionId>,
+    /// Sessions by creation, with the time they must be connected by (in order: one timeout).
+    connect_deadlines: VecDeque<(Instant, SessionId)>,
     rooms: HashMap<RoomId, Room>,
     out: VecDeque<Output>,
     /// Sessions to drain; `true` when they need a time update first (media was written).
@@ -112,6 +117,7 @@ impl Worker {
             sources: HashMap::new(),
             timers: Timers::default(),
             by_addr: HashMap::new(),
+            connect_deadlines: VecDeque::new(),
             rooms: HashMap::new(),
             out: VecDeque::new(),
             dirty: Vec::new(),
@@ -165,6 +171,7 @@ impl Worker {
                     .take_due(now, &mut self.sessions, |id| dirty.push((id, true)));
                 if now >= self.next_tick {
                     self.next_tick = now + self.config.tick;
+                    self.reap_unconnected(now);
                     self.tick(now);
                 }
                 now

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use str0m::Rtc;
+use tracing::info;
 
 use crate::ids::{RoomId, SessionId};
 use crate::publisher::Publisher;
@@ -47,6 +48,29 @@ pub(super) struct Session {
 /// Most remote candidates one session may trickle: a browser gathers a handful per network
 /// interface; each candidate costs str0m a candidate pair to check against every local one.
 pub(crate) const MAX_REMOTE_CANDIDATES: usize = 64;
+
+impl super::Worker {
+    /// Close every session still not connected at its deadline (its client never finished
+    /// ICE and DTLS). Each goes the way of any closed session: a `Closed` event, and the
+    /// control plane forgets its resource.
+    pub(super) fn reap_unconnected(&mut self, now: Instant) {
+        while let Some(&(deadline, id)) = self.connect_deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.connect_deadlines.pop_front();
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            if s.state == SessionState::Connecting {
+                info!(session = %id, room = %s.room, kind = ?s.kind, "not connected in time: closed");
+                s.rtc.disconnect();
+                self.stats.sessions_reaped += 1;
+                self.dirty.push((id, false));
+            }
+        }
+    }
+}
 
 /// List a viewer that had media written for draining at the next output, once.
 pub(super) fn defer_drain(deferred: &mut Vec<SessionId>, s: &mut Session) {

@@ -30,6 +30,8 @@ pub struct WorkerStats {
     /// Times a viewer's video stopped for that reason and waited for a keyframe, counted per
     /// layer and packet (viewers restarted together count once).
     pub late_restarts: u64,
+    /// Sessions closed because they were not connected in time (`WorkerConfig::connect_timeout`).
+    pub sessions_reaped: u64,
 }
 
 impl WorkerStats {

@@ -2,6 +2,7 @@
 //! sockets, no threads, no wall clock. Each test names one behaviour of the worker and fails
 //! when it breaks.
 
+mod connect_deadline;
 mod cross_worker;
 mod keyframe_throttle;
 mod late_media;

@@ -53,6 +53,9 @@ pub const SIMULCAST: [LayerSpec; 3] = [
     },
 ];
 
+/// How long the simulated workers give a session to connect.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 const FRAME: Duration = Duration::from_millis(33);
 /// How long after a keyframe request the publisher's next keyframe comes.
 const KEYFRAME_DELAY: Duration = Duration::from_millis(100);
@@ -211,6 +214,7 @@ impl Sim {
                             workers,
                             tick: Duration::from_millis(100),
                             initial_bwe_bps: 1_000_000,
+                            connect_timeout: CONNECT_TIMEOUT,
                         },
                         now,
                     )
