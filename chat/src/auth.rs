@@ -1,5 +1,13 @@
 //! Identity: JWTs signed with an HS256 secret (ours, e.g. guest tokens) or with a platform's
-//! RS256 / EdDSA key (PEM public keys). A socket without a token is anonymous and read-only.
+//! RS256 / EdDSA key (PEM public keys). A socket without a token is anonymous and read-only
+//! (and refused in a private stream's room).
+//!
+//! **Scope.** A token names the one stream whose room it opens (`stream`), and its role holds
+//! in that room only: a moderator of stream A is a viewer nowhere else, and a viewer token
+//! for A logs into A's chat and no other. A token for every room says so explicitly with
+//! `"stream": "*"`; the server never mints one (a platform that shares the secret, or signs
+//! with its own key, may). A token that names no stream is refused. Roles are the closed set
+//! of [`Role`]: any other value makes the token invalid.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,7 +65,20 @@ pub struct Claims {
     pub color: Option<String>,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
+    /// The stream whose room the token opens, or [`ALL_ROOMS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// What the token is for ([`CHAT_AUDIENCE`] on the tokens the server mints for chat; a
+    /// viewer token's opens a private stream too). The chat takes either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<serde_json::Value>,
 }
+
+/// The audience of chat-only tokens (guest tokens): they do not open a private stream's video.
+pub const CHAT_AUDIENCE: &str = "fanout-chat";
+
+/// The `stream` claim of a token for every room.
+pub const ALL_ROOMS: &str = "*";
 
 /// A verified user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +126,12 @@ pub enum AuthError {
     /// A configured PEM key is neither RSA nor Ed25519.
     #[error("public key #{0} is not an RSA or Ed25519 PEM public key")]
     BadKey(usize),
+    /// A valid token for another stream's room, or for none.
+    #[error("the token is not for this stream's chat")]
+    WrongStream,
+    /// A private stream's room without a token.
+    #[error("this stream is private: its chat needs a viewer or chat token for it")]
+    Required,
     /// The token is malformed, badly signed, expired, or of an algorithm we do not accept.
     #[error("invalid token: {0}")]
     InvalidToken(String),
@@ -152,9 +179,13 @@ impl Verifier {
         })
     }
 
-    /// Verify a token and return who it names.
-    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
-        self.decode::<Claims>(token).map(identity_from)
+    /// Verify a token for `room` and return who it names there.
+    pub fn verify_for(&self, token: &str, room: &str) -> Result<Identity, AuthError> {
+        let claims = self.decode::<Claims>(token)?;
+        match claims.stream.as_deref() {
+            Some(s) if s == room || s == ALL_ROOMS => Ok(identity_from(claims)),
+            _ => Err(AuthError::WrongStream),
+        }
     }
 
     /// Verify a token's signature, expiry (`exp` and `sub` required) and configured issuer and
@@ -218,9 +249,10 @@ pub fn mint_token(secret: &[u8], claims: &Claims) -> String {
     .expect("HS256 signing with a byte secret cannot fail")
 }
 
-/// Mint a guest token: role viewer, a fresh random `sub` (`guest:<hex>`), valid for `ttl`.
-/// The signaling service offers this behind its guest-token endpoint.
-pub fn mint_guest_token(secret: &[u8], name: &str, ttl: Duration) -> String {
+/// Mint a guest token for `stream`'s room: role viewer, a fresh random `sub`
+/// (`guest:<hex>`), valid for `ttl`. The signaling service offers this behind its guest-token
+/// endpoint.
+pub fn mint_guest_token(secret: &[u8], stream: &str, name: &str, ttl: Duration) -> String {
     let mut id = [0u8; 8];
     rand::rng().fill_bytes(&mut id);
     let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
@@ -241,6 +273,8 @@ pub fn mint_guest_token(secret: &[u8], name: &str, ttl: Duration) -> String {
         badges: vec![],
         color: None,
         exp,
+        stream: Some(stream.to_owned()),
+        aud: Some(CHAT_AUDIENCE.into()),
     };
     mint_token(secret, &claims)
 }
@@ -250,32 +284,87 @@ mod tests {
     use super::*;
 
     #[test]
-    fn guest_token_round_trips() {
+    fn guest_token_round_trips_in_its_room_only() {
         let v = Verifier::new(&JwtConfig::hs256(b"s3cret".to_vec())).expect("config");
-        let t = mint_guest_token(b"s3cret", "Ann", Duration::from_secs(60));
-        let id = v.verify(&t).expect("valid");
+        let t = mint_guest_token(b"s3cret", "a", "Ann", Duration::from_secs(60));
+        let id = v.verify_for(&t, "a").expect("valid in its room");
         assert_eq!(id.name, "Ann");
         assert_eq!(id.role, Role::Viewer);
         assert!(id.id.starts_with("guest:"));
-        assert!(
-            v.verify(&mint_guest_token(b"other", "Ann", Duration::from_secs(60)))
-                .is_err()
+        assert!(matches!(v.verify_for(&t, "b"), Err(AuthError::WrongStream)));
+        let other = mint_guest_token(b"other", "a", "Ann", Duration::from_secs(60));
+        assert!(matches!(
+            v.verify_for(&other, "a"),
+            Err(AuthError::InvalidToken(_))
+        ));
+        assert!(v.verify_for("garbage", "a").is_err());
+    }
+
+    fn claims(role: Role, stream: Option<&str>, exp: u64) -> Claims {
+        Claims {
+            sub: "u".into(),
+            name: None,
+            role,
+            badges: vec![],
+            color: None,
+            exp,
+            stream: stream.map(str::to_owned),
+            aud: None,
+        }
+    }
+
+    fn in_an_hour() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            + 3600
+    }
+
+    #[test]
+    fn a_role_holds_in_the_tokens_room_and_all_rooms_only_when_named() {
+        let v = Verifier::new(&JwtConfig::hs256(b"k".to_vec())).expect("config");
+        let moderator_of_a = mint_token(b"k", &claims(Role::Moderator, Some("a"), in_an_hour()));
+        assert_eq!(
+            v.verify_for(&moderator_of_a, "a").expect("in a").role,
+            Role::Moderator
         );
-        assert!(v.verify("garbage").is_err());
+        assert!(matches!(
+            v.verify_for(&moderator_of_a, "b"),
+            Err(AuthError::WrongStream)
+        ));
+        let everywhere = mint_token(b"k", &claims(Role::Admin, Some(ALL_ROOMS), in_an_hour()));
+        assert_eq!(
+            v.verify_for(&everywhere, "b").expect("all rooms").role,
+            Role::Admin
+        );
+        let unscoped = mint_token(b"k", &claims(Role::Viewer, None, in_an_hour()));
+        assert!(matches!(
+            v.verify_for(&unscoped, "a"),
+            Err(AuthError::WrongStream)
+        ));
+    }
+
+    #[test]
+    fn roles_are_a_closed_set() {
+        let v = Verifier::new(&JwtConfig::hs256(b"k".to_vec())).expect("config");
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "u", "exp": in_an_hour(), "stream": "a", "role": "owner"}),
+            &EncodingKey::from_secret(b"k"),
+        )
+        .expect("signed");
+        assert!(matches!(
+            v.verify_for(&token, "a"),
+            Err(AuthError::InvalidToken(_))
+        ));
     }
 
     #[test]
     fn expired_token_is_refused() {
         let v = Verifier::new(&JwtConfig::hs256(b"k".to_vec())).expect("config");
-        let claims = Claims {
-            sub: "u".into(),
-            name: None,
-            role: Role::Admin,
-            badges: vec![],
-            color: None,
-            exp: 1000,
-        };
-        assert!(v.verify(&mint_token(b"k", &claims)).is_err());
+        let token = mint_token(b"k", &claims(Role::Admin, Some("a"), 1000));
+        assert!(v.verify_for(&token, "a").is_err());
     }
 
     #[test]

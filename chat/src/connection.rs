@@ -90,8 +90,14 @@ pub(crate) async fn run(
     };
     let identity = match identity {
         Some(Err(e)) => {
-            tracing::debug!(error = %e, "chat socket with invalid token");
-            let err = ServerFrame::error(ErrorCode::Unauthorized, "invalid token");
+            tracing::debug!(error = %e, "chat socket refused");
+            let message = match e {
+                // Say why a token for another room, or none on a private stream, was refused;
+                // a bad token gets no detail.
+                AuthError::WrongStream | AuthError::Required => e.to_string(),
+                _ => "invalid token".to_string(),
+            };
+            let err = ServerFrame::error(ErrorCode::Unauthorized, message);
             close(&socket, &mut reader, &node, close_code::UNAUTHORIZED, err).await;
             return;
         }
@@ -130,7 +136,7 @@ pub(crate) async fn run(
             },
             _ = SocketMark::next(&mut viewer) => Flow::Continue,
             msg = reader.next(socket.stream()) => match msg {
-                Ok(msg) => on_message(&node, conn, &commands, &mut budget, &socket, msg),
+                Ok(msg) => on_message(&node, &room, conn, &commands, &mut budget, &socket, msg),
                 Err(ReadError::Wire(e)) => wire_error(e),
                 Err(ReadError::Gone) => Flow::Gone,
             },
@@ -169,6 +175,7 @@ fn wire_error(e: WireError) -> Flow {
 
 fn on_message(
     node: &Node,
+    room: &str,
     conn: u64,
     commands: &mpsc::Sender<Command>,
     budget: &mut FrameBudget,
@@ -215,7 +222,7 @@ fn on_message(
         Err(e) => return send_error(socket, node, ServerFrame::error(e.code(), e.to_string())),
     };
     let command = match frame {
-        ClientFrame::Auth { token } => match node.verifier.verify(&token) {
+        ClientFrame::Auth { token } => match node.verifier.verify_for(&token, room) {
             Ok(identity) => Command::Identify { conn, identity },
             Err(e) => {
                 let err = ServerFrame::error(ErrorCode::Unauthorized, e.to_string());

@@ -5,7 +5,7 @@
 //! not loaded says how to start it, so the node does not depend on the room driver that
 //! depends on it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -44,6 +44,8 @@ pub(crate) struct Node {
     rooms: Mutex<HashMap<String, RoomHandle>>,
     /// When each stream went live (embedded mode; Redis keeps it in cluster mode).
     live: Mutex<HashMap<String, u64>>,
+    /// Private streams (embedded mode; Redis keeps them in cluster mode).
+    private: Mutex<HashSet<String>>,
     next_conn: AtomicU64,
     next_generation: AtomicU64,
     shutdown: watch::Sender<bool>,
@@ -69,6 +71,7 @@ impl Node {
             stats: Stats::default(),
             rooms: Mutex::default(),
             live: Mutex::default(),
+            private: Mutex::default(),
             next_conn: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
             shutdown,
@@ -100,6 +103,21 @@ impl Node {
             Some(ms) => live.insert(room.to_string(), ms),
             None => live.remove(room),
         };
+    }
+
+    /// Whether the stream is private (embedded mode).
+    pub fn is_private(&self, room: &str) -> bool {
+        self.private.lock().contains(room)
+    }
+
+    /// Record whether the stream is private (embedded mode).
+    pub fn set_private(&self, room: &str, private: bool) {
+        let mut set = self.private.lock();
+        if private {
+            set.insert(room.to_string());
+        } else {
+            set.remove(room);
+        }
     }
 
     /// Join a room and send the `Join` command, under the registry lock so that a room never

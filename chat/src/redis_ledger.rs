@@ -260,6 +260,23 @@ impl RedisLedger {
         Ok(())
     }
 
+    /// Record whether the stream is private, for every node.
+    pub async fn set_private(&self, room: &str, private: bool) -> Result<(), LedgerError> {
+        let mut conn = self.conn.clone();
+        if private {
+            conn.set::<_, _, ()>(key(room, "private"), 1).await?;
+        } else {
+            conn.del::<_, ()>(key(room, "private")).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the stream is private.
+    pub async fn is_private(&self, room: &str) -> Result<bool, LedgerError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.exists(key(room, "private")).await?)
+    }
+
     /// Report this node's socket count for the room; returns the total over live nodes.
     pub async fn presence(
         &self,

@@ -98,6 +98,17 @@ impl ChatState {
         Ok(())
     }
 
+    /// Tell the chat whether a stream is private: its room then takes only sockets with a
+    /// token for it, and its replay only requests with one. In cluster mode this is stored in
+    /// Redis and every node agrees.
+    pub async fn set_stream_private(&self, stream_id: &str, private: bool) -> Result<(), ChatError> {
+        match &self.node.backend {
+            Backend::Memory => self.node.set_private(stream_id, private),
+            Backend::Redis(ledger) => ledger.set_private(stream_id, private).await?,
+        }
+        Ok(())
+    }
+
     /// Archived messages of a stream with stream time in `[from, to)`, oldest first, as JSON
     /// `message` frames.
     pub async fn replay(
@@ -300,7 +311,11 @@ async fn websocket(
     let node = state.node.clone();
     // A bad token still upgrades: browsers cannot read an HTTP status of a failed WebSocket,
     // so the socket is told with an error frame and close code 4001 instead.
-    let identity = query.token.map(|t| node.verifier.verify(&t));
+    let identity = match query.token {
+        Some(t) => Some(node.verifier.verify_for(&t, &stream_id)),
+        None if is_private(&node, &stream_id).await => Some(Err(AuthError::Required)),
+        None => None,
+    };
     tokio::spawn(async move {
         let upgraded = match upgrade.await {
             Ok(u) => u,
@@ -328,11 +343,24 @@ async fn websocket(
         .into_response()
 }
 
+/// Whether the stream is private. When Redis cannot say, it is taken as private: a chat that
+/// cannot check refuses anonymous readers rather than open a private stream's room.
+async fn is_private(node: &Node, stream_id: &str) -> bool {
+    match &node.backend {
+        Backend::Memory => node.is_private(stream_id),
+        Backend::Redis(ledger) => ledger.is_private(stream_id).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot tell whether a stream is private: taken as private");
+            true
+        }),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ReplayQuery {
     from: Option<u64>,
     to: Option<u64>,
     limit: Option<usize>,
+    token: Option<String>,
 }
 
 async fn replay(
@@ -342,6 +370,21 @@ async fn replay(
 ) -> Response {
     if !valid_stream_id(&stream_id) {
         return (StatusCode::BAD_REQUEST, "bad stream id").into_response();
+    }
+    // A private stream's archive needs a token for its room (`?token=`).
+    let node = &state.node;
+    let refused = match &q.token {
+        Some(t) => node.verifier.verify_for(t, &stream_id).err(),
+        None if is_private(node, &stream_id).await => Some(AuthError::Required),
+        None => None,
+    };
+    if let Some(e) = refused {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            e.to_string(),
+        )
+            .into_response();
     }
     let from = Duration::from_millis(q.from.unwrap_or(0));
     let to = Duration::from_millis(q.to.unwrap_or(u64::MAX / 2));

@@ -4,11 +4,12 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use fanout_metrics::Exposition;
 
+use crate::auth::is_admin;
 use crate::error::ApiErrors;
 use crate::service_counts::ServiceCounts;
 use crate::state::AppState;
@@ -18,13 +19,16 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    // Series labelled with a private stream's id are for the admin only: the id is what opens
+    // the stream's pages.
+    let public_only = !is_admin(&headers, &state.config.admin_token);
     // The only part that waits (on the SFU workers), so it is read before the registry is built.
-    let ingest = IngestHealth::read(&state).await;
+    let ingest = IngestHealth::read(&state, public_only).await;
     let mut exposition = Exposition::default();
     exposition
         .add(state.sfu.metrics())
-        .add(ServiceCounts::read(&state))
+        .add(ServiceCounts::read(&state, public_only))
         .add(ingest)
         .add(state.player_latency.clone())
         .errors(ApiErrors);

@@ -22,11 +22,16 @@ pub(crate) struct ServiceCounts {
 }
 
 impl ServiceCounts {
-    pub(crate) fn read(state: &AppState) -> Self {
+    /// The counts, with every stream's viewers or (`public_only`) the public streams' only.
+    pub(crate) fn read(state: &AppState, public_only: bool) -> Self {
+        let mut watched = state.viewers.watched();
+        if public_only {
+            watched.retain(|(stream, _)| !state.private.contains(stream));
+        }
         ServiceCounts {
             streams_active: state.streams.running() as u64,
             whep_viewers: state.viewers.whep_total() as u64,
-            watched: state.viewers.watched(),
+            watched,
             webhooks: state.webhooks.as_ref().map(|w| w.counts()).unwrap_or_default(),
             rate_limited: state.limiter.refused(),
         }

@@ -57,10 +57,14 @@ pub(crate) struct IngestHealth(Vec<(String, HealthReport)>);
 impl IngestHealth {
     /// Asks each live stream's worker (the reason `/metrics` builds its registry per scrape: a
     /// collector cannot wait).
-    pub(crate) async fn read(state: &AppState) -> Self {
+    /// Every live stream's, or (`public_only`) only the public streams'.
+    pub(crate) async fn read(state: &AppState, public_only: bool) -> Self {
         let live = state.streams.live();
         let mut rows = Vec::with_capacity(live.len());
         for id in live {
+            if public_only && state.private.contains(&id) {
+                continue;
+            }
             if let Some(r) = of(state, &id, Status::Live).await {
                 rows.push((id, r));
             }

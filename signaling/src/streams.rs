@@ -162,7 +162,8 @@ async fn remove(
     }
     state.db.delete(&id).await?;
     state.sync_pull(&id, None);
-    state.private.set(&id, false);
+    // A private stream stays private once deleted: its recordings and chat archive stay
+    // behind a token (which can no longer be minted), never public.
     state.streams.forget(&id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -230,8 +231,18 @@ async fn viewer_token(
         Some(s) => text("sub", &json!(s), 128)?,
         None => new_secret("viewer_"),
     };
+    // A closed set, and the role holds in this stream's chat only (the token names it).
+    // Platform staff (`admin`) is not a role of one stream.
     let role = match req.role {
-        Some(r) => text("role", &json!(r), 32)?,
+        Some(r) => match serde_json::from_value::<chat::Role>(json!(r)) {
+            Ok(role) if role != chat::Role::Admin => r,
+            _ => {
+                return Err(invalid(
+                    "role",
+                    "one of viewer, subscriber, vip, moderator, broadcaster",
+                ));
+            }
+        },
         None => "viewer".into(),
     };
     let auth = &state.config.viewer_auth;

@@ -1,6 +1,7 @@
 //! Who may watch a private stream: viewer tokens for WHEP and the API, signed paths for HLS.
 //!
-//! A *viewer token* is a JWT with `sub`, `stream`, `role` and `exp`, minted by
+//! A *viewer token* is a JWT with `sub`, `stream`, `role`, `exp` and `aud` = `fanout-watch`
+//! ([`WATCH_AUDIENCE`]: a chat token for the same stream does not open its video), minted by
 //! `POST /api/v1/streams/{id}/viewer-token` (HS256 with the server's secret) or by a platform
 //! with its own RS256/EdDSA key (the public key is configured). It is sent as
 //! `Authorization: Bearer` on WHEP and on `GET /api/v1/streams/{id}`.
@@ -39,7 +40,13 @@ pub struct ViewerClaims {
     pub role: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
+    /// [`WATCH_AUDIENCE`].
+    #[serde(default)]
+    pub aud: Option<String>,
 }
+
+/// The audience of viewer tokens.
+pub const WATCH_AUDIENCE: &str = "fanout-watch";
 
 fn default_role() -> String {
     "viewer".into()
@@ -90,6 +97,7 @@ impl ViewerAuth {
             stream: stream.to_owned(),
             role: role.to_owned(),
             exp,
+            aud: Some(WATCH_AUDIENCE.into()),
         };
         let token = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -104,6 +112,9 @@ impl ViewerAuth {
     /// token, 403 when it is one for another stream.
     pub fn check(&self, token: &str, stream: &str) -> Result<ViewerClaims, ApiError> {
         let claims: ViewerClaims = self.verifier.decode(token).map_err(|_| ApiError::Unauthorized)?;
+        if claims.aud.as_deref() != Some(WATCH_AUDIENCE) {
+            return Err(ApiError::Unauthorized);
+        }
         if claims.stream != stream {
             return Err(ApiError::Forbidden("the token is for another stream".into()));
         }
@@ -197,6 +208,7 @@ mod tests {
             stream: "s1".into(),
             role: "viewer".into(),
             exp: unix_now() - 3600,
+            aud: Some(WATCH_AUDIENCE.into()),
         };
         let expired = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -205,8 +217,8 @@ mod tests {
         )
         .expect("signs");
         assert!(matches!(a.check(&expired, "s1"), Err(ApiError::Unauthorized)));
-        // A chat token (no `stream` claim) signed with the same secret opens nothing.
-        let chat = chat::mint_guest_token(b"test-secret-0123456789", "guest", Duration::from_secs(60));
+        // A chat token for the same stream, signed with the same secret, opens nothing.
+        let chat = chat::mint_guest_token(b"test-secret-0123456789", "s1", "guest", Duration::from_secs(60));
         assert!(matches!(a.check(&chat, "s1"), Err(ApiError::Unauthorized)));
     }
 

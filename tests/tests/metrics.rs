@@ -112,16 +112,7 @@ fn metrics_move_with_media_hls_chat_heartbeats_and_errors() {
     let rt = runtime();
     rt.block_on(async {
         // Chat: a guest sends one message and one frame that is not JSON.
-        let r = http(
-            "POST",
-            &format!("{}/api/v1/chat/guest-token", server.base),
-            &[],
-            None,
-        );
-        let token = serde_json::from_str::<serde_json::Value>(&r.body).expect("token JSON")["token"]
-            .as_str()
-            .expect("token")
-            .to_string();
+        let token = common::guest_token(&server, &id);
         let r = http("GET", &format!("{}/api/v1/streams/{id}", server.base), &[], None);
         let stream: serde_json::Value = serde_json::from_str(&r.body).expect("stream JSON");
         let chat_url = stream["chatUrl"].as_str().expect("chatUrl");

@@ -530,7 +530,7 @@ fn secrets_never_appear_in_the_log() {
         .as_str()
         .expect("credential")
         .to_string();
-    let chat_token = common::guest_token(s);
+    let chat_token = common::guest_token(s, &id);
 
     let rt = common::runtime();
     rt.block_on(async {

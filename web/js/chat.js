@@ -18,11 +18,18 @@ function clock(ms) {
   return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
-async function guestToken(name) {
+/**
+ * A guest token for `stream`'s chat room. A private stream's needs the page's viewer token
+ * (`?token=` in its URL), sent as the bearer.
+ */
+async function guestToken(stream, name) {
+  const headers = { 'Content-Type': 'application/json' };
+  const viewerToken = new URLSearchParams(location.search).get('token');
+  if (viewerToken) headers.Authorization = `Bearer ${viewerToken}`;
   const res = await fetch(new URL('/api/v1/chat/guest-token', location.href), {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ name }),
+    headers,
+    body: JSON.stringify({ stream, name }),
   });
   if (!res.ok) throw new Error(`guest token: HTTP ${res.status}`);
   return (await res.json()).token;
@@ -80,7 +87,7 @@ export async function mountChat(root, streamId) {
   };
 
   const connect = async () => {
-    const token = await guestToken(nameInput.value.trim() || 'guest');
+    const token = await guestToken(streamId, nameInput.value.trim() || 'guest');
     const url = new URL(stream.chatUrl);
     url.searchParams.set('token', token);
     ws = new WebSocket(url);

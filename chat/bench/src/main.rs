@@ -306,6 +306,8 @@ fn token(i: usize) -> String {
             badges: vec![],
             color: None,
             exp,
+            stream: Some(chat::auth::ALL_ROOMS.into()),
+            aud: None,
         },
     )
 }

@@ -32,6 +32,9 @@ pub fn token(sub: &str, role: Role) -> String {
             badges: vec![],
             color: Some("#00ff00".into()),
             exp,
+            // These tests use many rooms; scope is tested in `auth.rs` and `private_chat.rs`.
+            stream: Some(chat::auth::ALL_ROOMS.into()),
+            aud: None,
         },
     )
 }

@@ -100,6 +100,13 @@ impl Db {
 
     /// Delete a stream. False when there was no such stream.
     pub fn delete(&self, id: &str) -> rusqlite::Result<bool> {
+        // A private stream leaves its id behind, so that what it recorded stays private
+        // (`private_ids`) after a restart too.
+        self.conn.execute(
+            "INSERT OR IGNORE INTO deleted_private (id)
+             SELECT id FROM streams WHERE id = ?1 AND visibility = 'private'",
+            params![id],
+        )?;
         Ok(self
             .conn
             .execute("DELETE FROM streams WHERE id = ?1", params![id])?
@@ -137,7 +144,9 @@ impl Db {
     /// Ids of the private streams (the HLS guard keeps them in memory).
     pub fn private_ids(&self) -> rusqlite::Result<Vec<String>> {
         let conn = &self.conn;
-        let mut stmt = conn.prepare("SELECT id FROM streams WHERE visibility = 'private'")?;
+        let mut stmt = conn.prepare(
+            "SELECT id FROM streams WHERE visibility = 'private' UNION SELECT id FROM deleted_private",
+        )?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect()
     }
@@ -315,6 +324,10 @@ mod tests {
         assert_eq!(db.private_ids().expect("lists"), ["old"]);
         assert!(db.delete("old").expect("deletes"));
         assert!(!db.delete("old").expect("deletes nothing"));
+        // Deleted, it stays private: across a restart too.
+        drop(db);
+        let db = Db::open(&dir).expect("reopens");
+        assert_eq!(db.private_ids().expect("lists"), ["old"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

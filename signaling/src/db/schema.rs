@@ -50,7 +50,9 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
                  id TEXT PRIMARY KEY,
                  peak INTEGER NOT NULL,
                  total_views INTEGER NOT NULL
-             );",
+             );
+             -- Private streams that were deleted: their recordings and chat stay private.
+             CREATE TABLE IF NOT EXISTS deleted_private (id TEXT PRIMARY KEY);",
     )?;
     add_missing_columns(conn, "streams", ADDED_COLUMNS)?;
     add_missing_columns(conn, "stream_audience", ADDED_AUDIENCE_COLUMNS)?;

@@ -101,8 +101,9 @@ impl AppState {
             Ok(_) => {}
             Err(e) => warn!("cannot reset stream states: {e}"),
         }
+        let chat = config.chat.as_ref().map(|c| c.state.clone());
         let private = match db.private_ids().await {
-            Ok(ids) => PrivateStreams::new(ids),
+            Ok(ids) => PrivateStreams::new(ids, chat),
             Err(e) => {
                 warn!("cannot read private streams: {e}");
                 PrivateStreams::default()

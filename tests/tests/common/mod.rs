@@ -695,21 +695,23 @@ pub async fn webrtc_rs_viewer(server: &Server, id: &str) -> fanout_tests::whep::
 pub type ChatSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A chat guest token from the server's guest-token endpoint.
-pub fn guest_token(server: &Server) -> String {
+/// A chat guest token for the stream's room from the server's guest-token endpoint (asked as
+/// admin, so a private stream's works too).
+pub fn guest_token(server: &Server, id: &str) -> String {
     let r = http(
         "POST",
         &format!("{}/api/v1/chat/guest-token", server.base),
-        &[],
-        None,
+        &[("Authorization", &format!("Bearer {}", server.admin))],
+        Some(format!(r#"{{"stream":"{id}","name":"tester"}}"#).as_bytes()),
     );
+    assert_eq!(r.status, 200, "guest token: {}", r.body);
     let token: Value = serde_json::from_str(&r.body).expect("token JSON");
     token["token"].as_str().expect("token").to_string()
 }
 
 /// A signed-in chat socket on the stream's room (guest token, `chatUrl`).
 pub async fn chat_socket(server: &Server, id: &str) -> ChatSocket {
-    chat_socket_as(server, id, &guest_token(server)).await
+    chat_socket_as(server, id, &guest_token(server, id)).await
 }
 
 /// A chat socket on the stream's room (`chatUrl`, read as admin so private streams work too)
