@@ -29,6 +29,9 @@
 #                                            N: 1 2; needs ffmpeg)
 #   scripts/bench.sh ingest-residence [seconds]  the server's own time for ingested video: frame in the ingest
 #                                            sink -> packet sent to a WHEP viewer (RTMP, SRT; video only)
+#   scripts/bench.sh session-cost [N ...]   what N WHEP offers that never connect cost the server (CPU per offer,
+#                                            memory per session) and how long until the connect timeout has
+#                                            closed them all (default N: 200 1000 2000)
 #   scripts/bench.sh all
 #
 # Everything runs inside a private network namespace on loopback, against a release build.
@@ -43,7 +46,7 @@ if [[ -z "${FANOUT_BENCH_IN_NETNS:-}" ]]; then
     hls-g2g | live-g2g) cargo build --release --workspace --bin fanout ;; # no load generator
     ingest-g2g) cargo build --release --workspace --bin fanout --bin fanout-push-test ;;
     ingest-cost) cargo build --release --workspace --bin fanout --bin fanout-loadgen ;;
-    ingest-bridge-cost) cargo build --release --workspace --bin fanout ;;
+    ingest-bridge-cost | session-cost) cargo build --release --workspace --bin fanout ;;
     ingest-residence) cargo build --release --workspace --bin fanout --bin fanout-push-test --bin fanout-loadgen ;;
     versus-janus) cargo build --release --workspace --bin fanout --bin fanout-loadgen --bin fanout-publish \
       --bin fanout-udp-floor ;;
@@ -724,7 +727,51 @@ bench_ingest_bridge_cost() {
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# Resident memory (KiB) and CPU time (clock ticks, user + system) of a process.
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+bench_session_cost() {
+  local counts=("$@")
+  [[ ${#counts[@]} -gt 0 ]] || counts=(200 1000 2000)
+  local timeout=30 offer tick
+  offer=$(cat tests/fixtures/whep-offer.sdp)
+  tick=$(getconf CLK_TCK)
+  echo "## WHEP offers that never connect (no STUN): cost, and the connect timeout (${timeout} s) closing them"
+  echo "| offers | server CPU per offer | RSS before | RSS holding them | per session | all closed, from the first offer | RSS after | RSS holding as many again |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for n in "${counts[@]}"; do
+    start_server --no-hls-bridge --api-rate-limit 0 --connect-timeout-secs "$timeout"
+    local id rss0 cpu0 t0 rss1 cpu1 rss2 rss3 connecting waited
+    id=$(new_stream | field id)
+    sleep 1
+    rss0=$(rss_kib "$SERVER_PID"); cpu0=$(cpu_ticks "$SERVER_PID")
+    t0=$(date +%s.%N)
+    seq "$n" | xargs -P 4 -I{} curl -s -o /dev/null -X POST "http://127.0.0.1:8080/whep/$id" \
+      -H 'Content-Type: application/sdp' --data-binary "$offer"
+    rss1=$(rss_kib "$SERVER_PID"); cpu1=$(cpu_ticks "$SERVER_PID")
+    connecting=$(curl -s http://127.0.0.1:8080/metrics | awk '/^fanout_sfu_sessions_connecting / {print $2}')
+    [[ "$connecting" == "$n" ]] || echo "warning: $connecting of $n offers held"
+    while [[ "$(curl -s http://127.0.0.1:8080/metrics | awk '/^fanout_sfu_sessions_connecting / {print $2}')" != 0 ]]; do
+      sleep 0.2
+    done
+    waited=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
+    sleep 1
+    rss2=$(rss_kib "$SERVER_PID")
+    # The same again: memory the first round's sessions held is reused, not grown.
+    seq "$n" | xargs -P 4 -I{} curl -s -o /dev/null -X POST "http://127.0.0.1:8080/whep/$id" \
+      -H 'Content-Type: application/sdp' --data-binary "$offer"
+    rss3=$(rss_kib "$SERVER_PID")
+    awk -v n="$n" -v c0="$cpu0" -v c1="$cpu1" -v tick="$tick" -v r0="$rss0" -v r1="$rss1" -v r2="$rss2" \
+      -v r3="$rss3" -v w="$waited" -v t="$timeout" 'BEGIN {
+        printf "| %d | %.2f ms | %d MiB | %d MiB | %.0f KiB | %.1f s (timeout %d s) | %d MiB | %d MiB |\n",
+          n, (c1 - c0) * 1000 / tick / n, r0 / 1024, r1 / 1024, (r1 - r0) / n, w, t, r2 / 1024, r3 / 1024 }'
+    stop_server
+  done
+}
+
 case "${1:-all}" in
+  session-cost) shift; bench_session_cost "$@" ;;
   ingest-g2g) shift; bench_ingest_g2g "$@" ;;
   ingest-cost) shift; bench_ingest_cost "$@" ;;
   ingest-bridge-cost) shift; bench_ingest_bridge_cost "$@" ;;
@@ -740,5 +787,5 @@ case "${1:-all}" in
   overload) shift; bench_overload "$@" ;;
   versus-janus) shift; bench_versus_janus "$@" ;;
   all) bench_g2g; bench_ttff; bench_fanout ;;
-  *) echo "usage: $0 g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|versus-janus|ingest-g2g|ingest-cost|ingest-bridge-cost|ingest-residence|all" >&2; exit 2 ;;
+  *) echo "usage: $0 session-cost|g2g|ttff|fanout|hls-g2g|live-g2g|bridge-cost|bridge-streams|hls-start|overload|versus-janus|ingest-g2g|ingest-cost|ingest-bridge-cost|ingest-residence|all" >&2; exit 2 ;;
 esac
