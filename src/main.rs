@@ -478,12 +478,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     info!(%local, "HTTP listening");
 
     let drain_window = Duration::from_secs(args.ops.drain_secs);
-    let limits = args.chat.http_limits();
     fanout_httpd::serve(
         listener,
         app,
-        limits,
-        fanout_httpd::Gate::new(limits.max_connections),
+        args.chat.http_limits(),
         async move {
             shutdown_signal().await;
             // Still serving: open sessions go on, /readyz says 503, new sessions are refused.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::auth::{AuthError, Verifier};
+use crate::auth::{AuthError, Identity, Verifier};
 use crate::bus::Bus;
 use crate::config::ChatConfig;
 use crate::history::{Archive, HistoryError};
@@ -311,11 +311,7 @@ async fn websocket(
     let node = state.node.clone();
     // A bad token still upgrades: browsers cannot read an HTTP status of a failed WebSocket,
     // so the socket is told with an error frame and close code 4001 instead.
-    let identity = match query.token {
-        Some(t) => Some(node.verifier.verify_for(&t, &stream_id)),
-        None if is_private(&node, &stream_id).await => Some(Err(AuthError::Required)),
-        None => None,
-    };
+    let identity = identify(&node, &stream_id, query.token.as_deref()).await;
     tokio::spawn(async move {
         let upgraded = match upgrade.await {
             Ok(u) => u,
@@ -341,6 +337,16 @@ async fn websocket(
         ],
     )
         .into_response()
+}
+
+/// Who `token` names in `stream_id`'s room: `None` for an anonymous reader, an error for a
+/// token that is not valid there or for no token on a private stream.
+async fn identify(node: &Node, stream_id: &str, token: Option<&str>) -> Option<Result<Identity, AuthError>> {
+    match token {
+        Some(t) => Some(node.verifier.verify_for(t, stream_id)),
+        None if is_private(node, stream_id).await => Some(Err(AuthError::Required)),
+        None => None,
+    }
 }
 
 /// Whether the stream is private. When Redis cannot say, it is taken as private: a chat that
@@ -372,13 +378,7 @@ async fn replay(
         return (StatusCode::BAD_REQUEST, "bad stream id").into_response();
     }
     // A private stream's archive needs a token for its room (`?token=`).
-    let node = &state.node;
-    let refused = match &q.token {
-        Some(t) => node.verifier.verify_for(t, &stream_id).err(),
-        None if is_private(node, &stream_id).await => Some(AuthError::Required),
-        None => None,
-    };
-    if let Some(e) = refused {
+    if let Some(Err(e)) = identify(&state.node, &stream_id, q.token.as_deref()).await {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],

@@ -153,10 +153,10 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
-    gate: Arc<Gate>,
     shutdown: impl Future<Output = ()> + Send,
     grace: Duration,
 ) {
+    let gate = Gate::new(limits.max_connections);
     let builder = Arc::new(auto_builder(&limits));
     let mut shutdown = std::pin::pin!(shutdown);
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -46,13 +46,22 @@ fn bucket(method: &Method, path: &str) -> Option<Bucket> {
     }
 }
 
+/// What follows `/whip/` or `/whep/` in `path`.
+fn after_endpoint(path: &str) -> Option<&str> {
+    path.strip_prefix("/whip/")
+        .or_else(|| path.strip_prefix("/whep/"))
+}
+
+/// A path segment: not empty, no `/`.
+fn segment(s: &str) -> bool {
+    !s.is_empty() && !s.contains('/')
+}
+
 /// `/whip/{id}/{resource}` or `/whep/{id}/{resource}`.
 fn is_session_resource(path: &str) -> bool {
-    let rest = path
-        .strip_prefix("/whip/")
-        .or_else(|| path.strip_prefix("/whep/"));
-    rest.and_then(|r| r.split_once('/'))
-        .is_some_and(|(id, resource)| !id.is_empty() && !resource.is_empty() && !resource.contains('/'))
+    after_endpoint(path)
+        .and_then(|r| r.split_once('/'))
+        .is_some_and(|(id, resource)| segment(id) && segment(resource))
 }
 
 /// The per-client buckets: the API's and session creation's, and trickle's.
@@ -90,11 +99,7 @@ impl Limiters {
 
 /// `POST /whip/{id}` or `POST /whep/{id}` (not `/whip/{id}/{resource}`).
 pub(crate) fn creates_session(method: &Method, path: &str) -> bool {
-    let endpoint = |prefix: &str| {
-        path.strip_prefix(prefix)
-            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-    };
-    method == Method::POST && (endpoint("/whip/") || endpoint("/whep/"))
+    method == Method::POST && after_endpoint(path).is_some_and(segment)
 }
 
 /// The client a request is counted against.

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, fatal_hls_errors, http, in_netns, play_hls, runtime, wait_for_hls};
+use common::{NodeProc, Server, fatal_hls_errors, http, in_netns, runtime, wait_for_hls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -79,10 +79,28 @@ fn slowloris_connections_are_closed_at_the_header_timeout_while_hls_plays() {
     }
     let server = Server::start_bridged(&["--test-pattern", "--http-header-timeout-secs", "4"]);
     wait_for_hls(&server.base, "test", "360p", 2);
-    let base = server.base.clone();
-    let player = std::thread::spawn(move || play_hls(&base, "test", 12));
-    // The player is on its way before the flood.
-    std::thread::sleep(Duration::from_secs(3));
+    let player = NodeProc::spawn(
+        None,
+        "hls_play.mjs",
+        &[
+            "--base",
+            &server.base,
+            "--stream",
+            "test",
+            "--seconds",
+            "12",
+            "--timeout",
+            "20",
+        ],
+    );
+    // The flood starts once the player is playing.
+    let playing = player.wait_for(Duration::from_secs(20), |v| {
+        v["event"] == "sample" && v["state"] == "playing" || v.get("ok").is_some()
+    });
+    assert!(
+        playing.as_ref().is_some_and(|v| v["event"] == "sample"),
+        "hls.js did not start playing: {playing:?}"
+    );
 
     let limit = Duration::from_secs(20);
     let (api_closed, chat_closed) = runtime().block_on(async {
@@ -104,8 +122,10 @@ fn slowloris_connections_are_closed_at_the_header_timeout_while_hls_plays() {
     );
     println!("1,000 slow API connections closed within {api_closed:?}, 200 chat ones within {chat_closed:?}");
 
-    let (ok, summary) = player.join().expect("player thread");
-    assert!(ok, "hls.js played through the flood: {summary}");
+    let summary = player
+        .wait_for(Duration::from_secs(40), |v| v.get("ok").is_some())
+        .expect("hls.js's summary");
+    assert_eq!(summary["ok"], true, "hls.js played through the flood: {summary}");
     assert_eq!(summary["stalls"], 0, "{summary}");
     assert!(fatal_hls_errors(&summary).is_empty(), "{summary}");
     assert_eq!(

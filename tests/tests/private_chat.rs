@@ -39,15 +39,16 @@ fn chat_url(server: &Server, id: &str) -> String {
     v["chatUrl"].as_str().expect("chatUrl").to_string()
 }
 
-/// The close code and the last error message a socket got, or `None` if it stayed open (and
-/// said hello) for two seconds.
+/// The close code and the last error message a socket got, or `None` when the room took it
+/// (its first frame was `hello`).
 async fn refusal(url: &str) -> Option<(u16, String)> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("upgrade");
     let mut message = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
-            Err(_) => return None,
+            Err(_) => panic!("neither taken (hello) nor closed within 10 s: {url}"),
+            Ok(Some(Ok(Message::Text(t)))) if t.contains(r#""type":"hello""#) => return None,
             Ok(Some(Ok(Message::Text(t)))) => {
                 let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
                 if v["type"] == "error" {

@@ -21,12 +21,11 @@ impl PrivateStreams {
         chat: Option<chat::ChatState>,
     ) -> PrivateStreams {
         let streams = PrivateStreams {
-            ids: Arc::new(RwLock::new(ids.into_iter().collect())),
+            ids: Arc::default(),
             chat,
         };
-        let ids: Vec<String> = streams.ids.read().iter().cloned().collect();
         for id in ids {
-            streams.tell_chat(&id, true);
+            streams.set(&id, true);
         }
         streams
     }
